@@ -1,0 +1,49 @@
+"""JSON API for accounts: register, obtain and refresh JWTs, who am I."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, permissions, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+
+from accounts import services
+from accounts.serializers import RegistrationSerializer, UserSerializer
+from accounts.throttles import LoginAccountThrottle, LoginRateThrottle, RegisterRateThrottle
+
+
+def register_from_validated(data: dict):
+    """Run the registration service and turn its errors into DRF 400s."""
+    try:
+        return services.register_user(**data)
+    except services.EmailAlreadyRegistered:
+        raise serializers.ValidationError({"email": ["Email already registered"]}) from None
+    except DjangoValidationError as error:
+        raise serializers.ValidationError({"password": list(error.messages)}) from None
+
+
+class RegisterView(APIView):
+    permission_classes = [permissions.AllowAny]
+    throttle_classes = [RegisterRateThrottle]
+
+    @extend_schema(request=RegistrationSerializer, responses={201: UserSerializer})
+    def post(self, request):
+        serializer = RegistrationSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = register_from_validated(serializer.validated_data)
+        return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class TokenView(TokenObtainPairView):
+    throttle_classes = [LoginRateThrottle, LoginAccountThrottle]
+
+
+class RefreshView(TokenRefreshView):
+    throttle_classes = [LoginRateThrottle]
+
+
+class MeView(generics.RetrieveAPIView):
+    serializer_class = UserSerializer
+
+    def get_object(self):
+        return self.request.user

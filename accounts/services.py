@@ -1,0 +1,40 @@
+"""Account operations shared by the browser forms, the API and the legacy endpoints."""
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.db import IntegrityError, transaction
+
+User = get_user_model()
+
+
+class EmailAlreadyRegistered(Exception):
+    """Raised when someone registers an email that already has an account."""
+
+
+def email_is_registered(*, email: str) -> bool:
+    return User.objects.filter(email__iexact=email.strip()).exists()
+
+
+def register_user(*, email: str, name: str, password: str) -> User:
+    """Create an ordinary (non-staff) user after running Django's password validators.
+
+    Raises `EmailAlreadyRegistered` or `django.core.exceptions.ValidationError`.
+    """
+    email = User.objects.normalize_email(email.strip()).lower()
+    if email_is_registered(email=email):
+        raise EmailAlreadyRegistered(email)
+    validate_password(password, user=User(email=email, name=name))
+    try:
+        with transaction.atomic():
+            return User.objects.create_user(email=email, name=name.strip(), password=password)
+    except IntegrityError:
+        # Two registrations of the same email raced; the unique index decided.
+        raise EmailAlreadyRegistered(email) from None
+
+
+def ensure_superuser(*, email: str, password: str, name: str = "Admin") -> tuple[User, bool]:
+    """Create the operator account once; never change an existing account's password."""
+    existing = User.objects.filter(email__iexact=email).first()
+    if existing is not None:
+        return existing, False
+    return User.objects.create_superuser(email=email, password=password, name=name), True

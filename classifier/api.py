@@ -1,0 +1,81 @@
+"""JSON API for predictions: upload, list own, read own (optionally waiting for it)."""
+
+from django.conf import settings
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, parsers, status, viewsets
+from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+
+from classifier import selectors, services
+from classifier.imaging import InvalidImage
+from classifier.serializers import (
+    PredictionSerializer,
+    PredictionUploadSerializer,
+    WaitQuerySerializer,
+)
+
+
+class ServiceUnavailable(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The service is temporarily unavailable."
+    default_code = "service_unavailable"
+
+
+def submit_or_raise(*, user, upload):
+    """Run the submit service, turning its errors into API errors (shared with legacy views)."""
+    try:
+        return services.submit_prediction(user=user, upload=upload)
+    except InvalidImage as error:
+        raise ValidationError({"image": [str(error)]}) from None
+    except services.QueueUnavailable as error:
+        raise ServiceUnavailable(str(error)) from None
+
+
+class PredictionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = PredictionSerializer
+    lookup_value_converter = "uuid"  # a malformed id is a plain 404, never a 500
+    parser_classes = [parsers.MultiPartParser, parsers.FormParser]
+    throttle_scope = "uploads"
+
+    def get_queryset(self):
+        return selectors.predictions_visible_to(user=self.request.user)
+
+    def get_throttles(self):
+        return [ScopedRateThrottle()] if self.action == "create" else []
+
+    @extend_schema(
+        request=PredictionUploadSerializer,
+        responses={201: PredictionSerializer, 202: PredictionSerializer},
+        description="Upload an image. Answers 201 with the finished prediction, or 202 "
+        "(with a Location header) if the model has not answered within the wait limit.",
+    )
+    def create(self, request):
+        upload = PredictionUploadSerializer(data=request.data)
+        upload.is_valid(raise_exception=True)
+        prediction = submit_or_raise(user=request.user, upload=upload.validated_data["image"])
+        prediction = services.wait_for_prediction(
+            prediction=prediction, timeout=settings.PREDICT_WAIT_SECONDS
+        )
+        data = self.get_serializer(prediction).data
+        if prediction.is_finished:
+            return Response(data, status=status.HTTP_201_CREATED)
+        return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": data["url"]})
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "wait", float, description="Seconds (≤ 60) to wait for a pending prediction."
+            )
+        ]
+    )
+    def retrieve(self, request, pk=None):
+        query = WaitQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        prediction = get_object_or_404(self.get_queryset(), pk=pk)
+        if query.validated_data["wait"] and not prediction.is_finished:
+            prediction = services.wait_for_prediction(
+                prediction=prediction, timeout=query.validated_data["wait"]
+            )
+        return Response(self.get_serializer(prediction).data)

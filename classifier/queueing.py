@@ -1,0 +1,48 @@
+"""The only place the web side talks to the inference queue.
+
+Jobs are referenced by dotted path so the web process never imports the worker's
+TensorFlow code. The RQ job id is the prediction's UUID.
+"""
+
+from __future__ import annotations
+
+import django_rq
+from django.conf import settings
+from rq import Callback, Retry
+from rq.results import Result
+
+CLASSIFY_JOB = "mlworker.jobs.classify_prediction"
+FAILURE_CALLBACK = "mlworker.jobs.record_job_failure"
+
+
+def inference_queue():
+    return django_rq.get_queue(settings.INFERENCE_QUEUE)
+
+
+def enqueue_prediction(*, prediction_id: str) -> None:
+    retries = max(settings.PREDICTION_MAX_ATTEMPTS - 1, 0)
+    inference_queue().enqueue(
+        CLASSIFY_JOB,
+        prediction_id,
+        job_id=prediction_id,
+        retry=Retry(max=retries) if retries else None,
+        on_failure=Callback(FAILURE_CALLBACK),
+        result_ttl=3600,
+        failure_ttl=7 * 24 * 3600,
+        description=f"classify prediction {prediction_id}",
+    )
+
+
+def wait_for_job_event(*, job_id: str, after: str, timeout: float) -> str:
+    """Block on the job's result stream until an entry newer than `after` arrives.
+
+    Returns the id of the newest entry seen (or `after` if the time ran out).
+    """
+    connection = inference_queue().connection
+    key = Result.get_key(job_id)
+    response = connection.xread({key: after}, block=max(int(timeout * 1000), 1))
+    if not response:
+        return after
+    entries = response[0][1]
+    newest = entries[-1][0]
+    return newest.decode() if isinstance(newest, bytes) else newest

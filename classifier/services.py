@@ -1,0 +1,183 @@
+"""Business operations on predictions: submit an upload, wait for it, record results.
+
+Views (browser, API, legacy API) and the model worker call these functions; none of
+them touch the queue or the result fields directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import unicodedata
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import PureWindowsPath
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+from redis.exceptions import RedisError
+
+from classifier import queueing, selectors
+from classifier.imaging import ValidatedImage, validate_upload
+from classifier.models import Prediction
+from mlworker.catalog import configured_model_name
+
+logger = logging.getLogger(__name__)
+
+MAX_FILENAME_LENGTH = 255
+
+
+class QueueUnavailable(Exception):
+    """The job queue (Redis) cannot be reached; nothing was queued or kept."""
+
+
+def clean_filename(name: str | None) -> str:
+    """The client's file name, for display only: no directories, no control characters."""
+    base = PureWindowsPath(name or "").name  # strips both "/" and "\" directory parts
+    base = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C").strip()
+    if len(base) > MAX_FILENAME_LENGTH:
+        stem, dot, suffix = base.rpartition(".")
+        keep = MAX_FILENAME_LENGTH - len(suffix) - 1
+        base = (
+            f"{stem[:keep]}.{suffix}" if dot and len(suffix) <= 10 else base[:MAX_FILENAME_LENGTH]
+        )
+    return base
+
+
+def store_image(image: ValidatedImage) -> str:
+    """Save the bytes under their content hash once; return the storage name."""
+    name = image.storage_name
+    if default_storage.exists(name):
+        return name
+    saved = default_storage.save(name, ContentFile(image.content))
+    if saved != name:
+        # A concurrent upload of the same bytes won the race; keep one copy.
+        default_storage.delete(saved)
+    return name
+
+
+def submit_prediction(*, user, upload) -> Prediction:
+    """Validate and store an upload, then answer it from cache or put it on the queue.
+
+    Raises `classifier.imaging.InvalidImage` (nothing stored) or `QueueUnavailable`
+    (nothing queued, no prediction kept).
+    """
+    image = validate_upload(upload)
+    model_name = configured_model_name()
+    storage_name = store_image(image)
+    fields = {
+        "owner": user,
+        "image": storage_name,
+        "image_sha256": image.sha256,
+        "original_filename": clean_filename(getattr(upload, "name", "")),
+        "model_name": model_name,
+    }
+    previous = selectors.finished_prediction_for_image(sha256=image.sha256, model_name=model_name)
+    if previous is not None:
+        now = timezone.now()
+        return Prediction.objects.create(
+            **fields,
+            status=Prediction.Status.DONE,
+            label=previous.label,
+            score=previous.score,
+            top5=previous.top5,
+            cached=True,
+            started_at=now,
+            finished_at=now,
+        )
+    prediction = Prediction.objects.create(**fields)
+    try:
+        queueing.enqueue_prediction(prediction_id=str(prediction.id))
+    except RedisError as error:
+        logger.warning("queue unavailable, upload rejected: %s", error)
+        prediction.delete()
+        raise QueueUnavailable(
+            "The classification queue is unavailable. Try again shortly."
+        ) from None
+    return prediction
+
+
+def wait_for_prediction(*, prediction: Prediction, timeout: float) -> Prediction:
+    """Block until the prediction is finished or `timeout` seconds pass; return it refreshed.
+
+    Wakes on the job's RQ result stream (XREAD BLOCK), so no sleep-polling. Retried
+    jobs also write to that stream; then we simply keep waiting.
+    """
+    deadline = time.monotonic() + timeout
+    last_entry = "0-0"
+    while True:
+        prediction.refresh_from_db()
+        remaining = deadline - time.monotonic()
+        if prediction.is_finished or remaining <= 0:
+            return prediction
+        try:
+            last_entry = queueing.wait_for_job_event(
+                job_id=str(prediction.id), after=last_entry, timeout=remaining
+            )
+        except RedisError as error:
+            logger.warning("stopped waiting for %s: %s", prediction.id, error)
+            prediction.refresh_from_db()
+            return prediction
+
+
+def _claimable(prediction_ids: Iterable[str]):
+    return Prediction.objects.filter(
+        id__in=list(prediction_ids),
+        status__in=[Prediction.Status.QUEUED, Prediction.Status.RUNNING],
+    )
+
+
+def start_predictions(*, prediction_ids: Iterable[str]) -> dict[str, Prediction]:
+    """Mark predictions as running and count the attempt; return the ones still to do.
+
+    Predictions that already finished (e.g. a retried job whose first attempt did
+    complete) are left out, so no work is done twice.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        predictions = list(_claimable(prediction_ids).select_for_update())
+        for prediction in predictions:
+            prediction.status = Prediction.Status.RUNNING
+            prediction.attempts += 1
+            prediction.started_at = now
+        Prediction.objects.bulk_update(predictions, ["status", "attempts", "started_at"])
+    return {str(p.id): p for p in predictions}
+
+
+def complete_predictions(*, results: dict[str, list[dict]], model_name: str) -> None:
+    """Store each prediction's top-5 (list of {label, score}, best first) in one write."""
+    now = timezone.now()
+    with transaction.atomic():
+        predictions = list(_claimable(results).select_for_update())
+        for prediction in predictions:
+            top5 = results[str(prediction.id)]
+            prediction.status = Prediction.Status.DONE
+            prediction.top5 = top5
+            prediction.label = top5[0]["label"]
+            prediction.score = top5[0]["score"]
+            prediction.model_name = model_name
+            prediction.error = ""
+            prediction.finished_at = now
+        Prediction.objects.bulk_update(
+            predictions, ["status", "top5", "label", "score", "model_name", "error", "finished_at"]
+        )
+
+
+def fail_prediction(
+    *, prediction_id: str, message: str, finished_at: datetime | None = None
+) -> None:
+    _claimable([prediction_id]).update(
+        status=Prediction.Status.FAILED, error=message, finished_at=finished_at or timezone.now()
+    )
+
+
+def requeue_prediction(*, prediction_id: str, message: str) -> None:
+    """An attempt was lost (worker died or crashed); the job will run again."""
+    _claimable([prediction_id]).update(status=Prediction.Status.QUEUED, error=message)
+
+
+def retry_limit() -> int:
+    return settings.PREDICTION_MAX_ATTEMPTS

@@ -1,0 +1,180 @@
+"""Uploading through the API: validation, cache, queue, waiting, ownership."""
+
+import io
+import math
+
+import django_rq
+import pytest
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from classifier.models import Prediction
+from conftest import distinct_photo, jwt_client, photo_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+def upload(client, content: bytes, name: str = "photo.jpg"):
+    return client.post(
+        "/api/predictions/", {"image": SimpleUploadedFile(name, content)}, format="multipart"
+    )
+
+
+def queue():
+    return django_rq.get_queue(settings.INFERENCE_QUEUE)
+
+
+@pytest.mark.parametrize(
+    "fmt, save",
+    [("JPEG", {}), ("PNG", {}), ("GIF", {}), ("WEBP", {}), ("BMP", {})],
+)
+def test_each_accepted_format_is_queued_and_answered_202_without_a_worker(
+    api_client, settings, fmt, save
+):
+    settings.PREDICT_WAIT_SECONDS = 0.2
+    response = upload(api_client, photo_bytes("coffee", fmt, **save), f"cup.{fmt.lower()}")
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert body["status"] == "queued"
+    assert response["Location"].endswith(f"/api/predictions/{body['id']}/")
+    assert queue().count == 1
+
+
+@pytest.mark.parametrize(
+    "content, name, message",
+    [
+        (b"", "empty.jpg", "empty"),
+        (b"hello, I am text", "notes.jpg", "not supported"),
+        (
+            b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF",
+            "doc.pdf",
+            "not supported",
+        ),
+    ],
+)
+def test_rejected_upload_is_400_and_changes_nothing(api_client, content, name, message):
+    response = upload(api_client, content, name)
+    assert response.status_code == 400
+    assert message in response.json()["detail"].lower()
+    assert Prediction.objects.count() == 0
+    assert queue().count == 0
+
+
+def test_truncated_jpeg_is_rejected(api_client):
+    whole = photo_bytes("chelsea")
+    response = upload(api_client, whole[: len(whole) // 2])
+    assert response.status_code == 400
+    assert "damaged" in response.json()["detail"]
+
+
+def test_file_over_the_size_cap_is_rejected(api_client, settings):
+    settings.MAX_UPLOAD_MB = 0.01
+    response = upload(api_client, photo_bytes("astronaut", "PNG"))
+    assert response.status_code == 400
+    assert "limit" in response.json()["detail"]
+    assert Prediction.objects.count() == 0
+
+
+def test_decompression_bomb_is_rejected_before_decoding(api_client, settings):
+    settings.MAX_IMAGE_PIXELS = 1_000_000
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", (4000, 4000)).save(buffer, format="PNG", optimize=True)
+    response = upload(api_client, buffer.getvalue(), "bomb.png")
+    assert response.status_code == 400
+    assert "pixels" in response.json()["detail"]
+
+
+def test_missing_file_field_is_400(api_client):
+    response = api_client.post("/api/predictions/", {}, format="multipart")
+    assert response.status_code == 400
+    assert Prediction.objects.count() == 0
+
+
+def test_same_bytes_are_answered_from_cache_without_the_queue(api_client, run_worker, settings):
+    settings.PREDICT_WAIT_SECONDS = 0.2
+    content = photo_bytes("chelsea")
+    first = upload(api_client, content)
+    run_worker()
+    second = upload(api_client, content, "same-cat-again.jpg")
+    assert second.status_code == 201
+    body = second.json()
+    assert body["cached"] is True
+    assert body["status"] == "done"
+    finished_first = api_client.get(first.json()["url"]).json()
+    assert body["top5"] == finished_first["top5"]
+    assert queue().count == 0
+    assert Prediction.objects.filter(image_sha256=body["image_sha256"]).count() == 2
+
+
+def test_identical_bytes_are_stored_once(api_client, settings):
+    settings.PREDICT_WAIT_SECONDS = 0.1
+    content = photo_bytes("rocket")
+    upload(api_client, content, "a.jpg")
+    upload(api_client, content, "b.jpg")
+    names = set(Prediction.objects.values_list("image", flat=True))
+    assert len(names) == 1
+
+
+def test_worker_answers_with_five_labels_and_the_model_name(api_client, run_worker, settings):
+    settings.PREDICT_WAIT_SECONDS = 0.1
+    pending = upload(api_client, photo_bytes("astronaut")).json()
+    run_worker()
+    done = api_client.get(pending["url"]).json()
+    assert done["status"] == "done"
+    assert len(done["top5"]) == 5
+    scores = [entry["score"] for entry in done["top5"]]
+    assert scores == sorted(scores, reverse=True)
+    assert sum(scores) <= 1.0 + 1e-6
+    assert done["label"] == done["top5"][0]["label"]
+    assert done["model_name"] == "resnet50 (random weights)"
+    assert done["wait_seconds"] is not None and done["run_seconds"] is not None
+
+
+def test_queued_jobs_are_done_in_as_few_forward_passes_as_batches(api_client, run_worker, settings):
+    settings.PREDICT_WAIT_SECONDS = 0
+    jobs, batch_size = 7, 3
+    for seed in range(jobs):
+        assert upload(api_client, distinct_photo(seed)).status_code == 202
+    stats = run_worker(batch_size=batch_size)
+    assert stats["forward_passes"] <= math.ceil(jobs / batch_size)
+    assert stats["images"] == jobs
+    assert Prediction.objects.filter(status="done").count() == jobs
+
+
+def test_one_bad_image_in_a_batch_fails_alone(api_client, run_worker, settings, user):
+    settings.PREDICT_WAIT_SECONDS = 0
+    good = [upload(api_client, distinct_photo(seed)).json()["id"] for seed in range(3)]
+    bad = upload(api_client, distinct_photo(99)).json()["id"]
+    broken = Prediction.objects.get(pk=bad)
+    from django.core.files.storage import default_storage
+
+    with default_storage.open(broken.image.name, "wb") as stored:
+        stored.write(b"corrupted on disk")
+    stats = run_worker(batch_size=8)
+    assert stats["forward_passes"] == 1
+    assert set(Prediction.objects.filter(pk__in=good).values_list("status", flat=True)) == {"done"}
+    broken.refresh_from_db()
+    assert broken.status == "failed"
+    assert broken.error
+    failed_jobs = queue().failed_job_registry.get_job_ids()
+    assert failed_jobs == [bad]
+
+
+def test_another_users_prediction_is_404(api_client, other_user, settings):
+    settings.PREDICT_WAIT_SECONDS = 0
+    mine = upload(api_client, photo_bytes("coffee")).json()
+    intruder = jwt_client(other_user)
+    assert intruder.get(f"/api/predictions/{mine['id']}/").status_code == 404
+    assert intruder.get("/api/predictions/").json()["count"] == 0
+    assert api_client.get("/api/predictions/").json()["count"] == 1
+
+
+def test_malformed_prediction_id_is_404(api_client):
+    assert api_client.get("/api/predictions/not-a-uuid/").status_code == 404
+
+
+def test_anonymous_upload_is_401(client):
+    response = client.post("/api/predictions/", {"image": SimpleUploadedFile("a.jpg", b"x")})
+    assert response.status_code == 401

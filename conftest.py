@@ -1,0 +1,114 @@
+"""Fixtures shared by every app's tests. All of them talk to the real database and Redis."""
+
+from __future__ import annotations
+
+import io
+
+import django_rq
+import numpy as np
+import pytest
+from django.conf import settings
+from PIL import Image
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
+
+
+@pytest.fixture(autouse=True)
+def clean_redis():
+    """Each test starts with an empty Redis database (the test-only db index)."""
+    connection = django_rq.get_connection(settings.INFERENCE_QUEUE)
+    connection.flushdb()
+    yield connection
+    connection.flushdb()
+
+
+@pytest.fixture
+def make_user(db, django_user_model):
+    def make(email="alice@example.com", password="correct-horse-42", **extra):
+        return django_user_model.objects.create_user(
+            email=email, password=password, name=extra.pop("name", email.split("@")[0]), **extra
+        )
+
+    return make
+
+
+@pytest.fixture
+def user(make_user):
+    return make_user()
+
+
+@pytest.fixture
+def other_user(make_user):
+    return make_user(email="mallory@example.com")
+
+
+def jwt_client(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+    return client
+
+
+@pytest.fixture
+def api_client(user):
+    return jwt_client(user)
+
+
+def photo_bytes(
+    name: str = "chelsea", fmt: str = "JPEG", size: tuple[int, int] | None = None, **save
+):
+    """A real photo from scikit-image / scikit-learn, encoded as `fmt`."""
+    if name in ("china", "flower"):
+        from sklearn.datasets import load_sample_image
+
+        pixels = load_sample_image(f"{name}.jpg")
+    else:
+        from skimage import data
+
+        pixels = getattr(data, name)()
+    image = Image.fromarray(np.asarray(pixels))
+    if size:
+        image = image.resize(size)
+    if fmt == "JPEG" and image.mode not in ("RGB", "L", "CMYK"):
+        image = image.convert("RGB")
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **save)
+    return buffer.getvalue()
+
+
+def distinct_photo(seed: int, name: str = "chelsea") -> bytes:
+    """A photo whose bytes differ per seed (a random crop), so the result cache never answers."""
+    from skimage import data
+
+    pixels = np.asarray(getattr(data, name)())
+    rng = np.random.default_rng(seed)
+    top, left = rng.integers(0, 40, size=2)
+    crop = Image.fromarray(pixels[top : top + 260, left : left + 360])
+    buffer = io.BytesIO()
+    crop.save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def resnet_random():
+    """ResNet50 with random weights: real shapes, real batching, meaningless labels."""
+    from mlworker.models.resnet import ResNet50Classifier
+
+    return ResNet50Classifier(weights="random")
+
+
+@pytest.fixture
+def run_worker(resnet_random):
+    """Run the batched worker in this process until the queue is empty."""
+    from mlworker.worker import BatchSettings, BatchWorker, read_stats
+
+    def run(batch_size: int = 16, model=None) -> dict:
+        queue = django_rq.get_queue(settings.INFERENCE_QUEUE)
+        worker = BatchWorker(
+            [queue],
+            model=model or resnet_random,
+            batching=BatchSettings(batch_size=batch_size, max_wait_ms=5),
+        )
+        worker.work(burst=True, logging_level="WARNING")
+        return read_stats(queue.connection)
+
+    return run

@@ -1,0 +1,40 @@
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.response import Response
+
+from classifier.selectors import predictions_visible_to
+from feedback import selectors, services
+from feedback.serializers import FeedbackInputSerializer, FeedbackSerializer
+
+
+class FeedbackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = FeedbackSerializer
+    lookup_value_converter = "int"
+
+    def get_queryset(self):
+        return selectors.feedback_visible_to(user=self.request.user)
+
+    @extend_schema(
+        request=FeedbackInputSerializer,
+        responses={201: FeedbackSerializer, 200: FeedbackSerializer},
+        description="Give feedback on one of your predictions; sending again updates it (200).",
+    )
+    def create(self, request):
+        incoming = FeedbackInputSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        data = incoming.validated_data
+        prediction = get_object_or_404(
+            predictions_visible_to(user=request.user), pk=data["prediction"]
+        )
+        feedback, created = services.give_feedback(
+            user=request.user,
+            prediction=prediction,
+            is_correct=data["is_correct"],
+            correct_label=data.get("correct_label", ""),
+            comment=data.get("comment", ""),
+        )
+        return Response(
+            FeedbackSerializer(feedback).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )

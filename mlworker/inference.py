@@ -1,0 +1,63 @@
+"""Classify a group of predictions with one forward pass, and record the outcome.
+
+Used both by the batched worker (many predictions) and by the plain RQ job
+function (one prediction), so the two paths cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.core.files.storage import default_storage
+
+from classifier import services
+from classifier.imaging import InvalidImage, open_rgb
+from mlworker.models.base import ImageClassifier
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchOutcome:
+    #: prediction id → top-5 as [{label, score}, ...]
+    results: dict[str, list[dict]] = field(default_factory=dict)
+    #: prediction id → message shown to the user (these are not retried)
+    failures: dict[str, str] = field(default_factory=dict)
+    #: prediction ids that needed no work (already finished or gone)
+    skipped: list[str] = field(default_factory=list)
+    forward_passes: int = 0
+    forward_seconds: float = 0.0
+
+
+def load_model_input(model: ImageClassifier, storage_name: str) -> np.ndarray:
+    with default_storage.open(storage_name, "rb") as stored:
+        content = stored.read()
+    return model.preprocess(open_rgb(content))
+
+
+def classify_predictions(model: ImageClassifier, prediction_ids: list[str]) -> BatchOutcome:
+    outcome = BatchOutcome()
+    predictions = services.start_predictions(prediction_ids=prediction_ids)
+    outcome.skipped = [pid for pid in prediction_ids if pid not in predictions]
+    inputs: dict[str, np.ndarray] = {}
+    for prediction_id, prediction in predictions.items():
+        try:
+            inputs[prediction_id] = load_model_input(model, prediction.image.name)
+        except InvalidImage as error:
+            outcome.failures[prediction_id] = str(error)
+        except OSError:
+            outcome.failures[prediction_id] = "The stored image is missing or unreadable."
+    if inputs:
+        started = time.perf_counter()
+        probabilities = model.predict_batch(np.stack(list(inputs.values())))
+        outcome.forward_seconds = time.perf_counter() - started
+        outcome.forward_passes = 1
+        for prediction_id, top in zip(inputs, model.top_k(probabilities), strict=True):
+            outcome.results[prediction_id] = [entry.as_dict() for entry in top]
+        services.complete_predictions(results=outcome.results, model_name=model.name)
+    for prediction_id, message in outcome.failures.items():
+        services.fail_prediction(prediction_id=prediction_id, message=message)
+    return outcome

@@ -1,0 +1,60 @@
+"""python manage.py run_model_worker: the batched model worker."""
+
+import logging
+import socket
+import sys
+import uuid
+
+import django_rq
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from mlworker import jobs
+from mlworker.catalog import MODELS, UnknownModel, load_model
+
+logger = logging.getLogger(__name__)
+
+
+class Command(BaseCommand):
+    help = "Run ResNet50 (or another model) over the Redis queue in batches."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--queue", default=settings.INFERENCE_QUEUE)
+        parser.add_argument("--batch-size", type=int, default=settings.BATCH_SIZE)
+        parser.add_argument("--max-wait-ms", type=float, default=settings.BATCH_MAX_WAIT_MS)
+        parser.add_argument("--model", default=settings.CLASSIFIER_MODEL, choices=sorted(MODELS))
+        parser.add_argument("--burst", action="store_true", help="Exit when the queue is empty.")
+        parser.add_argument("--name", default=None, help="Worker name (default: host.pid.random).")
+
+    def handle(self, *args, **options):
+        from mlworker.models.resnet import WeightsUnavailable
+        from mlworker.worker import BatchSettings, BatchWorker
+
+        if options["batch_size"] < 1:
+            raise CommandError("--batch-size must be at least 1")
+        try:
+            model = load_model(options["model"])
+        except (WeightsUnavailable, UnknownModel) as error:
+            self.stderr.write(f"run_model_worker: {error}")
+            sys.exit(2)
+        jobs.use_model(model)
+        name = options["name"] or f"{socket.gethostname()}.{uuid.uuid4().hex[:8]}"
+        worker = BatchWorker(
+            [django_rq.get_queue(options["queue"])],
+            name=name,
+            model=model,
+            batching=BatchSettings(
+                batch_size=options["batch_size"],
+                max_wait_ms=options["max_wait_ms"],
+                job_lease_seconds=settings.JOB_LEASE_SECONDS,
+            ),
+            worker_ttl=settings.WORKER_HEARTBEAT_SECONDS,
+            maintenance_interval=settings.WORKER_HEARTBEAT_SECONDS,
+        )
+        self.stdout.write(
+            f"Worker {name}: model {model.name}, batch size {options['batch_size']}, "
+            f"max wait {options['max_wait_ms']:g} ms, queue {options['queue']!r}"
+        )
+        self.stdout.flush()
+        worker.work(burst=options["burst"], logging_level=settings.RQ_WORKER_LOG_LEVEL)
+        self.stdout.write(f"Worker {name}: stopped after {worker.batches_done} batches")
