@@ -112,3 +112,58 @@ def run_worker(resnet_random):
         return read_stats(queue.connection)
 
     return run
+
+
+def subprocess_env(**overrides) -> dict[str, str]:
+    """Environment for a server or worker process that must share this test run's database,
+    Redis and media folder."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        database_url = f"sqlite:///{db['NAME']}"
+    else:
+        host = db["HOST"] or "127.0.0.1"
+        credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+        database_url = f"postgres://{credentials}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
+    return {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": settings.REDIS_URL,
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "DEBUG": "1",
+        "RESNET50_WEIGHTS": "random",
+        "CLASSIFIER_MODEL": "resnet50",
+        "WORKER_HEARTBEAT_SECONDS": "2",
+        "TF_INTRA_OP_THREADS": "1",
+        "TF_INTER_OP_THREADS": "1",
+        **overrides,
+    }
+
+
+@pytest.fixture
+def live_stack(transactional_db, tmp_path):
+    """Start gunicorn + model workers against the test database; stopped after the test.
+
+    Call it with the number of workers and extra settings: `stack = live_stack(workers=1)`.
+    """
+    from mlworker.stack import Stack, StackConfig, free_port
+
+    stacks = []
+
+    def start(workers: int = 1, worker_args: list[str] | None = None, **env) -> Stack:
+        config = StackConfig(
+            web_port=free_port(),
+            workers=workers,
+            worker_args=worker_args or [],
+            web_threads=8,
+            env=subprocess_env(**env),
+            log_dir=tmp_path / "logs",
+            ready_timeout=120,
+        )
+        stack = Stack(config)
+        stacks.append(stack)
+        return stack.start()
+
+    yield start
+    for stack in stacks:
+        stack.stop()

@@ -33,14 +33,20 @@ def enqueue_prediction(*, prediction_id: str) -> None:
     )
 
 
+# redis-py gives connections a 5 s socket timeout; one blocking read must end before it.
+MAX_BLOCK_SECONDS = 4.0
+
+
 def wait_for_job_event(*, job_id: str, after: str, timeout: float) -> str:
     """Block on the job's result stream until an entry newer than `after` arrives.
 
-    Returns the id of the newest entry seen (or `after` if the time ran out).
+    Returns the id of the newest entry seen, or `after` if nothing came within
+    `timeout` (capped at MAX_BLOCK_SECONDS; callers loop until their own deadline).
     """
     connection = inference_queue().connection
     key = Result.get_key(job_id)
-    response = connection.xread({key: after}, block=max(int(timeout * 1000), 1))
+    block_ms = max(int(min(timeout, MAX_BLOCK_SECONDS) * 1000), 1)
+    response = connection.xread({key: after}, block=block_ms)
     if not response:
         return after
     entries = response[0][1]

@@ -89,6 +89,7 @@ class BatchWorker(SimpleWorker):
         first = self.dequeue_job_and_maintain_ttl(None if burst else self.dequeue_timeout)
         if first is None:
             return []
+        self.set_state(WorkerStatus.BUSY)  # from here a first SIGTERM lets the batch finish
         batch = [first]
         deadline = time.monotonic() + self.batching.max_wait_ms / 1000
         while len(batch) < self.batching.batch_size:
@@ -124,7 +125,6 @@ class BatchWorker(SimpleWorker):
         if not classify:
             return
         executions = {job.id: self._prepare(job) for job, _ in classify}
-        self.set_state(WorkerStatus.BUSY)
         try:
             outcome = classify_predictions(self.model, [job.args[0] for job, _ in classify])
         except Exception:

@@ -19,6 +19,7 @@ def configure_tensorflow() -> None:
     global _configured
     if _configured:
         return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep worker logs readable
     import tensorflow as tf
 
     intra = int(os.environ.get("TF_INTRA_OP_THREADS", "0"))

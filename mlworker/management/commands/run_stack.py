@@ -1,0 +1,61 @@
+"""python manage.py run_stack: Redis + gunicorn + model worker(s), stopped together by Ctrl-C."""
+
+import os
+import signal
+import time
+
+from django.core.management.base import BaseCommand
+
+from mlworker.stack import Stack, StackConfig, StackError
+
+
+class Command(BaseCommand):
+    help = "Run the whole system locally: embedded Redis (unless REDIS_URL), web and workers."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
+        parser.add_argument("--workers", type=int, default=1)
+        parser.add_argument("--web-processes", type=int, default=1)
+        parser.add_argument("--web-threads", type=int, default=32)
+
+    def handle(self, *args, **options):
+        config = StackConfig(
+            web_port=options["port"],
+            workers=options["workers"],
+            web_processes=options["web_processes"],
+            web_threads=options["web_threads"],
+        )
+        stack = Stack(config)
+        stopping = False
+
+        def request_stop(signum, frame):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
+        self.stdout.write("Starting Redis, web and model worker (the first start takes a minute)…")
+        try:
+            stack.start()
+        except StackError as error:
+            self.stderr.write(f"run_stack: {error}")
+            raise SystemExit(1) from None
+        redis_note = "embedded" if stack.redis else stack.env["REDIS_URL"]
+        self.stdout.write(
+            self.style.SUCCESS(f"\n  Site:   {stack.url}/\n  Admin:  {stack.url}/admin/")
+            + f"\n  Login:  {os.environ.get('ADMIN_EMAIL', 'admin@example.com')} / "
+            f"{os.environ.get('ADMIN_PASSWORD', 'admin')}"
+            f"\n  Model:  {os.environ.get('CLASSIFIER_MODEL', 'resnet50')}"
+            f"\n  Redis:  {redis_note}; logs in {config.log_dir}\n  Press Ctrl-C to stop.\n"
+        )
+        exit_code = 0
+        while not stopping:
+            if stack.web.poll() is not None:
+                self.stderr.write("run_stack: the web server exited; stopping.")
+                exit_code = 1
+                break
+            time.sleep(0.5)
+        self.stdout.write("Stopping…")
+        stack.stop()
+        self.stdout.write("Stopped.")
+        raise SystemExit(exit_code)

