@@ -19,6 +19,7 @@ urlpatterns = [
     path("api/", include(api_patterns)),
     path("api-auth/", include("rest_framework.urls")),
     path("accounts/", include("accounts.urls")),
+    path("", include("config.legacy_urls")),
     path("", include("feedback.urls")),
     path("", include("classifier.urls")),
 ]
