@@ -1,0 +1,66 @@
+"""Feedback through the API: on one's own predictions only, one per prediction."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from conftest import jwt_client, photo_bytes
+from feedback.models import Feedback
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def prediction_id(api_client, settings):
+    settings.PREDICT_WAIT_SECONDS = 0
+    response = api_client.post(
+        "/api/predictions/",
+        {"image": SimpleUploadedFile("cup.jpg", photo_bytes("coffee"))},
+        format="multipart",
+    )
+    return response.json()["id"]
+
+
+def send(client, prediction_id, **fields):
+    data = {"prediction": prediction_id, "is_correct": False, "correct_label": "espresso"} | fields
+    return client.post("/api/feedback/", data, format="json")
+
+
+def test_feedback_is_created_then_updated_not_duplicated(api_client, prediction_id):
+    created = send(api_client, prediction_id)
+    assert created.status_code == 201
+    assert created.json()["correct_label"] == "espresso"
+    updated = send(api_client, prediction_id, is_correct=True, comment="my mistake")
+    assert updated.status_code == 200
+    assert updated.json()["is_correct"] is True
+    assert updated.json()["correct_label"] == ""
+    assert Feedback.objects.count() == 1
+    listed = api_client.get("/api/feedback/").json()
+    assert listed["count"] == 1
+    assert listed["results"][0]["comment"] == "my mistake"
+
+
+def test_feedback_on_another_users_prediction_is_404(prediction_id, other_user):
+    response = send(jwt_client(other_user), prediction_id)
+    assert response.status_code == 404
+    assert Feedback.objects.count() == 0
+
+
+def test_users_only_list_their_own_feedback(api_client, prediction_id, other_user):
+    send(api_client, prediction_id)
+    assert jwt_client(other_user).get("/api/feedback/").json()["count"] == 0
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"is_correct": "maybe"}, {"prediction": "not-a-uuid"}, {"correct_label": "x" * 500}],
+)
+def test_wrong_types_are_400(api_client, prediction_id, fields):
+    response = send(api_client, prediction_id, **fields)
+    assert response.status_code == 400
+    assert response.json()["detail"]
+    assert Feedback.objects.count() == 0
+
+
+def test_unknown_prediction_is_404(api_client):
+    response = send(api_client, "00000000-0000-0000-0000-000000000000")
+    assert response.status_code == 404
