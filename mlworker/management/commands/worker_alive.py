@@ -1,0 +1,21 @@
+"""Exit 0 when at least one model worker on this host heart-beats (a container healthcheck)."""
+
+import socket
+
+import django_rq
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from rq.worker import Worker
+
+
+class Command(BaseCommand):
+    help = "Exit 0 if a model worker of this host is registered and heart-beating, else 1."
+
+    def handle(self, *args, **options):
+        queue = django_rq.get_queue(settings.INFERENCE_QUEUE)
+        host = socket.gethostname()
+        alive = [w for w in Worker.all(queue=queue) if w.name.startswith(f"{host}.")]
+        if not alive:
+            self.stderr.write(f"no live model worker on {host}")
+            raise SystemExit(1)
+        self.stdout.write(f"{len(alive)} live model worker(s) on {host}")
