@@ -1,0 +1,65 @@
+"""Operators run the product from the admin: users, predictions, feedback, the queue."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+pytestmark = pytest.mark.django_db
+
+User = get_user_model()
+
+
+@pytest.fixture
+def operator(client):
+    admin = User.objects.create_superuser(email="ops@example.com", password="ops-secret-77")
+    client.force_login(admin)
+    return client
+
+
+def test_operator_creates_a_user_who_can_then_log_in(operator, client):
+    response = operator.post(
+        "/admin/accounts/user/add/",
+        {
+            "email": "new@example.com",
+            "name": "New Person",
+            "password1": "orchid-basket-51",
+            "password2": "orchid-basket-51",
+            "usable_password": "true",
+        },
+    )
+    assert response.status_code == 302, response.content[:2000]
+    user = User.objects.get(email="new@example.com")
+    assert not user.is_staff
+    assert user.check_password("orchid-basket-51")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/accounts/user/",
+        "/admin/classifier/prediction/?status__exact=done",
+        "/admin/feedback/feedback/?is_correct__exact=0",
+        "/admin/rq/",
+    ],
+)
+def test_admin_pages_render_for_staff(operator, path):
+    assert operator.get(path).status_code == 200
+
+
+def test_admin_is_closed_to_ordinary_users(client, user):
+    client.force_login(user)
+    response = client.get("/admin/classifier/prediction/")
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+
+
+def test_ensure_superuser_creates_once_and_never_resets_the_password(monkeypatch, capsys):
+    monkeypatch.setenv("ADMIN_EMAIL", "boss@example.com")
+    monkeypatch.setenv("ADMIN_PASSWORD", "first-password-1")
+    call_command("ensure_superuser")
+    monkeypatch.setenv("ADMIN_PASSWORD", "second-password-2")
+    call_command("ensure_superuser")
+    boss = User.objects.get(email="boss@example.com")
+    assert boss.is_superuser and boss.is_staff
+    assert boss.check_password("first-password-1")
+    assert "already exists" in capsys.readouterr().out
