@@ -1,0 +1,34 @@
+"""run_model_worker refuses to start, with one clear line, when its model cannot be had."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+
+
+def run_worker_command(*args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", "run_model_worker", "--burst", *args],
+        cwd=BASE_DIR,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def test_missing_weights_file_stops_the_worker_with_a_fix(tmp_path):
+    missing = tmp_path / "nowhere.h5"
+    result = run_worker_command("--model", "resnet50", RESNET50_WEIGHTS=str(missing))
+    assert result.returncode == 2
+    message = [line for line in result.stderr.splitlines() if "run_model_worker:" in line]
+    assert len(message) == 1
+    assert str(missing) in message[0] and "RESNET50_WEIGHTS" in message[0]
+
+
+def test_unknown_model_is_refused():
+    result = run_worker_command("--model", "alexnet")
+    assert result.returncode != 0
+    assert "alexnet" in result.stderr
