@@ -116,7 +116,7 @@ def compare(reference_python: str, tolerance: float) -> bool:
         return f"{IMAGENET_LABELS[best]} ({row[best]:.4f})"
 
     print(f"reference: efficientnet-lite-pytorch on torch {torch_version}; ours: Keras/TF")
-    header = ("photo", "reference top-1", "ours top-1", "max |Δ| top-5", "max |Δ| all", "ok")
+    header = ("photo", "reference top-1", "ours top-1", "top-5 max abs Δ", "all max abs Δ", "ok")
     rows = []
     all_ok = True
     for name, ref_row, our_row in zip(photos, reference, ours, strict=True):
@@ -173,9 +173,7 @@ def check_preprocessing(model) -> bool:
         Path(sklearn.datasets.__file__).parent / "images" / "china.jpg",
         Path(sklearn.datasets.__file__).parent / "images" / "flower.jpg",
     ]
-    print(
-        "\npreprocessing vs the TF original (max |Δ| of the normalized input, and of probabilities)"
-    )
+    print("\npreprocessing vs the TF original (max abs Δ: normalized input, probabilities)")
     header = ("jpeg", "same pixels: input", "Pillow decode: input", "Pillow decode: probs")
     rows, identical = [], True
     for path in jpegs:
