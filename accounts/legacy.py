@@ -1,0 +1,98 @@
+"""The older API's account endpoints: `POST /login` (OAuth2 password form) and `/user/`.
+
+Same tokens and the same registration service as /api/auth/; only the shapes differ.
+Authentication is by JWT alone (no session), so CSRF does not apply.
+"""
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, parsers, permissions, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
+
+from accounts import services
+from accounts.serializers import RegistrationSerializer, UserSerializer
+from accounts.throttles import LoginAccountThrottle, LoginRateThrottle, RegisterRateThrottle
+
+User = get_user_model()
+
+
+class LegacyLoginSerializer(TokenObtainPairSerializer):
+    """OAuth2's password form: the email arrives as `username`; the other fields may be empty."""
+
+    username_field = "username"  # passed to authenticate(username=...), which the email backs
+
+    grant_type = serializers.ChoiceField(choices=["", "password"], required=False)
+    scope = serializers.CharField(required=False, allow_blank=True)
+    client_id = serializers.CharField(required=False, allow_blank=True)
+    client_secret = serializers.CharField(required=False, allow_blank=True)
+
+
+class LegacyRegistrationSerializer(RegistrationSerializer):
+    name = serializers.CharField(min_length=2, max_length=150)
+
+
+@extend_schema(exclude=True)  # documented in docs/MIGRATION.md
+class LegacyLoginView(APIView):
+    authentication_classes = []  # a stale token in the header must not block logging in
+    permission_classes = [permissions.AllowAny]
+    parser_classes = [parsers.FormParser, parsers.MultiPartParser]
+    throttle_classes = [LoginRateThrottle, LoginAccountThrottle]
+
+    def get_authenticate_header(self, request) -> str:
+        return "Bearer"  # makes bad credentials a 401 (DRF turns it into 403 without one)
+
+    def post(self, request):
+        form = LegacyLoginSerializer(data=request.data, context={"request": request})
+        form.is_valid(raise_exception=True)  # bad credentials raise AuthenticationFailed
+        tokens = form.validated_data
+        return Response(
+            {
+                "access_token": tokens["access"],
+                "token_type": "bearer",
+                "refresh_token": tokens["refresh"],  # new: for /api/auth/token/refresh/
+            }
+        )
+
+
+class StaffOrRegistering(permissions.BasePermission):
+    """Anyone may register (POST); only staff may list, read or delete accounts."""
+
+    def has_permission(self, request, view) -> bool:
+        return request.method == "POST" or bool(request.user and request.user.is_staff)
+
+
+@extend_schema(exclude=True)  # documented in docs/MIGRATION.md
+class LegacyUsersView(generics.ListCreateAPIView):
+    authentication_classes = [JWTAuthentication]
+    permission_classes = [StaffOrRegistering]
+    serializer_class = UserSerializer
+    queryset = User.objects.order_by("id")
+    pagination_class = None  # the old clients expect a bare list
+
+    def get_throttles(self):
+        return [RegisterRateThrottle()] if self.request.method == "POST" else []
+
+    def create(self, request, *args, **kwargs):
+        incoming = LegacyRegistrationSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        try:
+            user = services.register_user(**incoming.validated_data)
+        except services.EmailAlreadyRegistered:
+            return Response(
+                {"detail": "Email already registered"}, status=status.HTTP_400_BAD_REQUEST
+            )
+        except DjangoValidationError as error:
+            raise serializers.ValidationError({"password": list(error.messages)}) from None
+        return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(exclude=True)  # documented in docs/MIGRATION.md
+class LegacyUserView(generics.RetrieveDestroyAPIView):
+    authentication_classes = [JWTAuthentication]
+    permission_classes = [permissions.IsAdminUser]
+    serializer_class = UserSerializer
+    queryset = User.objects.all()

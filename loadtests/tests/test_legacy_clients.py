@@ -1,0 +1,158 @@
+"""The older system's clients against a running server: gunicorn + model worker processes.
+
+Each request is made the way the old Streamlit UI and locustfile make it (requests,
+form login with empty OAuth2 fields, `files=` uploads, `json=` feedback).
+"""
+
+import csv
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from classifier.models import Prediction
+from conftest import distinct_photo, photo_bytes
+from feedback.models import Feedback
+
+pytestmark = [pytest.mark.slow]
+
+PASSWORD = "correct-horse-42"
+LOCUSTFILE = Path(__file__).resolve().parent.parent / "legacy_locustfile.py"
+SUMMARY_COLUMNS = ("Request Count", "Failure Count", "Median Response Time", "95%", "Requests/s")
+
+
+def old_ui_login(url: str, username: str, password: str) -> requests.Response:
+    return requests.post(
+        f"{url}/login",
+        headers={
+            "accept": "application/json",
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+        data={
+            "grant_type": "",
+            "username": username,
+            "password": password,
+            "scope": "",
+            "client_id": "",
+            "client_secret": "",
+        },
+        timeout=10,
+    )
+
+
+def old_ui_predict(url: str, token: str, file_tuple: tuple) -> requests.Response:
+    return requests.post(
+        f"{url}/model/predict",
+        headers={"Authorization": f"Bearer {token}"},
+        files={"file": file_tuple},
+        timeout=90,
+    )
+
+
+def old_ui_send_feedback(url: str, token: str, **data) -> requests.Response:
+    return requests.post(
+        f"{url}/feedback/",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        json=data,
+        timeout=10,
+    )
+
+
+def test_old_ui_registers_logs_in_predicts_and_sends_feedback(live_stack):
+    stack = live_stack(workers=1, PREDICT_WAIT_SECONDS="60")
+    registered = requests.post(
+        f"{stack.url}/user/",
+        json={"name": "Old Client", "email": "old@example.com", "password": PASSWORD},
+        timeout=10,
+    )
+    assert registered.status_code == 201, registered.text
+
+    login = old_ui_login(stack.url, "old@example.com", PASSWORD)
+    assert login.status_code == 200, login.text
+    assert login.json()["token_type"] == "bearer"
+    token = login.json()["access_token"]
+
+    cat = photo_bytes("chelsea")
+    untyped = old_ui_predict(stack.url, token, ("cat.jpg", cat))  # no content type
+    assert untyped.status_code == 200, untyped.text
+    body = untyped.json()
+    assert body["success"] is True
+    assert body["prediction"]
+    assert body["score"] == round(body["score"], 4)
+    assert body["image_file_name"] == f"{hashlib.sha256(cat).hexdigest()}.jpg"
+
+    crop = distinct_photo(7)
+    typed = old_ui_predict(stack.url, token, ("crop.jpeg", crop, "image/jpeg"))
+    assert typed.status_code == 200, typed.text
+    assert typed.json()["image_file_name"] == f"{hashlib.sha256(crop).hexdigest()}.jpeg"
+
+    text = old_ui_predict(stack.url, token, ("notes.txt", b"not a picture", "text/plain"))
+    assert text.status_code == 400
+    assert text.json() == {"detail": "File type is not supported."}
+
+    sent = old_ui_send_feedback(
+        stack.url,
+        token,
+        feedback="That is a cat",
+        score=body["score"],
+        predicted_class=body["prediction"],
+        image_file_name=body["image_file_name"],
+    )
+    assert sent.status_code == 201, sent.text
+    stored = Feedback.objects.get()
+    assert stored.prediction == Prediction.objects.get(image_sha256=hashlib.sha256(cat).hexdigest())
+
+    listed = requests.get(
+        f"{stack.url}/feedback/", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+    assert listed.status_code == 200
+    assert [entry["feedback"] for entry in listed.json()] == ["That is a cat"]
+    assert requests.get(f"{stack.url}/", timeout=10).status_code == 200
+
+
+def test_old_client_gets_504_instead_of_hanging_when_no_model_answers(live_stack, user):
+    stack = live_stack(workers=0, PREDICT_WAIT_SECONDS="1")
+    token = old_ui_login(stack.url, user.email, PASSWORD).json()["access_token"]
+    response = old_ui_predict(stack.url, token, ("cat.jpg", photo_bytes("chelsea")))
+    assert response.status_code == 504
+    assert "did not answer" in response.json()["detail"]
+    assert response.elapsed.total_seconds() < 15
+
+
+def stats_by_name(stats_csv: Path) -> dict[str, dict]:
+    """Locust's `<prefix>_stats.csv`, one row per request name plus `Aggregated`."""
+    with stats_csv.open(newline="") as handle:
+        return {row["Name"]: row for row in csv.DictReader(handle)}
+
+
+def test_legacy_locustfile_runs_headless_without_failures(live_stack, user, tmp_path):
+    stack = live_stack(workers=1, PREDICT_WAIT_SECONDS="60")
+    prefix = tmp_path / "legacy"
+    command = [
+        sys.executable, "-m", "locust",
+        "-f", str(LOCUSTFILE),
+        "--headless", "-u", "5", "-r", "5", "-t", "15s",
+        "--stop-timeout", "30",
+        "--host", stack.url,
+        "--csv", str(prefix),
+        "--loglevel", "WARNING",
+    ]  # fmt: skip
+    run = subprocess.run(
+        command,
+        env={**stack.env, "LEGACY_API_EMAIL": user.email, "LEGACY_API_PASSWORD": PASSWORD},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    rows = stats_by_name(Path(f"{prefix}_stats.csv"))
+    total = rows["Aggregated"]
+    print({column: total[column] for column in SUMMARY_COLUMNS})  # shown with pytest -s
+    assert int(total["Failure Count"]) == 0, run.stderr[-3000:]
+    assert int(total["Request Count"]) > 0
+    assert int(rows["/login"]["Request Count"]) == 5
+    assert int(rows["/model/predict"]["Request Count"]) > 0
+    assert int(rows["/"]["Request Count"]) > 0
+    assert run.returncode == 0, run.stderr[-3000:]
