@@ -6,8 +6,8 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, parsers, status, viewsets
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 
+from accounts.throttles import UploadRateThrottle
 from classifier import selectors, services
 from classifier.imaging import InvalidImage
 from classifier.serializers import (
@@ -43,7 +43,7 @@ class PredictionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         return selectors.predictions_visible_to(user=self.request.user)
 
     def get_throttles(self):
-        return [ScopedRateThrottle()] if self.action == "create" else []
+        return [UploadRateThrottle()] if self.action == "create" else []
 
     @extend_schema(
         request=PredictionUploadSerializer,
