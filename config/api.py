@@ -1,12 +1,36 @@
-"""One error shape for every API 4xx: always a human-readable `detail`.
+"""One error shape for every API 4xx/5xx we answer on purpose: always a human-readable `detail`.
 
 DRF answers validation errors as `{"field": ["msg"]}` and everything else as
 `{"detail": "msg"}`. Clients should not have to know which is which, so validation
 errors keep their field map under `errors` and gain a `detail` summarising them.
+
+Two failures that are not bugs in the view get an answer instead of a 500: a request
+body nested too deeply for the JSON parser (400) and an unreachable database (503).
 """
 
-from rest_framework import exceptions
+from pathlib import Path
+
+from django.db import InterfaceError, OperationalError
+from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
+
+DATABASE_UNAVAILABLE = "The database is unavailable. Try again shortly."
+_PARSERS_MODULE = str(Path(exceptions.__file__).with_name("parsers.py"))
+
+
+class DatabaseUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = DATABASE_UNAVAILABLE
+    default_code = "database_unavailable"
+
+
+def _raised_by_a_parser(exc: BaseException) -> bool:
+    traceback = exc.__traceback__
+    while traceback is not None:
+        if traceback.tb_frame.f_code.co_filename == _PARSERS_MODULE:
+            return True
+        traceback = traceback.tb_next
+    return False
 
 
 def _first_message(errors) -> str:
@@ -20,6 +44,13 @@ def _first_message(errors) -> str:
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, RecursionError) and _raised_by_a_parser(exc):
+        exc = exceptions.ParseError("JSON parse error - the document is nested too deeply.")
+    elif isinstance(exc, OperationalError | InterfaceError):
+        exc = DatabaseUnavailable()
+        response = drf_exception_handler(exc, context)
+        response["Retry-After"] = "5"
+        return response
     response = drf_exception_handler(exc, context)
     if response is not None and isinstance(exc, exceptions.ValidationError):
         errors = response.data
