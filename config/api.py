@@ -4,17 +4,25 @@ DRF answers validation errors as `{"field": ["msg"]}` and everything else as
 `{"detail": "msg"}`. Clients should not have to know which is which, so validation
 errors keep their field map under `errors` and gain a `detail` summarising them.
 
-Two failures that are not bugs in the view get an answer instead of a 500: a request
-body nested too deeply for the JSON parser (400) and an unreachable database (503).
+Failures that are not bugs in the view get an answer instead of a 500: a request body
+nested too deeply for the JSON parser (400), an unreachable database or Redis (503).
 """
 
+import logging
 from pathlib import Path
 
 from django.db import InterfaceError, OperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
+logger = logging.getLogger(__name__)
+
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError)
 DATABASE_UNAVAILABLE = "The database is unavailable. Try again shortly."
+REDIS_UNAVAILABLE = "The queue and cache service is unavailable. Try again shortly."
 _PARSERS_MODULE = str(Path(exceptions.__file__).with_name("parsers.py"))
 
 
@@ -22,6 +30,12 @@ class DatabaseUnavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = DATABASE_UNAVAILABLE
     default_code = "database_unavailable"
+
+
+class RedisUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = REDIS_UNAVAILABLE
+    default_code = "redis_unavailable"
 
 
 def _raised_by_a_parser(exc: BaseException) -> bool:
@@ -46,9 +60,11 @@ def _first_message(errors) -> str:
 def exception_handler(exc, context):
     if isinstance(exc, RecursionError) and _raised_by_a_parser(exc):
         exc = exceptions.ParseError("JSON parse error - the document is nested too deeply.")
-    elif isinstance(exc, OperationalError | InterfaceError):
-        exc = DatabaseUnavailable()
-        response = drf_exception_handler(exc, context)
+    elif isinstance(exc, DATABASE_ERRORS + REDIS_ERRORS):
+        logger.warning("answering 503, a backing service failed: %r", exc)
+        database = isinstance(exc, DATABASE_ERRORS)
+        unavailable = DatabaseUnavailable() if database else RedisUnavailable()
+        response = drf_exception_handler(unavailable, context)
         response["Retry-After"] = "5"
         return response
     response = drf_exception_handler(exc, context)
