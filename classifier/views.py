@@ -1,5 +1,14 @@
-"""Browser pages: upload, result (updates itself while pending), history, image."""
+"""Browser pages: upload, result (updates itself while pending), history, image.
 
+HTTP only: reads go through `classifier.selectors`, writes through `classifier.services`.
+The small helpers at the top format what the templates show (labels, percentages).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.files.storage import default_storage
@@ -11,21 +20,86 @@ from django.views.decorators.http import require_GET, require_http_methods
 from classifier import selectors, services
 from classifier.forms import UploadForm
 from classifier.imaging import InvalidImage
+from classifier.models import Prediction
 from feedback.forms import FeedbackForm
 from feedback.selectors import feedback_for_prediction
 from mlworker.catalog import configured_model_name
 
+HISTORY_PAGE_SIZE = 24
+RECENT_COUNT = 6
 
+
+# --- Presentation -------------------------------------------------------------------------
+def display_label(label: str) -> str:
+    """ImageNet names use underscores ("tiger_cat"); people read "tiger cat"."""
+    return label.replace("_", " ").strip()
+
+
+def format_percent(score: float | None) -> str:
+    if score is None:
+        return ""
+    percent = score * 100
+    if 0 < percent < 0.1:
+        return "<0.1%"
+    return f"{percent:.1f}%"
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One of the top-5 rows: the raw label stays available next to the readable one."""
+
+    label: str
+    display: str
+    percent: str  # "62.3%", for people
+    width: str  # "62.30", for the CSS width (never localised)
+
+    @classmethod
+    def from_entry(cls, entry: dict) -> Bar:
+        score = max(0.0, min(1.0, float(entry["score"])))
+        return cls(
+            label=entry["label"],
+            display=display_label(entry["label"]),
+            percent=format_percent(score),
+            width=f"{score * 100:.2f}",
+        )
+
+
+def present(prediction: Prediction) -> Prediction:
+    """Attach what the templates show: `display_label`, `percent` and the top-5 `bars`."""
+    prediction.display_label = display_label(prediction.label)
+    prediction.percent = format_percent(prediction.score)
+    prediction.bars = [Bar.from_entry(entry) for entry in prediction.top5 or []]
+    return prediction
+
+
+def render_detail(request, prediction, *, feedback_form=None, status=200):
+    """The result page; the feedback view re-renders it (400) when its form has errors."""
+    feedback = feedback_for_prediction(user=request.user, prediction=prediction)
+    if feedback_form is None:
+        feedback_form = FeedbackForm(instance=feedback, prediction=prediction)
+    context = {
+        "prediction": present(prediction),
+        "feedback": feedback,
+        "feedback_form": feedback_form,
+        "wait_seconds": 25,
+    }
+    return render(request, "classifier/detail.html", context, status=status)
+
+
+# --- Pages --------------------------------------------------------------------------------
 @require_http_methods(["GET", "POST"])
 def upload(request):
     """The home page: the upload form for people logged in, a welcome page for others."""
+    model_name = configured_model_name()
     if not request.user.is_authenticated:
         if request.method == "POST":
             return redirect_to_login(request.get_full_path())
-        return render(request, "classifier/welcome.html", {"model_name": configured_model_name()})
-    form = UploadForm(request.POST or None, request.FILES or None)
+        return render(request, "classifier/welcome.html", {"model_name": model_name})
+    # Bound on every POST, even an empty one, so a missing file gets its error message.
+    form = UploadForm(request.POST, request.FILES) if request.method == "POST" else UploadForm()
     status_code = 200
     if request.method == "POST":
+        status_code = 400
         if form.is_valid():
             try:
                 prediction = services.submit_prediction(
@@ -38,10 +112,16 @@ def upload(request):
                 status_code = 503
             else:
                 return redirect("classifier:detail", pk=prediction.pk)
-        if status_code == 200:
-            status_code = 400
-    recent = selectors.predictions_visible_to(user=request.user)[:6]
-    context = {"form": form, "recent": recent, "model_name": configured_model_name()}
+    recent = [
+        present(p) for p in selectors.predictions_visible_to(user=request.user)[:RECENT_COUNT]
+    ]
+    context = {
+        "form": form,
+        "recent": recent,
+        "model_name": model_name,
+        "max_mb": settings.MAX_UPLOAD_MB,
+        "max_bytes": int(settings.MAX_UPLOAD_MB * 1024 * 1024),
+    }
     return render(request, "classifier/upload.html", context, status=status_code)
 
 
@@ -49,13 +129,7 @@ def upload(request):
 @require_GET
 def detail(request, pk):
     prediction = get_object_or_404(selectors.predictions_visible_to(user=request.user), pk=pk)
-    feedback = feedback_for_prediction(user=request.user, prediction=prediction)
-    context = {
-        "prediction": prediction,
-        "feedback": feedback,
-        "feedback_form": FeedbackForm(instance=feedback),
-    }
-    return render(request, "classifier/detail.html", context)
+    return render_detail(request, prediction)
 
 
 @login_required
@@ -64,7 +138,9 @@ def history(request):
     predictions = selectors.predictions_visible_to(user=request.user).prefetch_related(
         "feedback_entries"
     )
-    page = Paginator(predictions, 24).get_page(request.GET.get("page"))
+    page = Paginator(predictions, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    for prediction in page:
+        present(prediction)
     return render(request, "classifier/history.html", {"page": page})
 
 

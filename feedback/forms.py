@@ -1,26 +1,66 @@
 from django import forms
 
 from feedback.models import Feedback
+from mlworker.labels import IMAGENET_LABELS  # plain data, no TensorFlow
+
+
+def _readable(label: str) -> str:
+    return label.replace("_", " ").strip()
+
+
+# "great white shark" → "great_white_shark": what people type, mapped to the model's names.
+_LABEL_BY_READABLE = {_readable(label).casefold(): label for label in IMAGENET_LABELS}
+LABEL_SUGGESTIONS: tuple[str, ...] = tuple(
+    sorted({_readable(label) for label in IMAGENET_LABELS}, key=str.casefold)
+)
+
+
+def canonical_label(text: str) -> str:
+    """An ImageNet label typed in any case, with spaces or underscores, becomes the model's
+    own spelling; anything else is kept as typed (people may name things ImageNet lacks)."""
+    text = " ".join(text.split())
+    return _LABEL_BY_READABLE.get(_readable(text).casefold(), text)
 
 
 class FeedbackForm(forms.ModelForm):
     is_correct = forms.TypedChoiceField(
-        label="Was the answer right?",
+        label="Is the top answer right?",
         choices=[("true", "Yes, it is right"), ("false", "No, it is wrong")],
         coerce=lambda value: value == "true",
         widget=forms.RadioSelect,
+        error_messages={"required": "Choose yes or no."},
     )
 
     class Meta:
         model = Feedback
         fields = ["is_correct", "correct_label", "comment"]
         labels = {"correct_label": "What is it really?", "comment": "Comment (optional)"}
+        help_texts = {
+            "correct_label": "Pick one of the 1,000 ImageNet labels or type your own.",
+        }
         widgets = {
-            "correct_label": forms.TextInput(attrs={"list": "imagenet-labels"}),
+            "correct_label": forms.TextInput(
+                attrs={"list": "imagenet-labels", "autocomplete": "off", "spellcheck": "false"}
+            ),
             "comment": forms.Textarea(attrs={"rows": 2}),
         }
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, prediction=None, **kwargs):
+        kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
+        self.prediction = prediction
         if self.instance.pk and self.instance.is_correct is not None:
             self.initial["is_correct"] = "true" if self.instance.is_correct else "false"
+        if self.instance.pk and self.instance.correct_label:
+            self.initial["correct_label"] = _readable(self.instance.correct_label)
+
+    def clean_correct_label(self) -> str:
+        return canonical_label(self.cleaned_data.get("correct_label", ""))
+
+    @property
+    def label_suggestions(self) -> list[str]:
+        """Readable ImageNet labels for the datalist: this prediction's top 5 first."""
+        top5 = getattr(self.prediction, "top5", None) or []
+        first = [_readable(entry["label"]) for entry in top5]
+        seen = set(first)
+        return first + [label for label in LABEL_SUGGESTIONS if label not in seen]

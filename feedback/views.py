@@ -2,10 +2,11 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
 
 from classifier.selectors import predictions_visible_to
+from classifier.views import render_detail
 from feedback import selectors, services
 from feedback.forms import FeedbackForm
 
@@ -15,10 +16,13 @@ from feedback.forms import FeedbackForm
 def give(request, prediction_id):
     prediction = get_object_or_404(predictions_visible_to(user=request.user), pk=prediction_id)
     existing = selectors.feedback_for_prediction(user=request.user, prediction=prediction)
-    form = FeedbackForm(request.POST, instance=existing)
+    form = FeedbackForm(request.POST, instance=existing, prediction=prediction)
     if not form.is_valid():
-        context = {"prediction": prediction, "feedback": existing, "feedback_form": form}
-        return render(request, "classifier/detail.html", context, status=400)
-    services.give_feedback(user=request.user, prediction=prediction, **form.cleaned_data)
-    messages.success(request, "Thanks — your feedback was saved.")
+        return render_detail(request, prediction, feedback_form=form, status=400)
+    _, created = services.give_feedback(
+        user=request.user, prediction=prediction, **form.cleaned_data
+    )
+    messages.success(
+        request, "Thanks — your feedback was saved." if created else "Your feedback was updated."
+    )
     return redirect("classifier:detail", pk=prediction.pk)

@@ -1,24 +1,54 @@
-// While a prediction is pending, wait for it through the API (the server holds the
-// request open until the worker answers, so this is not a polling loop), then reload.
+// Result page.
+// 1. While the prediction is pending, ask the API for it with ?wait=N: the server holds
+//    the request open until the worker answers (or N seconds pass), so this is a long
+//    poll, not a polling loop. When it is finished, reload to show the server-rendered
+//    result. Network trouble backs off exponentially, up to 30 s between tries.
+// 2. The feedback form only asks "what is it really?" once "No" is chosen.
 (function () {
-  const result = document.getElementById("result");
-  if (!result) return;
-  const pending = ["queued", "running"];
-  if (pending.indexOf(result.dataset.status) === -1) return;
-  const url = result.dataset.pollUrl + "?wait=25";
-  function waitForResult(attempt) {
+  "use strict";
+  var result = document.getElementById("result");
+  var pending = ["queued", "running"];
+  var labels = { queued: "Queued", running: "Running", done: "Done", failed: "Failed" };
+
+  function waitForResult(url, attempt) {
     fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (response) { return response.ok ? response.json() : Promise.reject(response.status); })
+      .then(function (response) {
+        if (response.status === 401 || response.status === 403 || response.status === 404) {
+          // Logged out or gone: a reload shows the right page (login or not found).
+          window.location.reload();
+          return null;
+        }
+        return response.ok ? response.json() : Promise.reject(response.status);
+      })
       .then(function (prediction) {
-        if (pending.indexOf(prediction.status) === -1) { window.location.reload(); return; }
-        const status = document.getElementById("status");
-        if (status) status.textContent = prediction.status;
-        waitForResult(0);
+        if (!prediction) return;
+        if (pending.indexOf(prediction.status) === -1) {
+          window.location.reload();
+          return;
+        }
+        var status = document.getElementById("status");
+        if (status) status.textContent = labels[prediction.status] || prediction.status;
+        waitForResult(url, 0);
       })
       .catch(function () {
-        // Server unreachable for a moment: back off, up to 30 s between tries.
-        setTimeout(function () { waitForResult(attempt + 1); }, Math.min(30000, 1000 * 2 ** attempt));
+        var delay = Math.min(30000, 1000 * Math.pow(2, attempt));
+        setTimeout(function () { waitForResult(url, attempt + 1); }, delay);
       });
   }
-  waitForResult(0);
+
+  if (result && pending.indexOf(result.dataset.status) !== -1) {
+    waitForResult(result.dataset.pollUrl + "?wait=" + (result.dataset.wait || "25"), 0);
+  }
+
+  var form = document.getElementById("feedback-form");
+  var label = document.getElementById("id_correct_label");
+  if (form && label) {
+    var field = label.closest(".field");
+    var sync = function () {
+      var wrong = form.querySelector('input[name="is_correct"][value="false"]');
+      field.hidden = !(wrong && wrong.checked) && !label.value;
+    };
+    form.addEventListener("change", sync);
+    sync();
+  }
 })();

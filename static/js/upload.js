@@ -1,18 +1,109 @@
-// Shows the chosen photo before it is sent, and prevents double submits.
+// Upload page: drag-and-drop onto the drop zone, a preview of the chosen photo, a size
+// check before sending, and a disabled "Uploading…" button while the form is sent.
+// Without JavaScript the plain file input and form still work.
 (function () {
-  const input = document.getElementById("id_image");
-  const preview = document.getElementById("preview");
-  const hint = document.getElementById("drop-hint");
-  const form = document.getElementById("upload-form");
-  if (!input || !preview) return;
-  input.addEventListener("change", function () {
-    const file = input.files && input.files[0];
-    if (!file) { preview.hidden = true; return; }
-    preview.src = URL.createObjectURL(file);
-    preview.hidden = false;
+  "use strict";
+  var form = document.getElementById("upload-form");
+  var input = document.getElementById("id_image");
+  var zone = document.getElementById("drop-zone");
+  if (!form || !input || !zone) return;
+  var preview = document.getElementById("preview");
+  var hint = document.getElementById("drop-hint");
+  var errors = document.getElementById("image-errors");
+  var button = document.getElementById("classify-button");
+  var buttonText = button.textContent;
+  var maxBytes = parseInt(zone.dataset.maxBytes, 10) || 0;
+  var previewUrl = null;
+
+  function showError(message) {
+    errors.textContent = "";
+    zone.classList.toggle("has-error", Boolean(message));
+    if (!message) return;
+    var list = document.createElement("ul");
+    list.className = "errorlist";
+    var item = document.createElement("li");
+    item.textContent = message;
+    list.appendChild(item);
+    errors.appendChild(list);
+  }
+
+  function check(file) {
+    if (!file) return "Choose a photo first.";
+    if (file.type && file.type.indexOf("image/") !== 0) {
+      return "That file is not an image. Choose a JPEG, PNG, GIF, WebP or BMP photo.";
+    }
+    if (maxBytes && file.size > maxBytes) {
+      return "The file is larger than the " + zone.dataset.maxMb + " MB limit.";
+    }
+    return "";
+  }
+
+  function showFile() {
+    var file = input.files && input.files[0];
+    if (previewUrl) URL.revokeObjectURL(previewUrl);
+    previewUrl = null;
+    if (!file) {
+      preview.hidden = true;
+      zone.classList.remove("has-file");
+      return;
+    }
+    showError(check(file));
     hint.textContent = file.name;
+    zone.classList.add("has-file");
+    if (file.type.indexOf("image/") === 0) {
+      previewUrl = URL.createObjectURL(file);
+      preview.src = previewUrl;
+      preview.hidden = false;
+    } else {
+      preview.hidden = true;
+    }
+  }
+
+  input.addEventListener("change", showFile);
+
+  ["dragenter", "dragover"].forEach(function (name) {
+    zone.addEventListener(name, function (event) {
+      event.preventDefault();
+      if (event.dataTransfer) event.dataTransfer.dropEffect = "copy";
+      zone.classList.add("dragging");
+    });
   });
-  form.addEventListener("submit", function () {
-    document.getElementById("classify-button").disabled = true;
+  ["dragleave", "dragend"].forEach(function (name) {
+    zone.addEventListener(name, function (event) {
+      if (!zone.contains(event.relatedTarget)) zone.classList.remove("dragging");
+    });
+  });
+  zone.addEventListener("drop", function (event) {
+    event.preventDefault();
+    zone.classList.remove("dragging");
+    var files = event.dataTransfer && event.dataTransfer.files;
+    if (!files || !files.length) return;
+    var transfer = new DataTransfer();
+    transfer.items.add(files[0]);
+    input.files = transfer.files;
+    showFile();
+  });
+  // A photo dropped beside the zone should not make the browser navigate to it.
+  window.addEventListener("dragover", function (event) { event.preventDefault(); });
+  window.addEventListener("drop", function (event) { event.preventDefault(); });
+
+  form.addEventListener("submit", function (event) {
+    var problem = check(input.files && input.files[0]);
+    if (problem) {
+      event.preventDefault();
+      showError(problem);
+      input.focus();
+      return;
+    }
+    button.disabled = true;
+    button.setAttribute("aria-busy", "true");
+    button.textContent = "Uploading…";
+  });
+
+  // Coming back with the Back button restores the page from cache: make it usable again.
+  window.addEventListener("pageshow", function () {
+    button.disabled = false;
+    button.removeAttribute("aria-busy");
+    button.textContent = buttonText;
   });
 })();
