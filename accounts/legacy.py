@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, parsers, permissions, serializers, status
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import JWTAuthentication
@@ -96,3 +97,9 @@ class LegacyUserView(generics.RetrieveDestroyAPIView):
     permission_classes = [permissions.IsAdminUser]
     serializer_class = UserSerializer
     queryset = User.objects.all()
+
+    def perform_destroy(self, instance):
+        try:
+            services.delete_user(actor=self.request.user, user=instance)
+        except services.DeletionRefused as error:
+            raise PermissionDenied(str(error)) from None

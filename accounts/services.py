@@ -38,3 +38,17 @@ def ensure_superuser(*, email: str, password: str, name: str = "Admin") -> tuple
     if existing is not None:
         return existing, False
     return User.objects.create_superuser(email=email, password=password, name=name), True
+
+
+class DeletionRefused(PermissionError):
+    """The acting user may not delete that account."""
+
+
+def delete_user(*, actor: User, user: User) -> None:
+    """Staff may delete ordinary accounts; only superusers may delete staff. Nobody deletes
+    their own account this way (it would lock an operator out mid-session)."""
+    if user.pk == actor.pk:
+        raise DeletionRefused("You cannot delete your own account here.")
+    if (user.is_staff or user.is_superuser) and not actor.is_superuser:
+        raise DeletionRefused("Only a superuser can delete a staff account.")
+    user.delete()

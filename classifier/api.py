@@ -24,7 +24,7 @@ class ServiceUnavailable(APIException):
 
 
 def submit_or_raise(*, user, upload):
-    """Run the submit service, turning its errors into API errors (shared with legacy views)."""
+    """Run the submit service, turning its errors into this API's errors."""
     try:
         return services.submit_prediction(user=user, upload=upload)
     except InvalidImage as error:

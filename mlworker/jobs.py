@@ -59,7 +59,12 @@ def record_job_failure(job, connection, exc_type, exc_value, traceback) -> None:
     prediction_id = job.args[0] if job.args else job.id
     if exc_type is not None and issubclass(exc_type, PredictionFailed):
         return  # already recorded by classify_predictions
-    reason = "the worker stopped" if exc_type.__name__ == "AbandonedJobError" else str(exc_value)
+    if exc_type is not None and exc_type.__name__ == "AbandonedJobError":
+        reason = "the worker stopped"
+    else:
+        # The details go to the log, not to the user's screen.
+        logger.error("prediction %s raised %s: %s", prediction_id, exc_type, exc_value)
+        reason = "an internal error"
     if job.retries_left:
         logger.warning("prediction %s will be retried: %s", prediction_id, reason)
         services.requeue_prediction(prediction_id=prediction_id, message=f"Retrying: {reason}.")

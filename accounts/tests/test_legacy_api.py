@@ -204,6 +204,16 @@ def test_staff_deletes_a_user(staff, user):
     assert not User.objects.filter(pk=user.pk).exists()
 
 
+def test_staff_cannot_delete_themselves_or_a_superuser(staff, make_user):
+    boss = make_user(email="boss@example.com", is_staff=True, is_superuser=True)
+    client = jwt_client(staff)
+    for target in (staff, boss):
+        response = client.delete(f"/user/{target.pk}")
+        assert response.status_code == 403
+        assert response.json()["detail"]
+        assert User.objects.filter(pk=target.pk).exists()
+
+
 @pytest.mark.parametrize(
     "method, path",
     [("get", "/user/"), ("get", "/user/{id}"), ("delete", "/user/{id}")],
