@@ -1,0 +1,524 @@
+"""Who may do what: every endpoint × anonymous / another user / the owner / staff.
+
+One world per test: `owner` has a finished prediction (with its stored image) and feedback
+on it; `other` is an ordinary user with nothing; `staff` is an operator; `victim` exists
+only to be deleted. Someone else's prediction, feedback or image is a 404, never a 403
+(a 403 would confirm that the id exists). The API and the older API authenticate by
+JWT, pages by session.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import cache
+
+import pytest
+from django.test import Client
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+
+from classifier.imaging import validate_image_bytes
+from classifier.models import Prediction
+from classifier.services import store_image
+from classifier.tests.reliability_doc import check_section
+from conftest import photo_bytes
+from feedback.models import Feedback
+from feedback.services import give_feedback
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ("anonymous", "other", "owner", "staff")
+LOGIN = "/accounts/login/"
+ADMIN_LOGIN = "/admin/login/"
+
+
+@cache
+def owner_photo() -> bytes:
+    return photo_bytes("rocket")
+
+
+@dataclass
+class World:
+    owner: object
+    other: object
+    staff: object
+    victim: object
+    prediction: Prediction
+    feedback: Feedback
+
+    def names(self) -> dict[str, str]:
+        sha = self.prediction.image_sha256
+        return {
+            "prediction": str(self.prediction.pk),
+            "feedback": str(self.feedback.pk),
+            "owner_id": str(self.owner.pk),
+            "victim_id": str(self.victim.pk),
+            "stored": self.prediction.image.name,
+            "sha": sha,
+            "prefix": sha[:2],
+        }
+
+
+@pytest.fixture
+def world(django_user_model, settings, tmp_path) -> World:
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.PREDICT_WAIT_SECONDS = 0
+
+    def make(email, **extra):  # no password: hashing one costs more than the whole test
+        return django_user_model.objects.create_user(email=email, name=email[:5], **extra)
+
+    owner = make("owner@example.com")
+    image = validate_image_bytes(owner_photo())
+    prediction = Prediction.objects.create(
+        owner=owner,
+        image=store_image(image),
+        image_sha256=image.sha256,
+        original_filename="owners-secret-rocket.jpg",
+        model_name="resnet50 (random weights)",
+        status=Prediction.Status.DONE,
+        label="space_shuttle",
+        score=0.9,
+        top5=[{"label": "space_shuttle", "score": 0.9}] * 5,
+    )
+    feedback, _ = give_feedback(
+        user=owner, prediction=prediction, is_correct=False, correct_label="rocket"
+    )
+    return World(
+        owner=owner,
+        other=make("other@example.com"),
+        staff=make("staff@example.com", is_staff=True),
+        victim=make("victim@example.com"),
+        prediction=prediction,
+        feedback=feedback,
+    )
+
+
+def client_for(world: World, role: str, auth: str):
+    if auth == "jwt":
+        client = APIClient()
+        if role != "anonymous":
+            token = RefreshToken.for_user(getattr(world, role)).access_token
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        return client
+    client = Client()
+    if role != "anonymous":
+        client.force_login(getattr(world, role))
+    return client
+
+
+# --- Checks beyond the status code ---------------------------------------------------------
+def sees_only_own(response, role, world):
+    """A list shows the owner's item to the owner and to nobody else."""
+    text = response.content.decode()
+    shows_owners = (
+        str(world.prediction.pk) in text
+        or "owners-secret-rocket" in text
+        or f'"id":{world.feedback.pk},' in text.replace(" ", "")
+    )
+    assert shows_owners == (role == "owner"), f"{role} listing: owner's item shown={shows_owners}"
+
+
+def serves_the_image(response, role, world):
+    assert b"".join(response.streaming_content) == owner_photo()
+    assert response["Cache-Control"].startswith("private")
+
+
+def owners_feedback_untouched(response, role, world):
+    world.feedback.refresh_from_db()
+    assert world.feedback.comment == ("legacy words" if role == "owner" else "")
+    if role in ("other", "staff"):
+        created = Feedback.objects.get(user=getattr(world, role))
+        assert created.prediction is None  # never attached to the owner's prediction
+
+
+def victim_gone_only_for_staff(response, role, world):
+    from django.contrib.auth import get_user_model
+
+    exists = get_user_model().objects.filter(pk=world.victim.pk).exists()
+    assert exists == (role != "staff")
+
+
+# --- The matrix ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Row:
+    id: str
+    method: str
+    path: str
+    auth: str  # "jwt" (API, older API) or "session" (pages)
+    expect: dict[str, int]  # role → status
+    body: dict | None = None
+    check: Callable | None = None
+    note: str = ""
+    login_url: str = LOGIN
+
+    def result(self) -> str:
+        result = " · ".join(f"{role} {self.expect[role]}" for role in ROLES)
+        return f"{result}; {self.note}" if self.note else result
+
+
+def statuses(anonymous, other, owner, staff) -> dict[str, int]:
+    return {"anonymous": anonymous, "other": other, "owner": owner, "staff": staff}
+
+
+ROWS = [
+    # /api/
+    Row(
+        "api-predictions-list",
+        "GET",
+        "/api/predictions/",
+        "jwt",
+        statuses(401, 200, 200, 200),
+        check=sees_only_own,
+        note="each user lists only their own",
+    ),
+    Row(
+        "api-prediction-detail",
+        "GET",
+        "/api/predictions/{prediction}/",
+        "jwt",
+        statuses(401, 404, 200, 404),
+    ),
+    Row(
+        "api-prediction-wait",
+        "GET",
+        "/api/predictions/{prediction}/?wait=1",
+        "jwt",
+        statuses(401, 404, 200, 404),
+    ),
+    Row(
+        "api-prediction-upload",
+        "POST",
+        "/api/predictions/",
+        "jwt",
+        statuses(401, 201, 201, 201),
+        body={"image": "photo"},
+        note="same bytes: answered from the result cache",
+    ),
+    Row(
+        "api-feedback-list",
+        "GET",
+        "/api/feedback/",
+        "jwt",
+        statuses(401, 200, 200, 200),
+        check=sees_only_own,
+        note="each user lists only their own",
+    ),
+    Row(
+        "api-feedback-detail",
+        "GET",
+        "/api/feedback/{feedback}/",
+        "jwt",
+        statuses(401, 404, 200, 404),
+    ),
+    Row(
+        "api-feedback-give",
+        "POST",
+        "/api/feedback/",
+        "jwt",
+        statuses(401, 404, 200, 404),
+        body={"prediction": "{prediction}", "is_correct": True},
+        note="owner's second feedback updates the first (200)",
+    ),
+    Row("api-me", "GET", "/api/auth/me/", "jwt", statuses(401, 200, 200, 200)),
+    # The older API
+    Row(
+        "legacy-predict",
+        "POST",
+        "/model/predict",
+        "jwt",
+        statuses(401, 200, 200, 200),
+        body={"file": "photo"},
+        note="same bytes: answered from the result cache",
+    ),
+    Row("legacy-users", "GET", "/user/", "jwt", statuses(401, 403, 403, 200), note="staff only"),
+    Row(
+        "legacy-user",
+        "GET",
+        "/user/{owner_id}",
+        "jwt",
+        statuses(401, 403, 403, 200),
+        note="staff only, even for one's own account",
+    ),
+    Row(
+        "legacy-user-delete",
+        "DELETE",
+        "/user/{victim_id}",
+        "jwt",
+        statuses(401, 403, 403, 204),
+        check=victim_gone_only_for_staff,
+        note="staff only",
+    ),
+    Row(
+        "legacy-feedback-list",
+        "GET",
+        "/feedback/",
+        "jwt",
+        statuses(401, 200, 200, 200),
+        check=sees_only_own,
+        note="each user lists only their own",
+    ),
+    Row(
+        "legacy-feedback-give",
+        "POST",
+        "/feedback/",
+        "jwt",
+        statuses(401, 201, 201, 201),
+        body={
+            "feedback": "legacy words",
+            "score": 0.9,
+            "predicted_class": "space_shuttle",
+            "image_file_name": "{sha}.jpg",
+        },
+        check=owners_feedback_untouched,
+        note="others' feedback naming the owner's image is never attached to it",
+    ),
+    # Pages
+    Row("page-home", "GET", "/", "session", statuses(200, 200, 200, 200)),
+    Row(
+        "page-history",
+        "GET",
+        "/predictions/",
+        "session",
+        statuses(302, 200, 200, 200),
+        check=sees_only_own,
+        note="anonymous → login; each user sees only their own",
+    ),
+    Row(
+        "page-detail",
+        "GET",
+        "/predictions/{prediction}/",
+        "session",
+        statuses(302, 404, 200, 404),
+        note="anonymous → login",
+    ),
+    Row(
+        "page-image",
+        "GET",
+        "/predictions/{prediction}/image/",
+        "session",
+        statuses(302, 404, 200, 200),
+        note="anonymous → login; staff may see images (moderation)",
+    ),
+    Row(
+        "page-feedback",
+        "POST",
+        "/predictions/{prediction}/feedback/",
+        "session",
+        statuses(302, 404, 302, 404),
+        body={"is_correct": "true"},
+        note="anonymous → login; owner → back to the result",
+    ),
+    # Uploaded files have no public URL and no listing
+    Row("media-file", "GET", "/media/{stored}", "session", statuses(404, 404, 404, 404)),
+    Row("media-listing", "GET", "/media/images/", "session", statuses(404, 404, 404, 404)),
+    Row(
+        "media-url-file",
+        "GET",
+        "/media-not-served/{stored}",
+        "session",
+        statuses(404, 404, 404, 404),
+    ),
+    Row(
+        "media-url-listing",
+        "GET",
+        "/media-not-served/images/{prefix}/",
+        "session",
+        statuses(404, 404, 404, 404),
+    ),
+    # Operators' pages
+    Row(
+        "admin",
+        "GET",
+        "/admin/",
+        "session",
+        statuses(302, 302, 302, 200),
+        login_url=ADMIN_LOGIN,
+        note="others → admin login, which says they are not authorised",
+    ),
+    Row(
+        "admin-prediction",
+        "GET",
+        "/admin/classifier/prediction/{prediction}/change/",
+        "session",
+        statuses(302, 302, 302, 403),
+        login_url=ADMIN_LOGIN,
+        note="others → admin login; staff need the model permission too (superusers 200)",
+    ),
+    Row(
+        "admin-queue-dashboard",
+        "GET",
+        "/admin/rq/",
+        "session",
+        statuses(302, 302, 302, 200),
+        login_url=ADMIN_LOGIN,
+        note="others → admin login",
+    ),
+]
+
+
+def request(client, row: Row, names: dict[str, str]):
+    path = row.path.format(**names)
+    if row.body is None:
+        return getattr(client, row.method.lower())(path)
+    body = {
+        key: value.format(**names) if isinstance(value, str) else value
+        for key, value in row.body.items()
+    }
+    files = [key for key, value in body.items() if value == "photo"]
+    if files:
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        for key in files:
+            body[key] = SimpleUploadedFile("again.jpg", owner_photo())
+        return client.post(path, body)
+    if row.auth == "jwt":
+        return client.generic(row.method, path, json.dumps(body), content_type="application/json")
+    return client.post(path, body)
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("row", ROWS, ids=lambda row: row.id)
+def test_access(row, role, world):
+    response = request(client_for(world, role, row.auth), row, world.names())
+    expected = row.expect[role]
+    assert response.status_code == expected, (row.id, role, response.content[:300])
+    if expected == 302 and (role == "anonymous" or row.login_url == ADMIN_LOGIN):
+        assert response["Location"].startswith(row.login_url), response["Location"]
+    if expected == 404 and response.get("Content-Type", "").startswith("application/json"):
+        assert "detail" in response.json()
+    if row.check is not None and expected < 300:
+        row.check(response, role, world)
+
+
+def test_admin_login_tells_an_ordinary_user_they_are_not_authorised(world):
+    client = client_for(world, "other", "session")
+    page = client.get(ADMIN_LOGIN + "?next=/admin/").content.decode()
+    assert "not authorized to access this page" in page
+
+
+def test_a_superuser_opens_the_admin_pages_plain_staff_cannot(world):
+    world.staff.is_superuser = True
+    world.staff.save()
+    client = client_for(world, "staff", "session")
+    assert (
+        client.get(f"/admin/classifier/prediction/{world.prediction.pk}/change/").status_code == 200
+    )
+
+
+# --- Forged, stale and misused tokens ------------------------------------------------------
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def forged(token: str, **claims) -> str:
+    """The same token with claims changed and the original signature kept."""
+    header, payload, signature = token.split(".")
+    decoded = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return ".".join([header, b64(json.dumps({**decoded, **claims}).encode()), signature])
+
+
+def expired(world: World) -> str:
+    token = AccessToken.for_user(world.owner)
+    token.set_exp(lifetime=-timedelta(seconds=1))
+    return str(token)
+
+
+def tampered(world: World) -> str:
+    return forged(str(AccessToken.for_user(world.owner)), user_id=str(world.staff.pk))
+
+
+def other_key(world: World) -> str:
+    import jwt
+
+    claims = dict(AccessToken.for_user(world.staff).payload)
+    return jwt.encode(claims, "not-our-secret-key-but-long-enough-for-hs256", algorithm="HS256")
+
+
+def alg_none(world: World) -> str:
+    claims = dict(AccessToken.for_user(world.staff).payload)
+    return ".".join([b64(b'{"alg":"none","typ":"JWT"}'), b64(json.dumps(claims).encode()), ""])
+
+
+def refresh_as_access(world: World) -> str:
+    return str(RefreshToken.for_user(world.owner))
+
+
+def deleted_user(world: World) -> str:
+    token = str(AccessToken.for_user(world.victim))
+    world.victim.delete()
+    return token
+
+
+def inactive_user(world: World) -> str:
+    world.owner.is_active = False
+    world.owner.save()
+    return str(AccessToken.for_user(world.owner))
+
+
+@dataclass(frozen=True)
+class BadToken:
+    id: str
+    what: str
+    make: Callable[[World], str]
+    scheme: str = "Bearer"
+    endpoints: tuple[str, ...] = field(
+        default=("/api/auth/me/", "/api/predictions/", "/user/", "/feedback/")
+    )
+
+
+TOKENS = [
+    BadToken("jwt-expired", "access token past its expiry", expired),
+    BadToken("jwt-tampered", "owner's token with user_id changed to staff's", tampered),
+    BadToken("jwt-wrong-key", "staff claims signed with another key", other_key),
+    BadToken("jwt-alg-none", 'staff claims, header alg "none", no signature', alg_none),
+    BadToken(
+        "jwt-refresh-as-access", "a refresh token sent as the access token", refresh_as_access
+    ),
+    BadToken("jwt-deleted-user", "valid token of a deleted account", deleted_user),
+    BadToken("jwt-inactive-user", "valid token of a deactivated account", inactive_user),
+    BadToken("jwt-garbage", "three dots of nonsense", lambda world: "not.a.jwt"),
+    BadToken(
+        "jwt-wrong-scheme",
+        'valid token sent as "Token <jwt>"',
+        lambda world: str(AccessToken.for_user(world.owner)),
+        scheme="Token",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", TOKENS, ids=lambda case: case.id)
+def test_bad_token_is_401_everywhere(case, world):
+    token = case.make(world)
+    for path in case.endpoints:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"{case.scheme} {token}")
+        response = client.get(path)
+        assert response.status_code == 401, (path, response.content[:200])
+        assert response.json()["detail"]
+        assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_a_bad_token_is_not_rescued_by_a_valid_session(world):
+    client = APIClient()
+    client.force_login(world.owner)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tampered(world)}")
+    assert client.get("/api/predictions/").status_code == 401
+
+
+# --- The document --------------------------------------------------------------------------
+def test_reliability_doc_lists_every_access_case():
+    rows = [(row.id, f"{row.method} {row.path}", row.result()) for row in ROWS]
+    paths = ", ".join(TOKENS[0].endpoints)
+    rows += [(case.id, f"{case.what} → {paths}", "401 with a detail") for case in TOKENS]
+    rows.append(
+        (
+            "jwt-bad-token-with-session",
+            "tampered JWT plus a valid session cookie → /api/predictions/",
+            "401 (the session does not rescue it)",
+        )
+    )
+    check_section("access", rows)
