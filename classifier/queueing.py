@@ -6,6 +6,9 @@ TensorFlow code. The RQ job id is the prediction's UUID.
 
 from __future__ import annotations
 
+import os
+import threading
+
 import django_rq
 from django.conf import settings
 from rq import Callback, Retry
@@ -15,8 +18,24 @@ CLASSIFY_JOB = "mlworker.jobs.classify_prediction"
 FAILURE_CALLBACK = "mlworker.jobs.record_job_failure"
 
 
+_per_thread = threading.local()
+
+
 def inference_queue():
-    return django_rq.get_queue(settings.INFERENCE_QUEUE)
+    """The inference queue, on a Redis client this thread keeps.
+
+    `django_rq.get_queue` builds a new client and connection pool on every call, so each
+    call opened (and handshook) a fresh TCP connection; an upload made two. Keeping one
+    client per thread (gunicorn's threads are a fixed pool; keyed by pid in case of a
+    fork) reuses the connection and never hits a shared pool's connection limit, since
+    each waiting request holds its connection in a blocking XREAD.
+    """
+    url = settings.RQ_QUEUES[settings.INFERENCE_QUEUE]["URL"]
+    key = (os.getpid(), url)
+    if getattr(_per_thread, "key", None) != key:
+        _per_thread.connection = django_rq.get_connection(settings.INFERENCE_QUEUE)
+        _per_thread.key = key
+    return django_rq.get_queue(settings.INFERENCE_QUEUE, connection=_per_thread.connection)
 
 
 def enqueue_prediction(*, prediction_id: str) -> None:
