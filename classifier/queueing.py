@@ -38,8 +38,10 @@ def inference_queue():
     return django_rq.get_queue(settings.INFERENCE_QUEUE, connection=_per_thread.connection)
 
 
-def enqueue_prediction(*, prediction_id: str) -> None:
-    retries = max(settings.PREDICTION_MAX_ATTEMPTS - 1, 0)
+def enqueue_prediction(*, prediction_id: str, attempts: int | None = None) -> None:
+    """Queue the prediction's job; RQ retries it until `attempts` (default: all) are used."""
+    attempts = settings.PREDICTION_MAX_ATTEMPTS if attempts is None else attempts
+    retries = max(attempts - 1, 0)
     inference_queue().enqueue(
         CLASSIFY_JOB,
         prediction_id,
