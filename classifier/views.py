@@ -7,6 +7,7 @@ The small helpers at the top format what the templates show (labels, percentages
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -15,6 +16,8 @@ from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.timesince import timesince
 from django.views.decorators.http import require_GET, require_http_methods
 
 from classifier import selectors, services
@@ -44,6 +47,12 @@ def format_percent(score: float | None) -> str:
     return f"{percent:.1f}%"
 
 
+def format_age(moment) -> str:
+    if timezone.now() - moment < timedelta(minutes=1):
+        return "just now"
+    return f"{timesince(moment)} ago"
+
+
 @dataclass(frozen=True)
 class Bar:
     """One of the top-5 rows: the raw label stays available next to the readable one."""
@@ -65,8 +74,9 @@ class Bar:
 
 
 def present(prediction: Prediction) -> Prediction:
-    """Attach what the templates show: `display_label`, `percent` and the top-5 `bars`."""
+    """Attach what the templates show: `display_label`, `percent`, `age`, the top-5 `bars`."""
     prediction.display_label = display_label(prediction.label)
+    prediction.age = format_age(prediction.created_at)
     prediction.percent = format_percent(prediction.score)
     prediction.bars = [Bar.from_entry(entry) for entry in prediction.top5 or []]
     return prediction
