@@ -1,13 +1,10 @@
 """Browser pages: upload, result (updates itself while pending), history, image.
 
 HTTP only: reads go through `classifier.selectors`, writes through `classifier.services`.
-The small helpers at the top format what the templates show (labels, percentages).
+What the templates show is formatted by `classifier.presentation`.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -16,70 +13,18 @@ from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
-from django.utils.timesince import timesince
 from django.views.decorators.http import require_GET, require_http_methods
 
 from classifier import selectors, services
 from classifier.forms import UploadForm
 from classifier.imaging import InvalidImage
-from classifier.models import Prediction
+from classifier.presentation import present
 from feedback.forms import FeedbackForm
 from feedback.selectors import feedback_for_prediction
 from mlworker.catalog import configured_model_name
 
 HISTORY_PAGE_SIZE = 24
 RECENT_COUNT = 6
-
-
-# --- Presentation -------------------------------------------------------------------------
-def display_label(label: str) -> str:
-    """ImageNet names use underscores ("tiger_cat"); people read "tiger cat"."""
-    return label.replace("_", " ").strip()
-
-
-def format_percent(score: float | None) -> str:
-    if score is None:
-        return ""
-    percent = score * 100
-    if 0 < percent < 0.1:
-        return "<0.1%"
-    return f"{percent:.1f}%"
-
-
-def format_age(moment) -> str:
-    if timezone.now() - moment < timedelta(minutes=1):
-        return "just now"
-    return f"{timesince(moment)} ago"
-
-
-@dataclass(frozen=True)
-class Bar:
-    """One of the top-5 rows: the raw label stays available next to the readable one."""
-
-    label: str
-    display: str
-    percent: str  # "62.3%", for people
-    width: str  # "62.30", for the CSS width (never localised)
-
-    @classmethod
-    def from_entry(cls, entry: dict) -> Bar:
-        score = max(0.0, min(1.0, float(entry["score"])))
-        return cls(
-            label=entry["label"],
-            display=display_label(entry["label"]),
-            percent=format_percent(score),
-            width=f"{score * 100:.2f}",
-        )
-
-
-def present(prediction: Prediction) -> Prediction:
-    """Attach what the templates show: `display_label`, `percent`, `age`, the top-5 `bars`."""
-    prediction.display_label = display_label(prediction.label)
-    prediction.age = format_age(prediction.created_at)
-    prediction.percent = format_percent(prediction.score)
-    prediction.bars = [Bar.from_entry(entry) for entry in prediction.top5 or []]
-    return prediction
 
 
 def render_detail(request, prediction, *, feedback_form=None, status=200):

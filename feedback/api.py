@@ -1,6 +1,7 @@
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from classifier.selectors import predictions_visible_to
@@ -27,13 +28,16 @@ class FeedbackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         prediction = get_object_or_404(
             predictions_visible_to(user=request.user), pk=data["prediction"]
         )
-        feedback, created = services.give_feedback(
-            user=request.user,
-            prediction=prediction,
-            is_correct=data["is_correct"],
-            correct_label=data.get("correct_label", ""),
-            comment=data.get("comment", ""),
-        )
+        try:
+            feedback, created = services.give_feedback(
+                user=request.user,
+                prediction=prediction,
+                is_correct=data["is_correct"],
+                correct_label=data.get("correct_label", ""),
+                comment=data.get("comment", ""),
+            )
+        except services.PredictionNotFinished as error:
+            raise ValidationError({"prediction": [str(error)]}) from None
         return Response(
             FeedbackSerializer(feedback).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,

@@ -40,9 +40,13 @@ class LegacyFeedbackInputSerializer(serializers.Serializer):
 
 
 def own_prediction_of_image(*, user, image_file_name: str) -> Prediction | None:
-    """The caller's newest prediction whose bytes hash to the file name's stem."""
+    """The caller's newest answered prediction whose bytes hash to the file name's stem."""
     sha256 = PurePosixPath(image_file_name).stem.lower()
-    return predictions_visible_to(user=user).filter(image_sha256=sha256).first()
+    return (
+        predictions_visible_to(user=user)
+        .filter(image_sha256=sha256, status=Prediction.Status.DONE)
+        .first()
+    )
 
 
 @extend_schema(exclude=True)  # documented in docs/MIGRATION.md

@@ -7,6 +7,10 @@ class NotYourPrediction(PermissionError):
     pass
 
 
+class PredictionNotFinished(ValueError):
+    """Feedback is about an answer; a queued or failed prediction has none yet."""
+
+
 def give_feedback(
     *,
     user,
@@ -22,6 +26,8 @@ def give_feedback(
     """
     if prediction.owner_id != user.pk:
         raise NotYourPrediction("Feedback can only be given on your own predictions.")
+    if prediction.status != prediction.Status.DONE:
+        raise PredictionNotFinished("Feedback can be given once the prediction has an answer.")
     return Feedback.objects.update_or_create(
         user=user,
         prediction=prediction,

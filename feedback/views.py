@@ -19,9 +19,13 @@ def give(request, prediction_id):
     form = FeedbackForm(request.POST, instance=existing, prediction=prediction)
     if not form.is_valid():
         return render_detail(request, prediction, feedback_form=form, status=400)
-    _, created = services.give_feedback(
-        user=request.user, prediction=prediction, **form.cleaned_data
-    )
+    try:
+        _, created = services.give_feedback(
+            user=request.user, prediction=prediction, **form.cleaned_data
+        )
+    except services.PredictionNotFinished as error:
+        form.add_error(None, str(error))
+        return render_detail(request, prediction, feedback_form=form, status=400)
     messages.success(
         request, "Thanks — your feedback was saved." if created else "Your feedback was updated."
     )

@@ -3,6 +3,7 @@
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from classifier import services
 from conftest import jwt_client, photo_bytes
 from feedback.models import Feedback
 
@@ -10,7 +11,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def prediction_id(api_client, settings):
+def queued_prediction_id(api_client, settings):
     settings.PREDICT_WAIT_SECONDS = 0
     response = api_client.post(
         "/api/predictions/",
@@ -18,6 +19,18 @@ def prediction_id(api_client, settings):
         format="multipart",
     )
     return response.json()["id"]
+
+
+@pytest.fixture
+def prediction_id(queued_prediction_id):
+    """A prediction the model has answered (recorded the way the worker records it)."""
+    top5 = [
+        {"label": label, "score": 0.2}
+        for label in ("cup", "espresso", "eggnog", "soup_bowl", "tray")
+    ]
+    services.start_predictions(prediction_ids=[queued_prediction_id])
+    services.complete_predictions(results={queued_prediction_id: top5}, model_name="resnet50")
+    return queued_prediction_id
 
 
 def send(client, prediction_id, **fields):
@@ -64,3 +77,10 @@ def test_wrong_types_are_400(api_client, prediction_id, fields):
 def test_unknown_prediction_is_404(api_client):
     response = send(api_client, "00000000-0000-0000-0000-000000000000")
     assert response.status_code == 404
+
+
+def test_feedback_waits_for_an_answer(api_client, queued_prediction_id):
+    response = send(api_client, queued_prediction_id)
+    assert response.status_code == 400
+    assert "once the prediction has an answer" in response.json()["detail"]
+    assert Feedback.objects.count() == 0
