@@ -25,6 +25,7 @@ from mlworker.catalog import configured_model_name
 
 HISTORY_PAGE_SIZE = 24
 RECENT_COUNT = 6
+RESULT_PAGE_WAIT_SECONDS = 15
 
 
 def render_detail(request, prediction, *, feedback_form=None, status=200):
@@ -36,7 +37,8 @@ def render_detail(request, prediction, *, feedback_form=None, status=200):
         "prediction": present(prediction),
         "feedback": feedback,
         "feedback_form": feedback_form,
-        "wait_seconds": 25,
+        # Shorter than gunicorn's graceful timeout, so a deploy never waits on a long poll.
+        "wait_seconds": RESULT_PAGE_WAIT_SECONDS,
     }
     return render(request, "classifier/detail.html", context, status=status)
 

@@ -37,7 +37,7 @@
   }
 
   if (result && pending.indexOf(result.dataset.status) !== -1) {
-    waitForResult(result.dataset.pollUrl + "?wait=" + (result.dataset.wait || "25"), 0);
+    waitForResult(result.dataset.pollUrl + "?wait=" + (result.dataset.wait || "15"), 0);
   }
 
   var form = document.getElementById("feedback-form");
