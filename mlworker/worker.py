@@ -9,6 +9,10 @@ finishes each job.
 
 Signals follow RQ: the first SIGTERM/SIGINT finishes the batch in hand and exits,
 a second one stops at once.
+
+Outages do not stop it: while Redis is unreachable it keeps retrying (and registers
+again if Redis came back empty), a database restart costs at most the batch in hand,
+and its maintenance re-queues predictions whose jobs Redis lost (`mlworker.recovery`).
 """
 
 from __future__ import annotations
@@ -16,8 +20,12 @@ from __future__ import annotations
 import sys
 import time
 import traceback
+from contextlib import suppress
 from dataclasses import dataclass
 
+from django.db import connections
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq.exceptions import StopRequested
 from rq.job import Job, JobStatus
 from rq.queue import Queue
@@ -27,8 +35,10 @@ from rq.worker import SimpleWorker, WorkerStatus
 from classifier.queueing import CLASSIFY_JOB
 from mlworker.inference import classify_predictions
 from mlworker.models.base import ImageClassifier
+from mlworker.recovery import sweep_lost_predictions
 
 STATS_KEY = "mlworker:stats"
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
 
 
 @dataclass
@@ -40,6 +50,9 @@ class BatchSettings:
 
 
 class BatchWorker(SimpleWorker):
+    #: longest pause between reconnection attempts while Redis is down (RQ's default: 60 s)
+    max_connection_wait_time = 5.0
+
     def __init__(self, queues, *, model: ImageClassifier, batching: BatchSettings, **kwargs):
         super().__init__(queues, **kwargs)
         self.model = model
@@ -54,9 +67,18 @@ class BatchWorker(SimpleWorker):
 
     def heartbeat(self, timeout: int | None = None, pipeline=None):
         super().heartbeat(timeout or self.worker_ttl * 2, pipeline=pipeline)
+        if pipeline is None and not self.connection.hexists(self.key, "birth"):
+            self.log.warning("Worker %s: Redis lost its registration; registering again", self.name)
+            self.connection.delete(self.key)
+            self.register_birth()
 
     def get_heartbeat_ttl(self, job: Job) -> int:
         return self.batching.job_lease_seconds
+
+    def run_maintenance_tasks(self):
+        super().run_maintenance_tasks()
+        for queue in self.queues:
+            sweep_lost_predictions(queue, grace_seconds=self.batching.job_lease_seconds)
 
     # --- the loop ---------------------------------------------------------------------------
     def work(
@@ -67,21 +89,29 @@ class BatchWorker(SimpleWorker):
         self._install_signal_handlers()
         try:
             while not self._stop_requested:
-                if self.should_run_maintenance_tasks:
-                    self.run_maintenance_tasks()
-                batch = self.dequeue_batch(burst=burst)
-                if not batch:
-                    if burst:
-                        break
+                try:
+                    if self.should_run_maintenance_tasks:
+                        self.run_maintenance_tasks()
+                    batch = self.dequeue_batch(burst=burst)
+                    if not batch:
+                        if burst:
+                            break
+                        continue
+                    drop_broken_database_connections()
+                    self.execute_batch(batch)
+                except REDIS_DOWN as error:
+                    # Jobs in hand stay in the StartedJobRegistry and are retried after their lease.
+                    self.log.error("Worker %s: Redis unavailable (%s); retrying", self.name, error)
+                    time.sleep(1)
                     continue
-                self.execute_batch(batch)
                 self.batches_done += 1
                 if max_batches is not None and self.batches_done >= max_batches:
                     break
         except StopRequested:
             pass
         finally:
-            self.teardown()
+            with suppress(*REDIS_DOWN):  # stopping during an outage is still a clean exit
+                self.teardown()
         return self.batches_done
 
     def dequeue_batch(self, *, burst: bool) -> list[tuple[Job, Queue]]:
@@ -180,6 +210,16 @@ class BatchWorker(SimpleWorker):
             pipeline.hincrby(STATS_KEY, "images", images)
             pipeline.hincrbyfloat(STATS_KEY, "forward_seconds", outcome.forward_seconds)
             pipeline.execute()
+
+
+def drop_broken_database_connections() -> None:
+    """Django's between-requests cleanup, between batches: a database restart costs one batch.
+
+    Connections inside a transaction (a test's) are left alone.
+    """
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()
 
 
 def read_stats(connection) -> dict[str, float]:

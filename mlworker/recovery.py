@@ -1,0 +1,94 @@
+"""Find predictions the database calls pending whose job Redis no longer has pending.
+
+RQ carries a job over its worker's death (the StartedJobRegistry lease, then a retry),
+but not over Redis losing its data (a restart without persistence), and a job RQ gives
+up on outside its failure callback (stuck in the intermediate queue; a callback that
+could not reach the database) never updates its prediction. Workers run this sweep as
+part of their maintenance: each such prediction is queued again while it has attempts
+left, else marked failed with a message. So nothing stays queued or running forever.
+
+One worker sweeps per `grace_seconds` (a Redis lock), and only predictions older than
+that, so a prediction between its row being written and its job being enqueued is never
+taken for lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import DatabaseError
+from django.utils import timezone
+from rq.job import Job, JobStatus
+
+from classifier import queueing, services
+from classifier.models import Prediction
+
+logger = logging.getLogger(__name__)
+
+LOCK_KEY = "mlworker:recovery-sweep"
+#: the job will still run (or is running): leave its prediction alone
+LIVE_JOB_STATUSES = {
+    JobStatus.QUEUED,
+    JobStatus.STARTED,
+    JobStatus.SCHEDULED,
+    JobStatus.DEFERRED,
+}
+CANCELLED_JOB_STATUSES = {JobStatus.CANCELED, JobStatus.STOPPED}
+LOST_MESSAGE = "Classification failed after repeated attempts (its job was lost)."
+CANCELLED_MESSAGE = "Classification was cancelled by an operator."
+
+
+def sweep_lost_predictions(queue, *, grace_seconds: int, limit: int = 200) -> dict[str, int]:
+    """Requeue or fail pending predictions without a live job; return what was done."""
+    connection = queue.connection
+    if not connection.set(LOCK_KEY, "1", nx=True, ex=max(int(grace_seconds), 1)):
+        return {}  # another worker swept recently
+    try:
+        return _sweep(queue, grace_seconds=grace_seconds, limit=limit)
+    except DatabaseError as error:
+        logger.warning("recovery sweep skipped, database unavailable: %s", error)
+        return {}
+
+
+def _sweep(queue, *, grace_seconds: int, limit: int) -> dict[str, int]:
+    cutoff = timezone.now() - timedelta(seconds=grace_seconds)
+    pending = list(
+        Prediction.objects.filter(
+            status__in=[Prediction.Status.QUEUED, Prediction.Status.RUNNING],
+            created_at__lt=cutoff,
+        )
+        .order_by("created_at")
+        .values_list("id", "attempts")[:limit]
+    )
+    if not pending:
+        return {}
+    with queue.connection.pipeline() as pipeline:
+        for prediction_id, _ in pending:
+            pipeline.hget(Job.key_for(str(prediction_id)), "status")
+        job_statuses = pipeline.execute()
+    done = {"requeued": 0, "failed": 0}
+    for (prediction_id, attempts), raw_status in zip(pending, job_statuses, strict=True):
+        status = raw_status.decode() if raw_status else None
+        if status in LIVE_JOB_STATUSES:
+            continue
+        prediction_id = str(prediction_id)
+        if status in CANCELLED_JOB_STATUSES:
+            services.fail_prediction(prediction_id=prediction_id, message=CANCELLED_MESSAGE)
+            done["failed"] += 1
+            continue
+        attempts_left = settings.PREDICTION_MAX_ATTEMPTS - attempts
+        if attempts_left <= 0:
+            logger.error("prediction %s: job %s and no attempts left", prediction_id, status)
+            services.fail_prediction(prediction_id=prediction_id, message=LOST_MESSAGE)
+            done["failed"] += 1
+            continue
+        logger.warning("prediction %s: job %s, queued again", prediction_id, status or "lost")
+        queue.failed_job_registry.remove(prediction_id)
+        services.requeue_prediction(
+            prediction_id=prediction_id, message="Retrying: its job was lost."
+        )
+        queueing.enqueue_prediction(prediction_id=prediction_id, attempts=attempts_left)
+        done["requeued"] += 1
+    return done
