@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
+from django.db import DatabaseError
 from rq import get_current_job
 
 from classifier import services
@@ -65,12 +66,18 @@ def record_job_failure(job, connection, exc_type, exc_value, traceback) -> None:
         # The details go to the log, not to the user's screen.
         logger.error("prediction %s raised %s: %s", prediction_id, exc_type, exc_value)
         reason = "an internal error"
-    if job.retries_left:
-        logger.warning("prediction %s will be retried: %s", prediction_id, reason)
-        services.requeue_prediction(prediction_id=prediction_id, message=f"Retrying: {reason}.")
-    else:
-        logger.error("prediction %s failed for good: %s", prediction_id, reason)
-        services.fail_prediction(
-            prediction_id=prediction_id,
-            message=f"Classification failed after repeated attempts ({reason}).",
-        )
+    try:
+        if job.retries_left:
+            logger.warning("prediction %s will be retried: %s", prediction_id, reason)
+            message = f"Retrying: {reason}."
+            services.requeue_prediction(prediction_id=prediction_id, message=message)
+        else:
+            logger.error("prediction %s failed for good: %s", prediction_id, reason)
+            services.fail_prediction(
+                prediction_id=prediction_id,
+                message=f"Classification failed after repeated attempts ({reason}).",
+            )
+    except DatabaseError as error:
+        # Raising here would stop RQ's registry cleanup (and the worker) mid-way; the
+        # recovery sweep (mlworker.recovery) settles the prediction once the database is back.
+        logger.warning("prediction %s: could not record the failure: %s", prediction_id, error)
