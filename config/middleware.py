@@ -1,15 +1,18 @@
-"""Pages answer 503 with a message, not a 500, when the database or Redis cannot be reached.
+"""Middleware for the HTML side: outages answered 503, login forms rate-limited.
 
-The API gets the same treatment from `config.api.exception_handler`; this covers every
-other view (pages, admin, the queue dashboard). The response is plain HTML that needs
-neither the database nor a template context, so it renders during the outage itself.
+Pages answer 503 with a message, not a 500, when the database or Redis cannot be
+reached. The API gets the same treatment from `config.api.exception_handler`; this
+covers every other view (pages, admin, the queue dashboard). The response is plain HTML
+that needs neither the database nor a template context, so it renders during the outage.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 
 from django.http import HttpResponse
+from django.urls import reverse
 from django.utils.html import escape
 
 from config.api import DATABASE_ERRORS, DATABASE_UNAVAILABLE, REDIS_ERRORS, REDIS_UNAVAILABLE
@@ -18,11 +21,21 @@ logger = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5
 PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Temporarily unavailable</title>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body><main><h1>Temporarily unavailable</h1><p>{message}</p>
+<body><main><h1>{title}</h1><p>{message}</p>
 <p><a href="">Try again</a></p></main></body></html>
 """
+
+
+def plain_page(*, title: str, message: str, status: int, retry_after: int) -> HttpResponse:
+    """A page that renders without the database, templates or a context."""
+    response = HttpResponse(
+        PAGE.format(title=escape(title), message=escape(message)), status=status
+    )
+    response["Retry-After"] = str(retry_after)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 class ServiceUnavailableMiddleware:
@@ -42,7 +55,54 @@ class ServiceUnavailableMiddleware:
         logger.warning(
             "answering 503 for %s, a backing service failed: %r", request.path, exception
         )
-        response = HttpResponse(PAGE.format(message=escape(message)), status=503)
-        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        response["Cache-Control"] = "no-store"
-        return response
+        return plain_page(
+            title="Temporarily unavailable",
+            message=message,
+            status=503,
+            retry_after=RETRY_AFTER_SECONDS,
+        )
+
+
+class _FormPost:
+    """What the throttles read from a request, for a plain Django form POST."""
+
+    def __init__(self, request):
+        self.META = request.META
+        self.headers = request.headers
+        self.data = request.POST
+        self.user = request.user
+
+
+class LoginFormThrottleMiddleware:
+    """The HTML login forms (the site's and the admin's) get the API's login limits.
+
+    Same throttles and same buckets as /api/auth/token/ and the older /login, so moving
+    between them buys an attacker nothing. Over the limit: 429 with Retry-After.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    @staticmethod
+    def _login_forms() -> set[str]:
+        return {reverse("accounts:login"), reverse("admin:login")}
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if request.method != "POST" or request.path_info not in self._login_forms():
+            return None
+        from accounts.throttles import LoginAccountThrottle, LoginRateThrottle
+
+        post = _FormPost(request)
+        for throttle in (LoginRateThrottle(), LoginAccountThrottle()):
+            if not throttle.allow_request(post, None):
+                wait = math.ceil(throttle.wait() or 1)
+                return plain_page(
+                    title="Too many login attempts",
+                    message=f"Too many login attempts. Try again in {wait} seconds.",
+                    status=429,
+                    retry_after=wait,
+                )
+        return None

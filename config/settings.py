@@ -57,6 +57,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Database or Redis unreachable: a 503 page with a message instead of a 500.
     "config.middleware.ServiceUnavailableMiddleware",
+    # The HTML login forms get the API's login rate limits (429 with Retry-After).
+    "config.middleware.LoginFormThrottleMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
