@@ -86,9 +86,8 @@ def _sweep(queue, *, grace_seconds: int, limit: int) -> dict[str, int]:
             continue
         logger.warning("prediction %s: job %s, queued again", prediction_id, status or "lost")
         queue.failed_job_registry.remove(prediction_id)
-        services.requeue_prediction(
-            prediction_id=prediction_id, message="Retrying: its job was lost."
-        )
+        reason = "its job was lost" if status is None else "its last attempt was not recorded"
+        services.requeue_prediction(prediction_id=prediction_id, message=f"Retrying: {reason}.")
         queueing.enqueue_prediction(prediction_id=prediction_id, attempts=attempts_left)
         done["requeued"] += 1
     return done
