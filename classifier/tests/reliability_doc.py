@@ -38,8 +38,8 @@ def _markers(section: str) -> tuple[str, str]:
 
 def documented_section(section: str) -> str | None:
     start, end = _markers(section)
-    match = re.search(re.escape(start) + r"\n(.*?)\n" + re.escape(end), DOC.read_text(), re.S)
-    return match.group(1) if match else None
+    match = re.search(re.escape(start) + r"\n(.*?)" + re.escape(end), DOC.read_text(), re.S)
+    return match.group(1).rstrip("\n") if match else None
 
 
 def check_section(section: str, rows: Iterable[tuple[str, str, str]]) -> None:
@@ -53,7 +53,7 @@ def check_section(section: str, rows: Iterable[tuple[str, str, str]]) -> None:
         start, end = _markers(section)
         text = DOC.read_text()
         block = f"{start}\n{table}\n{end}"
-        pattern = re.escape(start) + r"\n.*?\n" + re.escape(end)
+        pattern = re.escape(start) + r"\n.*?" + re.escape(end)
         if re.search(pattern, text, re.S):
             text = re.sub(pattern, lambda _: block, text, flags=re.S)
         else:

@@ -1,0 +1,321 @@
+"""No lost work: a model worker killed with SIGKILL in the middle of a batch, lost jobs.
+
+The `slow` tests use real processes (gunicorn and `run_model_worker`) on the test database
+and Redis. A dead worker's jobs stay in RQ's StartedJobRegistry until their lease
+(JOB_LEASE_SECONDS) runs out; then a live worker's maintenance (every
+WORKER_HEARTBEAT_SECONDS) retries them, up to PREDICTION_MAX_ATTEMPTS attempts in all,
+and marks them failed after that. What RQ cannot see (Redis lost the job, a failure
+that was never recorded) the recovery sweep (`mlworker.recovery`) finds from the
+database side: those cases run in process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from dataclasses import dataclass
+from datetime import timedelta
+from types import SimpleNamespace
+
+import django_rq
+import pytest
+import requests
+from django.conf import settings
+from rq.job import Job
+
+from classifier import queueing
+from classifier.models import Prediction
+from classifier.tests.reliability_doc import check_section
+from conftest import distinct_photo
+from mlworker.recovery import sweep_lost_predictions
+from mlworker.stack import wait_until
+
+RECOVERY_ENV = {
+    "PREDICT_WAIT_SECONDS": "0",
+    "JOB_LEASE_SECONDS": "3",
+    "WORKER_HEARTBEAT_SECONDS": "1",
+}
+WORKER_START_TIMEOUT = 180
+
+
+def token_for(stack, user) -> dict:
+    response = requests.post(
+        f"{stack.url}/api/auth/token/",
+        json={"email": user.email, "password": "correct-horse-42"},
+        timeout=10,
+    )
+    response.raise_for_status()
+    return {"Authorization": f"Bearer {response.json()['access']}"}
+
+
+def upload(stack, headers, seeds) -> list[str]:
+    ids = []
+    for seed in seeds:
+        response = requests.post(
+            f"{stack.url}/api/predictions/",
+            headers=headers,
+            files={"image": (f"{seed}.jpg", distinct_photo(seed))},
+            timeout=30,
+        )
+        assert response.status_code == 202, response.text
+        ids.append(response.json()["id"])
+    return ids
+
+
+def statuses(ids) -> dict[str, str]:
+    rows = Prediction.objects.filter(pk__in=ids).values_list("pk", "status")
+    return {str(pk): status for pk, status in rows}
+
+
+def wait_for_running(ids, *, attempts: int, timeout=WORKER_START_TIMEOUT) -> None:
+    wait_until(
+        lambda: Prediction.objects.filter(pk__in=ids, status="running", attempts=attempts).exists(),
+        timeout=timeout,
+        interval=0.05,
+        what=f"a worker to start attempt {attempts}",
+    )
+
+
+def worker_running(prediction_id: str, workers: list[subprocess.Popen]) -> subprocess.Popen:
+    """The worker process that holds the job (RQ records its name; its hash holds the pid)."""
+    connection = django_rq.get_connection(settings.INFERENCE_QUEUE)
+    job = Job.fetch(prediction_id, connection=connection)
+    pid = int(connection.hget(f"rq:worker:{job.worker_name}", "pid"))
+    return next(process for process in workers if process.pid == pid)
+
+
+def kill(process: subprocess.Popen) -> None:
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_batch_of_a_killed_worker_is_finished_by_another_worker(live_stack, user):
+    stack = live_stack(workers=0, PREDICTION_MAX_ATTEMPTS="3", **RECOVERY_ENV)
+    ids = upload(stack, token_for(stack, user), range(6))
+    doomed = stack.add_worker()
+    wait_for_running(ids, attempts=1)
+    kill(doomed)
+    in_flight = [pk for pk, status in statuses(ids).items() if status == "running"]
+    assert in_flight, "the worker finished its batch before it could be killed"
+
+    stack.add_worker()
+    wait_until(
+        lambda: set(statuses(ids).values()) == {"done"},
+        timeout=WORKER_START_TIMEOUT,
+        what="the second worker to finish the dead worker's batch",
+    )
+    for prediction in Prediction.objects.filter(pk__in=in_flight):
+        assert prediction.attempts == 2, prediction.attempts
+        assert prediction.error == ""
+        assert len(prediction.top5) == 5
+    queue = django_rq.get_queue(settings.INFERENCE_QUEUE)
+    assert queue.count == 0
+    assert queue.started_job_registry.get_job_ids() == []
+    assert sorted(queue.finished_job_registry.get_job_ids()) == sorted(ids)
+
+
+@pytest.mark.slow
+def test_a_job_that_kills_every_worker_fails_after_max_attempts(live_stack, user):
+    stack = live_stack(workers=0, PREDICTION_MAX_ATTEMPTS="2", **RECOVERY_ENV)
+    (prediction_id,) = upload(stack, token_for(stack, user), [7])
+    first = stack.add_worker()
+    wait_for_running([prediction_id], attempts=1)
+    kill(first)
+    # Two more workers: one takes the retry and dies too, the other must give up on it.
+    stack.add_worker()
+    stack.add_worker()
+    wait_for_running([prediction_id], attempts=2)
+    kill(worker_running(prediction_id, stack.workers))
+    wait_until(
+        lambda: statuses([prediction_id])[prediction_id] != "running",
+        timeout=60,
+        what="the last worker to give up on the job",
+    )
+    prediction = Prediction.objects.get(pk=prediction_id)
+    assert prediction.status == "failed"
+    assert prediction.attempts == 2
+    assert "failed after repeated attempts" in prediction.error
+    assert "worker stopped" in prediction.error
+    queue = django_rq.get_queue(settings.INFERENCE_QUEUE)
+    assert queue.failed_job_registry.get_job_ids() == [prediction_id]
+    assert queue.count == 0
+
+
+# --- The recovery sweep, case by case (in process, no worker needed) -----------------------
+@dataclass(frozen=True)
+class SweepCase:
+    id: str
+    what: str
+    status: str  # the prediction's, in the database
+    attempts: int
+    job: str | None  # the job's state in Redis; None: Redis has no such job
+    expect_status: str
+    expect_error: str
+    expect_job: str | None  # what is in Redis afterwards
+    age_seconds: int = 3600
+
+    @property
+    def result(self) -> str:
+        job = f"; job {self.expect_job}" if self.expect_job else ""
+        error = f' "{self.expect_error}"' if self.expect_error else ""
+        return f"prediction {self.expect_status}{error}{job}"
+
+
+SWEEP_CASES = [
+    SweepCase(
+        "sweep-job-lost",
+        "queued prediction whose job Redis lost (restart without persistence)",
+        "queued", 0, None,
+        "queued", "Retrying: its job was lost.", "queued, 3 attempts",
+    ),
+    SweepCase(
+        "sweep-running-job-lost",
+        "running prediction (attempt 1 of 3) whose job Redis lost",
+        "running", 1, None,
+        "queued", "Retrying: its job was lost.", "queued, 2 attempts",
+    ),
+    SweepCase(
+        "sweep-job-lost-no-attempts-left",
+        "running prediction on its last attempt whose job Redis lost",
+        "running", 3, None,
+        "failed", "failed after repeated attempts (its job was lost)", None,
+    ),
+    SweepCase(
+        "sweep-job-failed-unrecorded",
+        "job failed in RQ but the prediction was never told (database down during the "
+        "callback, or RQ's intermediate-queue cleanup, which runs no callback)",
+        "queued", 1, "failed",
+        "queued", "Retrying: its last attempt was not recorded.",
+        "queued, 2 attempts (out of the failed registry)",
+    ),
+    SweepCase(
+        "sweep-job-cancelled",
+        "job cancelled by an operator in the queue dashboard",
+        "queued", 0, "canceled",
+        "failed", "cancelled by an operator", None,
+    ),
+    SweepCase(
+        "sweep-job-live",
+        "queued prediction whose job is still queued",
+        "queued", 0, "queued",
+        "queued", "", "queued (untouched)",
+    ),
+    SweepCase(
+        "sweep-too-young",
+        "prediction written a moment ago whose job is not there yet",
+        "queued", 0, None,
+        "queued", "", None, age_seconds=1,
+    ),
+]  # fmt: skip
+
+GRACE_SECONDS = 60
+
+
+def make_pending(user, case: SweepCase) -> Prediction:
+    from django.utils import timezone
+
+    prediction = Prediction.objects.create(
+        owner=user,
+        image="images/00/none.jpg",
+        image_sha256="0" * 64,
+        model_name="resnet50 (random weights)",
+        status=case.status,
+        attempts=case.attempts,
+    )
+    created = timezone.now() - timedelta(seconds=case.age_seconds)
+    Prediction.objects.filter(pk=prediction.pk).update(created_at=created)
+    if case.job is not None:
+        queueing.enqueue_prediction(prediction_id=str(prediction.pk))
+        queue = django_rq.get_queue(settings.INFERENCE_QUEUE)
+        job = Job.fetch(str(prediction.pk), connection=queue.connection)
+        if case.job != "queued":
+            queue.remove(job)
+            job.set_status(case.job)
+            if case.job == "failed":
+                queue.failed_job_registry.add(job, ttl=3600)
+    return prediction
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("case", SWEEP_CASES, ids=lambda case: case.id)
+def test_recovery_sweep(case, user, settings):
+    settings.PREDICTION_MAX_ATTEMPTS = 3
+    prediction = make_pending(user, case)
+    queue = django_rq.get_queue(settings.INFERENCE_QUEUE)
+    sweep_lost_predictions(queue, grace_seconds=GRACE_SECONDS)
+    prediction.refresh_from_db()
+    assert prediction.status == case.expect_status
+    assert case.expect_error in prediction.error
+    job_id = str(prediction.pk)
+    if case.expect_job is None:
+        assert queue.count == 0
+        return
+    assert queue.get_job_ids() == [job_id]
+    job = Job.fetch(job_id, connection=queue.connection)
+    attempts_left = settings.PREDICTION_MAX_ATTEMPTS - case.attempts
+    if case.job != "queued":
+        assert (job.retries_left or 0) == attempts_left - 1
+    assert job_id not in queue.failed_job_registry.get_job_ids()
+
+
+@pytest.mark.django_db
+def test_one_sweep_per_grace_period_across_workers(user, settings):
+    case = SWEEP_CASES[0]
+    queue = django_rq.get_queue(settings.INFERENCE_QUEUE)
+    sweep_lost_predictions(queue, grace_seconds=GRACE_SECONDS)  # takes the lock
+    make_pending(user, case)
+    assert sweep_lost_predictions(queue, grace_seconds=GRACE_SECONDS) == {}
+    assert queue.count == 0
+
+
+@pytest.mark.django_db
+def test_failure_callback_survives_a_database_outage(monkeypatch):
+    from django.db import OperationalError
+
+    from mlworker import jobs
+
+    def unreachable(**kwargs):
+        raise OperationalError("could not connect to server")
+
+    monkeypatch.setattr(jobs.services, "requeue_prediction", unreachable)
+    monkeypatch.setattr(jobs.services, "fail_prediction", unreachable)
+    for retries_left in (1, 0):
+        job = SimpleNamespace(args=["p"], id="p", retries_left=retries_left)
+        jobs.record_job_failure(job, None, RuntimeError, RuntimeError("boom"), None)
+
+
+# --- The document --------------------------------------------------------------------------
+def test_reliability_doc_lists_every_recovery_case():
+    rows = [
+        (
+            "kill-mid-batch",
+            "SIGKILL a worker in the middle of a 6-image batch; start another worker "
+            "(JOB_LEASE_SECONDS=3, WORKER_HEARTBEAT_SECONDS=1)",
+            "every prediction of the batch done by the new worker, attempts = 2, no error; "
+            "queue and StartedJobRegistry empty",
+        ),
+        (
+            "kill-every-attempt",
+            "PREDICTION_MAX_ATTEMPTS=2; SIGKILL the worker running the job, twice",
+            'failed after 2 attempts, "Classification failed after repeated attempts '
+            '(the worker stopped)."; job in the failed registry',
+        ),
+    ]
+    rows += [(case.id, case.what, case.result) for case in SWEEP_CASES]
+    rows.append(
+        (
+            "sweep-once-per-lease",
+            "several workers sweeping at once",
+            "one sweep per JOB_LEASE_SECONDS (Redis lock)",
+        )
+    )
+    rows.append(
+        (
+            "callback-database-down",
+            "RQ's failure callback while the database is unreachable",
+            "logs and returns (RQ's cleanup and the worker carry on); the sweep settles it later",
+        )
+    )
+    check_section("recovery", rows)
