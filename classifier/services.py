@@ -178,9 +178,13 @@ def fail_prediction(
     )
 
 
-def requeue_prediction(*, prediction_id: str, message: str) -> None:
-    """An attempt was lost (worker died or crashed); the job will run again."""
-    _claimable([prediction_id]).update(status=Prediction.Status.QUEUED, error=message)
+def requeue_prediction(*, prediction_id: str, message: str) -> bool:
+    """An attempt was lost (worker died or crashed); the job will run again.
+
+    False if the prediction has finished meanwhile (nothing to run again).
+    """
+    updated = _claimable([prediction_id]).update(status=Prediction.Status.QUEUED, error=message)
+    return updated > 0
 
 
 def retry_limit() -> int:
