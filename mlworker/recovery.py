@@ -84,10 +84,12 @@ def _sweep(queue, *, grace_seconds: int, limit: int) -> dict[str, int]:
             services.fail_prediction(prediction_id=prediction_id, message=LOST_MESSAGE)
             done["failed"] += 1
             continue
+        reason = "its job was lost" if status is None else "its last attempt was not recorded"
+        message = f"Retrying: {reason}."
+        if not services.requeue_prediction(prediction_id=prediction_id, message=message):
+            continue  # it finished between our two reads
         logger.warning("prediction %s: job %s, queued again", prediction_id, status or "lost")
         queue.failed_job_registry.remove(prediction_id)
-        reason = "its job was lost" if status is None else "its last attempt was not recorded"
-        services.requeue_prediction(prediction_id=prediction_id, message=f"Retrying: {reason}.")
         queueing.enqueue_prediction(prediction_id=prediction_id, attempts=attempts_left)
         done["requeued"] += 1
     return done
