@@ -1,4 +1,4 @@
-"""Middleware for the HTML side: outages answered 503, login forms rate-limited.
+"""Middleware: outages answered 503, login forms rate-limited, oversized bodies refused.
 
 Pages answer 503 with a message, not a 500, when the database or Redis cannot be
 reached. The API gets the same treatment from `config.api.exception_handler`; this
@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import math
 
-from django.http import HttpResponse
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse
 from django.urls import reverse
 from django.utils.html import escape
 
@@ -28,12 +29,15 @@ PAGE = """<!doctype html>
 """
 
 
-def plain_page(*, title: str, message: str, status: int, retry_after: int) -> HttpResponse:
+def plain_page(
+    *, title: str, message: str, status: int, retry_after: int | None = None
+) -> HttpResponse:
     """A page that renders without the database, templates or a context."""
     response = HttpResponse(
         PAGE.format(title=escape(title), message=escape(message)), status=status
     )
-    response["Retry-After"] = str(retry_after)
+    if retry_after is not None:
+        response["Retry-After"] = str(retry_after)
     response["Cache-Control"] = "no-store"
     return response
 
@@ -106,3 +110,31 @@ class LoginFormThrottleMiddleware:
                     retry_after=wait,
                 )
         return None
+
+
+class RequestSizeLimitMiddleware:
+    """Refuse a request whose declared body is over the upload limit before reading it.
+
+    Django caps form fields (DATA_UPLOAD_MAX_MEMORY_SIZE) but streams files of any size
+    to disk before a view can refuse them; this stops a multi-gigabyte upload at its
+    headers with a 413. The limit is the upload cap plus the room the form needs.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if declared > limit:
+            message = f"The request is larger than the {settings.MAX_UPLOAD_MB:g} MB upload limit."
+            if "text/html" in request.headers.get("Accept", ""):
+                response = plain_page(title="Too large", message=message, status=413)
+            else:
+                response = JsonResponse({"detail": message}, status=413)
+            response["Connection"] = "close"  # the unread body must not be taken as a request
+            return response
+        return self.get_response(request)
