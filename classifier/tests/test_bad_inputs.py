@@ -444,6 +444,33 @@ def test_rejected_upload_is_400_with_a_message_and_leaves_nothing(
     assert queued_jobs() == 0
 
 
+@pytest.mark.parametrize("endpoint", sorted(ENDPOINTS))
+def test_body_far_over_the_cap_is_413_before_it_is_read(endpoint, user, media):
+    path, field_name = ENDPOINTS[endpoint]
+    body = multipart(field_name, "huge.jpg", b"\xff\xd8" + b"\0" * (12 * 1024 * 1024))
+    response = post_upload(jwt_client(user), path, body)
+    assert response.status_code == 413
+    assert "10 MB upload limit" in response.json()["detail"]
+    assert Prediction.objects.count() == 0
+    assert stored_files(media) == []
+    assert queued_jobs() == 0
+
+
+def test_browser_posting_far_over_the_cap_gets_a_413_page(client, user, media):
+    client.force_login(user)
+    body = multipart("image", "huge.jpg", b"\0" * (12 * 1024 * 1024))
+    response = client.generic(
+        "POST",
+        "/",
+        body,
+        content_type=f"multipart/form-data; boundary={BOUNDARY}",
+        HTTP_ACCEPT="text/html,application/xhtml+xml",
+    )
+    assert response.status_code == 413
+    assert "10 MB upload limit" in response.content.decode()
+    assert Prediction.objects.count() == 0
+
+
 # --- Accepted images -----------------------------------------------------------------------
 @pytest.mark.parametrize("case", ACCEPTED, ids=lambda case: case.id)
 def test_accepted_image_reaches_the_model_as_a_person_sees_it(case):
@@ -539,6 +566,14 @@ def test_json_sent_to_the_upload_endpoint_is_415(user):
 def test_reliability_doc_lists_every_input_case():
     endpoints = " and ".join(path for path, _ in ENDPOINTS.values())
     rows = [(case.id, f"{case.what} → {endpoints}", case.result) for case in REJECTED]
+    rows.append(
+        (
+            "far-over-size-cap",
+            f"12 MB body (over MAX_UPLOAD_MB + 1 MB of form room) → {endpoints}",
+            "413 before the body is read (config.middleware.RequestSizeLimitMiddleware), "
+            "detail names the limit; nothing stored or queued",
+        )
+    )
     rows += [(case.id, case.what, case.result) for case in ACCEPTED]
     rows += [(case.id, case.what, case.result) for case in NAMES]
     json_paths = ", ".join(path for path, _, _ in JSON_ENDPOINTS.values())
