@@ -38,7 +38,21 @@ def load_model_input(model: ImageClassifier, storage_name: str) -> np.ndarray:
     return model.preprocess(open_rgb(content))
 
 
-def classify_predictions(model: ImageClassifier, prediction_ids: list[str]) -> BatchOutcome:
+@dataclass
+class PreparedInputs:
+    """A group of predictions marked running, with their images decoded for the model."""
+
+    outcome: BatchOutcome
+    #: prediction id → preprocessed image, in the order they will be stacked
+    inputs: dict[str, np.ndarray]
+
+
+def prepare_inputs(model: ImageClassifier, prediction_ids: list[str]) -> PreparedInputs:
+    """Mark the predictions running and decode their images (no model call).
+
+    Split from the forward pass so the batched worker can prepare the next batch while
+    the current one is in the model.
+    """
     outcome = BatchOutcome()
     predictions = services.start_predictions(prediction_ids=prediction_ids)
     outcome.skipped = [pid for pid in prediction_ids if pid not in predictions]
@@ -50,14 +64,31 @@ def classify_predictions(model: ImageClassifier, prediction_ids: list[str]) -> B
             outcome.failures[prediction_id] = str(error)
         except OSError:
             outcome.failures[prediction_id] = "The stored image is missing or unreadable."
-    if inputs:
+    return PreparedInputs(outcome=outcome, inputs=inputs)
+
+
+def run_forward(model: ImageClassifier, prepared: PreparedInputs) -> BatchOutcome:
+    """One forward pass over the prepared images; fills in each prediction's top-5."""
+    outcome = prepared.outcome
+    if prepared.inputs:
         started = time.perf_counter()
-        probabilities = model.predict_batch(np.stack(list(inputs.values())))
+        probabilities = model.predict_batch(np.stack(list(prepared.inputs.values())))
         outcome.forward_seconds = time.perf_counter() - started
         outcome.forward_passes = 1
-        for prediction_id, top in zip(inputs, model.top_k(probabilities), strict=True):
+        for prediction_id, top in zip(prepared.inputs, model.top_k(probabilities), strict=True):
             outcome.results[prediction_id] = [entry.as_dict() for entry in top]
-        services.complete_predictions(results=outcome.results, model_name=model.name)
+    return outcome
+
+
+def record_outcome(outcome: BatchOutcome, *, model_name: str) -> None:
+    """Store the results and the per-image failures in the database."""
+    if outcome.results:
+        services.complete_predictions(results=outcome.results, model_name=model_name)
     for prediction_id, message in outcome.failures.items():
         services.fail_prediction(prediction_id=prediction_id, message=message)
+
+
+def classify_predictions(model: ImageClassifier, prediction_ids: list[str]) -> BatchOutcome:
+    outcome = run_forward(model, prepare_inputs(model, prediction_ids))
+    record_outcome(outcome, model_name=model.name)
     return outcome

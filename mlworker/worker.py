@@ -18,27 +18,43 @@ and its maintenance re-queues predictions whose jobs Redis lost (`mlworker.recov
 from __future__ import annotations
 
 import sys
+import threading
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
+from django.db import connection as db_connection
 from django.db import connections
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import WatchError
 from rq.exceptions import StopRequested
+from rq.executions import Execution
 from rq.job import Job, JobStatus
 from rq.queue import Queue
 from rq.utils import now
 from rq.worker import SimpleWorker, WorkerStatus
 
 from classifier.queueing import CLASSIFY_JOB
-from mlworker.inference import classify_predictions
+from mlworker.inference import (
+    BatchOutcome,
+    PreparedInputs,
+    prepare_inputs,
+    record_outcome,
+    run_forward,
+)
 from mlworker.models.base import ImageClassifier
 from mlworker.recovery import sweep_lost_predictions
 
 STATS_KEY = "mlworker:stats"
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
+#: how often an idle worker looks for more jobs while it waits up to max_wait_ms
+WAIT_POLL_SECONDS = 0.002
+#: how often the helper looks for late jobs while a partial batch is in the model
+PREFETCH_POLL_SECONDS = 0.01
 
 
 @dataclass
@@ -58,6 +74,7 @@ class BatchWorker(SimpleWorker):
         self.model = model
         self.batching = batching
         self.batches_done = 0
+        self._last_batch_size = 0
 
     # --- timing -------------------------------------------------------------------------
     @property
@@ -84,132 +101,322 @@ class BatchWorker(SimpleWorker):
     def work(
         self, burst: bool = False, logging_level: str = "INFO", max_batches: int | None = None
     ):
-        """Dequeue → prepare → perform (one forward pass) → finish each job, until stopped."""
+        """Dequeue → prepare → perform (one forward pass) → finish each job, until stopped.
+
+        While a batch is in the model, a helper thread takes the jobs waiting behind it and
+        prepares them (registries, database, image decoding), so under load the model
+        goes from one batch to the next without waiting on that work.
+        """
+        warm_up(self.model, sorted({1, self.batching.batch_size}))
         self.bootstrap(logging_level)
         self._install_signal_handlers()
+        # The helper has its own database connection; inside an open transaction (a test's)
+        # it could not see this one's rows, so batches then run one at a time.
+        prefetcher = (
+            None
+            if db_connection.in_atomic_block
+            else ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-prefetch")
+        )
+        in_hand: PreparedBatch | None = None
         try:
-            while not self._stop_requested:
+            while in_hand is not None or not self._stop_requested:
                 try:
                     if self.should_run_maintenance_tasks:
                         self.run_maintenance_tasks()
-                    batch = self.dequeue_batch(burst=burst)
-                    if not batch:
-                        if burst:
-                            break
-                        continue
-                    drop_broken_database_connections()
-                    self.execute_batch(batch)
+                    if in_hand is None:
+                        batch = self.dequeue_batch(burst=burst)
+                        if not batch:
+                            if burst:
+                                break
+                            continue
+                        drop_broken_database_connections()
+                        in_hand = self.prepare_batch(batch)
+                    in_hand = self.execute_batch(in_hand, prefetcher=prefetcher)
                 except REDIS_DOWN as error:
                     # Jobs in hand stay in the StartedJobRegistry and are retried after their lease.
                     self.log.error("Worker %s: Redis unavailable (%s); retrying", self.name, error)
+                    in_hand = None
                     time.sleep(1)
                     continue
                 self.batches_done += 1
                 if max_batches is not None and self.batches_done >= max_batches:
+                    if in_hand is not None:  # already started: finish it rather than strand it
+                        self.execute_batch(in_hand, prefetcher=None)
                     break
         except StopRequested:
             pass
         finally:
+            if prefetcher is not None:
+                prefetcher.shutdown(wait=True)
             with suppress(*REDIS_DOWN):  # stopping during an outage is still a clean exit
                 self.teardown()
         return self.batches_done
 
     def dequeue_batch(self, *, burst: bool) -> list[tuple[Job, Queue]]:
-        """Block for the first job, then take what is waiting, up to the batch size."""
+        """Block for the first job, take what is waiting, then maybe wait for company.
+
+        The wait (up to max_wait_ms) is skipped when this job came alone and so did the
+        previous batch: a lone user gains nothing from it, it only adds latency. Under
+        load batches form without waiting (jobs queue up during each forward pass).
+        """
         first = self.dequeue_job_and_maintain_ttl(None if burst else self.dequeue_timeout)
         if first is None:
             return []
         self.set_state(WorkerStatus.BUSY)  # from here a first SIGTERM lets the batch finish
-        batch = [first]
+        batch = [first, *self._take_waiting_jobs(self.batching.batch_size - 1)]
+        if len(batch) == 1 and self._last_batch_size <= 1:
+            return batch
         deadline = time.monotonic() + self.batching.max_wait_ms / 1000
-        while len(batch) < self.batching.batch_size:
-            remaining = deadline - time.monotonic()
-            job_and_queue = self._take_waiting_job(block_seconds=remaining)
-            if job_and_queue is None:
-                break
-            batch.append(job_and_queue)
+        while len(batch) < self.batching.batch_size and time.monotonic() < deadline:
+            time.sleep(min(WAIT_POLL_SECONDS, max(deadline - time.monotonic(), 0)))
+            batch += self._take_waiting_jobs(self.batching.batch_size - len(batch))
         return batch
 
-    def _take_waiting_job(self, *, block_seconds: float) -> tuple[Job, Queue] | None:
-        """Another job if one is queued now, or arrives within `block_seconds`."""
-        job_and_queue = self.queue_class.dequeue_any(
-            self._ordered_queues, None, connection=self.connection, job_class=self.job_class
-        )
-        if job_and_queue is not None or block_seconds <= 0:
-            return job_and_queue
-        queue = self._ordered_queues[0]
-        # BLMOVE accepts fractional seconds; RQ's own helper only takes whole ones.
-        job_id = self.connection.blmove(queue.key, queue.intermediate_queue_key, block_seconds)
-        if job_id is None:
-            return None
-        try:
-            return self.job_class.fetch(job_id.decode(), connection=self.connection), queue
-        except Exception:
-            return self._take_waiting_job(block_seconds=0)
+    def _take_waiting_jobs(self, limit: int) -> list[tuple[Job, Queue]]:
+        """Up to `limit` jobs that are queued right now (never blocks).
 
-    def execute_batch(self, batch: list[tuple[Job, Queue]]) -> None:
+        Waiting is done by polling, not BLMOVE: Redis checks blocking timeouts only
+        `hz` (10) times a second, so a 10 ms BLMOVE could block for up to 100 ms.
+        """
+        taken = []
+        while len(taken) < limit:
+            job_and_queue = self.queue_class.dequeue_any(
+                self._ordered_queues, None, connection=self.connection, job_class=self.job_class
+            )
+            if job_and_queue is None:
+                break
+            taken.append(job_and_queue)
+        return taken
+
+    def prepare_batch(self, batch: list[tuple[Job, Queue]]) -> PreparedBatch:
+        """Start the batch's classification jobs (one Redis transaction), mark their
+        predictions running and decode their images. Other jobs are set aside for
+        `execute_batch`, which runs them the RQ way."""
         classify = [(job, queue) for job, queue in batch if job.func_name == CLASSIFY_JOB]
-        for job, queue in batch:
-            if job.func_name != CLASSIFY_JOB:
-                self.execute_job(job, queue)  # anything else on the queue runs the RQ way
+        others = [(job, queue) for job, queue in batch if job.func_name != CLASSIFY_JOB]
         if not classify:
-            return
-        executions = {job.id: self._prepare(job) for job, _ in classify}
+            return PreparedBatch(jobs=[], executions={}, other_jobs=others)
+        executions = self._start_jobs(classify)
         try:
-            outcome = classify_predictions(self.model, [job.args[0] for job, _ in classify])
+            work = prepare_inputs(self.model, [job.args[0] for job, _ in classify])
         except Exception:
-            exc_info = sys.exc_info()
-            for job, queue in classify:
-                self.execution = executions[job.id]
-                self._finish_failed(job, queue, exc_info=exc_info)
-        else:
-            self._record_stats(images=len(outcome.results), outcome=outcome)
-            for job, queue in classify:
-                self.execution = executions[job.id]
-                message = outcome.failures.get(job.args[0])
-                if message is None:
-                    self._finish_done(job, queue)
-                else:
-                    job.retries_left = 0  # a broken image stays broken
-                    self._finish_failed(job, queue, message=message)
+            return PreparedBatch(
+                jobs=classify, executions=executions, other_jobs=others, error=sys.exc_info()
+            )
+        return PreparedBatch(jobs=classify, executions=executions, other_jobs=others, work=work)
+
+    def execute_batch(
+        self, batch: PreparedBatch, *, prefetcher: ThreadPoolExecutor | None
+    ) -> PreparedBatch | None:
+        """Run the batch through the model and finish its jobs; return the next batch if one
+        was prepared meanwhile."""
+        for job, queue in batch.other_jobs:
+            self.execute_job(job, queue)  # anything else on the queue runs the RQ way
+        forward_done = threading.Event()
+        upcoming = None
+        if prefetcher is not None and batch.work is not None and not self._stop_requested:
+            upcoming = prefetcher.submit(self._prefetch_batch, forward_done)
+        try:
+            outcome = None
+            if batch.error is None and batch.work is not None:
+                try:
+                    outcome = run_forward(self.model, batch.work)
+                except Exception:
+                    batch.error = sys.exc_info()
+            forward_done.set()
+            if outcome is not None:
+                try:
+                    record_outcome(outcome, model_name=self.model.name)
+                except Exception:
+                    batch.error = sys.exc_info()
+            self._finish_batch(batch, outcome)
         finally:
-            self.execution = None
-            self.set_state(WorkerStatus.IDLE)
+            forward_done.set()
+            following = upcoming.result() if upcoming is not None else None
+            self._last_batch_size = len(batch.jobs)
+            if following is None:
+                self.set_state(WorkerStatus.IDLE)
+        return following
 
-    # --- per-job bookkeeping, all through RQ's own worker methods -------------------------
-    def _prepare(self, job: Job):
-        execution = self.prepare_execution(job)
-        self.prepare_job_execution(job, remove_from_intermediate_queue=True)
-        job.started_at = now()
-        return execution
+    def _prefetch_batch(self, forward_done: threading.Event) -> PreparedBatch | None:
+        """In the helper thread: take the jobs queued behind the batch in the model (and those
+        arriving before its forward pass ends), start them and decode their images."""
+        drop_broken_database_connections()  # this thread's own connection
+        limit = self.batching.batch_size
+        taken = self._take_waiting_jobs(limit)
+        prepared = self.prepare_batch(taken) if taken else None
+        late = []
+        while len(taken) + len(late) < limit and not forward_done.wait(PREFETCH_POLL_SECONDS):
+            if self._stop_requested:
+                break
+            late += self._take_waiting_jobs(limit - len(taken) - len(late))
+        if late:
+            prepared = (
+                prepared.merge(self.prepare_batch(late)) if prepared else self.prepare_batch(late)
+            )
+        if prepared is None or not (prepared.jobs or prepared.other_jobs):
+            return None
+        return prepared
 
-    def _finish_done(self, job: Job, queue: Queue) -> None:
-        job.ended_at = now()
-        job._result = {"prediction": job.args[0]}
-        job._status = JobStatus.FINISHED
-        self.handle_job_success(
-            job=job, queue=queue, started_job_registry=queue.started_job_registry
-        )
+    # --- RQ bookkeeping for a whole batch in one transaction -------------------------------
+    def _start_jobs(self, jobs: list[tuple[Job, Queue]]) -> dict[str, Execution]:
+        """What RQ's prepare_execution + prepare_job_execution do per job, for all jobs in one
+        MULTI/EXEC: an Execution each, in the StartedJobRegistry with the lease as TTL (so a
+        killed worker's jobs are retried), job status started, out of the intermediate queue.
+        """
+        lease = self.batching.job_lease_seconds
+        executions = {}
+        with self.connection.pipeline() as pipeline:
+            for job, queue in jobs:
+                executions[job.id] = Execution.create(
+                    job, lease, pipeline=pipeline, worker_name=self.name
+                )
+                job.heartbeat(now(), lease, pipeline=pipeline)
+                job.prepare_for_execution(self.name, pipeline=pipeline)
+                pipeline.lrem(queue.intermediate_queue_key, 1, job.id)
+            self.set_current_job_id(jobs[-1][0].id, pipeline=pipeline)
+            self.set_current_job_working_time(0, pipeline=pipeline)
+            self.heartbeat(lease, pipeline=pipeline)
+            pipeline.execute()
+        return executions
 
-    def _finish_failed(self, job: Job, queue: Queue, *, message: str = "", exc_info=None) -> None:
-        job.ended_at = now()
+    def _finish_batch(self, batch: PreparedBatch, outcome: BatchOutcome | None) -> None:
+        if not batch.jobs:
+            return
+        ended = now()
+        for job, _ in batch.jobs:
+            job.ended_at = ended
+        if batch.error is not None or outcome is None:
+            for job, queue in batch.jobs:
+                self._finish_failed(job, queue, batch.executions, exc_info=batch.error)
+            return
+        succeeded = [(job, q) for job, q in batch.jobs if job.args[0] not in outcome.failures]
+        self._finish_succeeded(succeeded, batch.executions, outcome)
+        for job, queue in batch.jobs:
+            message = outcome.failures.get(job.args[0])
+            if message is not None:
+                job.retries_left = 0  # a broken image stays broken
+                self._finish_failed(job, queue, batch.executions, message=message)
+
+    def _finish_succeeded(self, jobs, executions, outcome: BatchOutcome) -> None:
+        """What RQ's handle_job_success does per job, for all jobs in one MULTI/EXEC: result
+        written to the job's result stream (this wakes the waiting web request), job in the
+        FinishedJobRegistry, its Execution removed from the StartedJobRegistry; plus the
+        batch counters. Jobs with dependents or repeats go through RQ's own method."""
+        with self.connection.pipeline() as pipeline:
+            while True:
+                try:
+                    if jobs:
+                        pipeline.watch(*[job.dependents_key for job, _ in jobs])
+                        if pipeline.exists(*[job.dependents_key for job, _ in jobs]) or any(
+                            job.repeats_left for job, _ in jobs
+                        ):
+                            pipeline.reset()
+                            self._finish_succeeded_one_by_one(jobs, executions)
+                            jobs = []
+                    pipeline.multi()
+                    for job, _ in jobs:
+                        execution = executions[job.id]
+                        job._result = {"prediction": job.args[0]}
+                        self.increment_successful_job_count(pipeline=pipeline)
+                        self.increment_total_working_time(job.ended_at - job.started_at, pipeline)
+                        result_ttl = job.get_result_ttl(self.default_result_ttl)
+                        if result_ttl != 0:
+                            job._handle_success(
+                                result_ttl,
+                                pipeline=pipeline,
+                                worker_name=self.name,
+                                execution_id=execution.id,
+                                execution_started_at=execution.created_at,
+                                execution_ended_at=job.ended_at,
+                            )
+                        job.cleanup(result_ttl, pipeline=pipeline, remove_from_queue=False)
+                        execution.delete(job=job, pipeline=pipeline)
+                    self.set_current_job_id(None, pipeline=pipeline)
+                    self._record_stats(pipeline, outcome)
+                    pipeline.execute()
+                    return
+                except WatchError:
+                    continue
+
+    def _finish_succeeded_one_by_one(self, jobs, executions) -> None:
+        for job, queue in jobs:
+            self.execution = executions[job.id]
+            job._result = {"prediction": job.args[0]}
+            job._status = JobStatus.FINISHED
+            self.handle_job_success(
+                job=job, queue=queue, started_job_registry=queue.started_job_registry
+            )
+        self.execution = None
+
+    def _finish_failed(
+        self, job: Job, queue: Queue, executions, *, message: str = "", exc_info=None
+    ) -> None:
+        """Through RQ's own handle_job_failure: failed registry, retries, failure callback."""
+        self.execution = executions[job.id]
         job._status = JobStatus.FAILED
         if exc_info is not None:
             job.execute_failure_callback(self.death_penalty_class, *exc_info)
             message = "".join(traceback.format_exception(*exc_info))
-        self.handle_job_failure(
-            job=job,
-            queue=queue,
-            started_job_registry=queue.started_job_registry,
-            exc_string=message,
-        )
+        try:
+            self.handle_job_failure(
+                job=job,
+                queue=queue,
+                started_job_registry=queue.started_job_registry,
+                exc_string=message,
+            )
+        finally:
+            self.execution = None
 
-    def _record_stats(self, *, images: int, outcome) -> None:
-        with self.connection.pipeline() as pipeline:
-            pipeline.hincrby(STATS_KEY, "forward_passes", outcome.forward_passes)
-            pipeline.hincrby(STATS_KEY, "images", images)
-            pipeline.hincrbyfloat(STATS_KEY, "forward_seconds", outcome.forward_seconds)
-            pipeline.execute()
+    @staticmethod
+    def _record_stats(pipeline, outcome: BatchOutcome) -> None:
+        pipeline.hincrby(STATS_KEY, "forward_passes", outcome.forward_passes)
+        pipeline.hincrby(STATS_KEY, "images", len(outcome.results))
+        pipeline.hincrbyfloat(STATS_KEY, "forward_seconds", outcome.forward_seconds)
+
+
+@dataclass
+class PreparedBatch:
+    """Jobs started in RQ, their predictions marked running and images decoded."""
+
+    jobs: list[tuple[Job, Queue]]
+    executions: dict[str, Execution]
+    #: jobs on the queue that are not classifications; run one by one, the RQ way
+    other_jobs: list[tuple[Job, Queue]] = field(default_factory=list)
+    work: PreparedInputs | None = None
+    #: sys.exc_info() of a failure while preparing or running; every job fails with it
+    error: tuple | None = None
+
+    def merge(self, other: PreparedBatch) -> PreparedBatch:
+        """One batch from two parts prepared one after the other."""
+        merged = PreparedBatch(
+            jobs=self.jobs + other.jobs,
+            executions={**self.executions, **other.executions},
+            other_jobs=self.other_jobs + other.other_jobs,
+            error=self.error or other.error,  # a failed part fails the (rare) merged batch
+        )
+        parts = [part.work for part in (self, other) if part.work is not None]
+        if parts:
+            outcome = parts[0].outcome
+            inputs = dict(parts[0].inputs)
+            for part in parts[1:]:
+                outcome.failures.update(part.outcome.failures)
+                outcome.skipped += part.outcome.skipped
+                inputs.update(part.inputs)
+            merged.work = PreparedInputs(outcome=outcome, inputs=inputs)
+        return merged
+
+
+def warm_up(model: ImageClassifier, batch_sizes: list[int]) -> None:
+    """Run the model once per batch size before taking jobs, so the first uploads do not pay
+    for graph tracing and kernel set-up (seconds, on the first call)."""
+    warmed = getattr(model, "_warmed_batch_sizes", set())
+    height, width = model.input_size
+    for size in batch_sizes:
+        if size not in warmed:
+            model.predict_batch(np.zeros((size, height, width, 3), dtype=np.float32))
+            warmed.add(size)
+    model._warmed_batch_sizes = warmed
 
 
 def drop_broken_database_connections() -> None:
