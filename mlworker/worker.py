@@ -110,6 +110,7 @@ class BatchWorker(SimpleWorker):
         warm_up(self.model, sorted({1, self.batching.batch_size}))
         self.bootstrap(logging_level)
         self._install_signal_handlers()
+        leases = self.keep_leases()
         # The helper has its own database connection; inside an open transaction (a test's)
         # it could not see this one's rows, so batches then run one at a time.
         prefetcher = (
@@ -148,9 +149,54 @@ class BatchWorker(SimpleWorker):
         finally:
             if prefetcher is not None:
                 prefetcher.shutdown(wait=True)
+            leases.set()
             with suppress(*REDIS_DOWN):  # stopping during an outage is still a clean exit
                 self.teardown()
         return self.batches_done
+
+    def keep_leases(self) -> threading.Event:
+        """Renew the leases of the jobs this worker has started, until the returned event.
+
+        So JOB_LEASE_SECONDS is how long a job outlives its worker, not a limit on how long
+        it may wait and run here: a slow batch, or one prepared behind it, is never taken
+        for abandoned by another worker's maintenance and run twice.
+        """
+        stop = threading.Event()
+        lease = self.batching.job_lease_seconds
+
+        def renew():
+            while not stop.wait(max(lease / 3, 0.5)):
+                with suppress(*REDIS_DOWN):
+                    self.renew_leases(lease)
+
+        threading.Thread(target=renew, name=f"{self.name}-leases", daemon=True).start()
+        return stop
+
+    def renew_leases(self, lease: int) -> None:
+        for queue in self.queues:
+            registry = queue.started_job_registry
+            started = [
+                Execution(id=execution_id, job_id=job_id, connection=self.connection)
+                for job_id, execution_id in registry.get_job_and_execution_ids(cleanup=False)
+            ]
+            if not started:
+                continue
+            with self.connection.pipeline() as pipeline:
+                for execution in started:
+                    pipeline.hget(execution.key, "worker_name")
+                owners = pipeline.execute()
+            mine = [
+                e for e, owner in zip(started, owners, strict=True) if owner == self.name.encode()
+            ]
+            if not mine:
+                continue
+            expires = time.time() + lease  # not RQ's whole-second clock: that can cut a lease short
+            with self.connection.pipeline() as pipeline:
+                for execution in mine:  # XX: a job finished meanwhile is not put back
+                    pipeline.zadd(registry.key, {execution.composite_key: expires}, xx=True)
+                    pipeline.expire(execution.key, lease)
+                pipeline.expire(self.key, lease + self.worker_ttl)
+                pipeline.execute()
 
     def dequeue_batch(self, *, burst: bool) -> list[tuple[Job, Queue]]:
         """Block for the first job, take what is waiting, then maybe wait for company.
