@@ -49,15 +49,31 @@ def clean_filename(name: str | None) -> str:
 
 
 def store_image(image: ValidatedImage) -> str:
-    """Save the bytes under their content hash once; return the storage name."""
+    """Save the bytes under their content hash once; return the storage name.
+
+    A file already there is reused only if it holds exactly these bytes: one cut short
+    (a crash mid-write) or damaged on disk is written again, instead of failing every
+    later upload of the same photo.
+    """
     name = image.storage_name
     if default_storage.exists(name):
-        return name
+        if _stored_bytes(name) == image.content:
+            return name
+        logger.warning("stored image %s does not match its hash; writing it again", name)
+        default_storage.delete(name)
     saved = default_storage.save(name, ContentFile(image.content))
     if saved != name:
         # A concurrent upload of the same bytes won the race; keep one copy.
         default_storage.delete(saved)
     return name
+
+
+def _stored_bytes(name: str) -> bytes | None:
+    try:
+        with default_storage.open(name, "rb") as stored:
+            return stored.read()
+    except OSError:
+        return None
 
 
 def submit_prediction(*, user, upload) -> Prediction:
