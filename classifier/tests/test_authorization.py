@@ -224,6 +224,16 @@ ROWS = [
         note="owner's second feedback updates the first (200)",
     ),
     Row("api-me", "GET", "/api/auth/me/", "jwt", statuses(401, 200, 200, 200)),
+    Row(
+        "api-health",
+        "GET",
+        "/api/health/",
+        "jwt",
+        statuses(503, 503, 503, 503),
+        note="public; 503 here because no worker runs",
+    ),
+    Row("api-schema", "GET", "/api/schema/", "jwt", statuses(200, 200, 200, 200), note="public"),
+    Row("api-docs", "GET", "/api/docs/", "jwt", statuses(200, 200, 200, 200), note="public"),
     # The older API
     Row(
         "legacy-predict",
@@ -278,6 +288,22 @@ ROWS = [
     ),
     # Pages
     Row("page-home", "GET", "/", "session", statuses(200, 200, 200, 200)),
+    Row(
+        "page-login",
+        "GET",
+        "/accounts/login/",
+        "session",
+        statuses(200, 302, 302, 302),
+        note="logged-in users are sent on to the upload page",
+    ),
+    Row(
+        "page-register",
+        "GET",
+        "/accounts/register/",
+        "session",
+        statuses(200, 302, 302, 302),
+        note="logged-in users are sent on to the upload page",
+    ),
     Row(
         "page-history",
         "GET",
@@ -347,6 +373,22 @@ ROWS = [
         statuses(302, 302, 302, 403),
         login_url=ADMIN_LOGIN,
         note="others → admin login; staff need the model permission too (superusers 200)",
+    ),
+    Row(
+        "admin-queue-stats",
+        "GET",
+        "/admin/rq/stats.json",
+        "session",
+        statuses(401, 401, 401, 200),
+        note="queue statistics: staff only (django-rq answers others 401)",
+    ),
+    Row(
+        "admin-queue-stats-token",
+        "GET",
+        "/admin/rq/stats.json/guessedtoken123/",
+        "session",
+        statuses(401, 401, 401, 200),
+        note="no RQ_API_TOKEN is configured, so no token opens it",
     ),
     Row(
         "admin-queue-dashboard",

@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from types import SimpleNamespace
@@ -22,12 +24,13 @@ import django_rq
 import pytest
 import requests
 from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
 from rq.job import Job
 
 from classifier import queueing
 from classifier.models import Prediction
 from classifier.tests.reliability_doc import check_section
-from conftest import distinct_photo
+from conftest import distinct_photo, jwt_client
 from mlworker.recovery import sweep_lost_predictions
 from mlworker.stack import wait_until
 
@@ -141,6 +144,80 @@ def test_a_job_that_kills_every_worker_fails_after_max_attempts(live_stack, user
     queue = django_rq.get_queue(settings.INFERENCE_QUEUE)
     assert queue.failed_job_registry.get_job_ids() == [prediction_id]
     assert queue.count == 0
+
+
+# --- A slow batch on a live worker is not taken for abandoned ------------------------------
+class SlowModel:
+    """The test model, with a forward pass longer than the job lease."""
+
+    def __init__(self, model, seconds: float):
+        self.model = model
+        self.seconds = seconds
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def predict_batch(self, batch):
+        time.sleep(self.seconds)
+        return self.model.predict_batch(batch)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_slower_than_the_lease_keeps_its_jobs(user, resnet_random, settings):
+    from mlworker.worker import BatchSettings, BatchWorker
+
+    settings.PREDICT_WAIT_SECONDS = 0
+    client = jwt_client(user)
+    ids = []
+    for seed in range(2):
+        image = SimpleUploadedFile(f"{seed}.jpg", distinct_photo(seed))
+        ids.append(client.post("/api/predictions/", {"image": image}).json()["id"])
+    queue = django_rq.get_queue(settings.INFERENCE_QUEUE)
+    worker = BatchWorker(
+        [queue],
+        model=SlowModel(resnet_random, seconds=3),
+        batching=BatchSettings(batch_size=8, max_wait_ms=5, job_lease_seconds=1),
+    )
+    stop = threading.Event()
+    taken_for_abandoned = set()
+
+    def other_workers_maintenance():  # what decides, in every other worker, to retry a job
+        registry = queue.started_job_registry
+        while not stop.wait(0.2):
+            taken_for_abandoned.update(registry.get_expired_job_ids())
+
+    other = threading.Thread(target=other_workers_maintenance)
+    other.start()
+    try:
+        worker.work(burst=True, logging_level="WARNING")
+    finally:
+        stop.set()
+        other.join()
+    assert taken_for_abandoned == set()
+    for prediction_id in ids:
+        prediction = Prediction.objects.get(pk=prediction_id)
+        assert (prediction.status, prediction.attempts, prediction.error) == ("done", 1, "")
+    assert worker.batches_done == 1
+
+
+# --- A stored image cut short is written again by the next upload of the same bytes ------
+@pytest.mark.django_db
+def test_a_damaged_stored_image_is_rewritten_by_the_next_upload(user, settings, run_worker):
+    from django.core.files.storage import default_storage
+
+    settings.PREDICT_WAIT_SECONDS = 0
+    client = jwt_client(user)
+    content = distinct_photo(31)
+    first = client.post("/api/predictions/", {"image": SimpleUploadedFile("a.jpg", content)})
+    stored = Prediction.objects.get(pk=first.json()["id"]).image.name
+    with default_storage.open(stored, "wb") as damaged:  # as if the write had been cut short
+        damaged.write(content[: len(content) // 3])
+    again = client.post("/api/predictions/", {"image": SimpleUploadedFile("b.jpg", content)})
+    assert again.status_code == 202
+    with default_storage.open(stored, "rb") as repaired:
+        assert repaired.read() == content
+    run_worker()
+    assert Prediction.objects.get(pk=again.json()["id"]).status == "done"
 
 
 # --- The recovery sweep, case by case (in process, no worker needed) -----------------------
@@ -303,6 +380,22 @@ def test_reliability_doc_lists_every_recovery_case():
             '(the worker stopped)."; job in the failed registry',
         ),
     ]
+    rows.append(
+        (
+            "batch-slower-than-lease",
+            "a live worker's batch takes 3 s, JOB_LEASE_SECONDS=1, another worker's "
+            "maintenance cleans the StartedJobRegistry every 0.2 s",
+            "leases renewed while the batch runs: no retry, each prediction done in 1 attempt",
+        )
+    )
+    rows.append(
+        (
+            "stored-image-damaged",
+            "the stored file of an image is cut short on disk; the same bytes are uploaded again",
+            "the file is written again (content-addressed storage checks what it reuses); "
+            "the new prediction is done",
+        )
+    )
     rows += [(case.id, case.what, case.result) for case in SWEEP_CASES]
     rows.append(
         (
