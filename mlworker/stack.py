@@ -215,3 +215,17 @@ class Stack:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
+
+
+# Headless Chromium from Debian, for browser tests and screenshots. The background-
+# networking flags keep it from calling out (this machine's network is closed).
+CHROMIUM_PATH = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]

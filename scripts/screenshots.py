@@ -30,18 +30,8 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
-from mlworker.stack import Stack, StackConfig, free_port  # noqa: E402
+from mlworker.stack import CHROMIUM_ARGS, CHROMIUM_PATH, Stack, StackConfig, free_port  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 DEMO = {"email": "dana@example.com", "name": "Dana", "password": "violet-lantern-93"}
 ADMIN = {"email": "admin@example.com", "password": "admin-screenshots-1"}
 # (photo, file name, what it really is or None for no feedback). Feedback says "right" when
@@ -198,7 +188,9 @@ def run(args) -> None:
         print("Starting web server …")
         stack.start()
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = playwright.chromium.launch(
+                executable_path=str(CHROMIUM_PATH), args=CHROMIUM_ARGS
+            )
             try:
                 tour = Tour(browser, stack, out, work)
                 tour.register()
@@ -254,8 +246,8 @@ def main() -> None:
     parser.add_argument("--redis-url", default="", help="use this Redis instead of an embedded one")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs)")
     args = parser.parse_args()
-    if not Path(CHROMIUM).exists():
-        raise SystemExit(f"{CHROMIUM} is missing: apt-get install chromium")
+    if not CHROMIUM_PATH.exists():
+        raise SystemExit(f"{CHROMIUM_PATH} is missing: apt-get install chromium")
     try:
         run(args)
     except KeyboardInterrupt:

@@ -8,7 +8,6 @@ finding that feedback in the admin. Every wait is a Playwright wait with a timeo
 import base64
 import re
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -18,17 +17,8 @@ from playwright.sync_api import expect, sync_playwright
 from conftest import photo_bytes
 from feedback.models import Feedback
 from mlworker.labels import IMAGENET_LABELS
+from mlworker.stack import CHROMIUM_ARGS, CHROMIUM_PATH
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 STEP_TIMEOUT_MS = 15_000
 # From "worker process started" to an answer: importing TensorFlow and building ResNet50 on
 # a busy 2-core machine, then the first batch.
@@ -39,8 +29,8 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
     pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason=f"needs Debian's chromium at {CHROMIUM} (apt-get install chromium)",
+        not CHROMIUM_PATH.exists(),
+        reason=f"needs Debian's chromium at {CHROMIUM_PATH} (apt-get install chromium)",
     ),
 ]
 
@@ -60,7 +50,7 @@ def open_page(live_stack):
         if not started:
             started["playwright"] = sync_playwright().start()
             started["browser"] = started["playwright"].chromium.launch(
-                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=30_000
+                executable_path=str(CHROMIUM_PATH), args=CHROMIUM_ARGS, timeout=30_000
             )
         context = started["browser"].new_context(
             base_url=stack.url, viewport={"width": 1280, "height": 900}
