@@ -30,7 +30,7 @@ from rq.job import Job
 from classifier import queueing
 from classifier.models import Prediction
 from classifier.tests.reliability_doc import check_section
-from conftest import distinct_photo, jwt_client
+from conftest import distinct_photo, jwt_client, photo_bytes
 from mlworker.recovery import sweep_lost_predictions
 from mlworker.stack import wait_until
 
@@ -52,13 +52,13 @@ def token_for(stack, user) -> dict:
     return {"Authorization": f"Bearer {response.json()['access']}"}
 
 
-def upload(stack, headers, seeds) -> list[str]:
+def upload(stack, headers, seeds, make=distinct_photo) -> list[str]:
     ids = []
     for seed in seeds:
         response = requests.post(
             f"{stack.url}/api/predictions/",
             headers=headers,
-            files={"image": (f"{seed}.jpg", distinct_photo(seed))},
+            files={"image": (f"{seed}.jpg", make(seed))},
             timeout=30,
         )
         assert response.status_code == 202, response.text
@@ -75,7 +75,7 @@ def wait_for_running(ids, *, attempts: int, timeout=WORKER_START_TIMEOUT) -> Non
     wait_until(
         lambda: Prediction.objects.filter(pk__in=ids, status="running", attempts=attempts).exists(),
         timeout=timeout,
-        interval=0.05,
+        interval=0.01,  # the window between 'running' and the batch's end is short
         what=f"a worker to start attempt {attempts}",
     )
 
@@ -122,7 +122,10 @@ def test_batch_of_a_killed_worker_is_finished_by_another_worker(live_stack, user
 @pytest.mark.slow
 def test_a_job_that_kills_every_worker_fails_after_max_attempts(live_stack, user):
     stack = live_stack(workers=0, PREDICTION_MAX_ATTEMPTS="2", **RECOVERY_ENV)
-    (prediction_id,) = upload(stack, token_for(stack, user), [7])
+    # A 12-megapixel photo: decoding it keeps the job running long enough to be caught.
+    (prediction_id,) = upload(
+        stack, token_for(stack, user), [7], make=lambda seed: photo_bytes(size=(4000, 3000))
+    )
     first = stack.add_worker()
     wait_for_running([prediction_id], attempts=1)
     kill(first)
@@ -175,8 +178,8 @@ def test_a_batch_slower_than_the_lease_keeps_its_jobs(user, resnet_random, setti
     queue = django_rq.get_queue(settings.INFERENCE_QUEUE)
     worker = BatchWorker(
         [queue],
-        model=SlowModel(resnet_random, seconds=3),
-        batching=BatchSettings(batch_size=8, max_wait_ms=5, job_lease_seconds=1),
+        model=SlowModel(resnet_random, seconds=5),
+        batching=BatchSettings(batch_size=8, max_wait_ms=5, job_lease_seconds=2),
     )
     stop = threading.Event()
     taken_for_abandoned = set()
@@ -383,7 +386,7 @@ def test_reliability_doc_lists_every_recovery_case():
     rows.append(
         (
             "batch-slower-than-lease",
-            "a live worker's batch takes 3 s, JOB_LEASE_SECONDS=1, another worker's "
+            "a live worker's batch takes 5 s, JOB_LEASE_SECONDS=2, another worker's "
             "maintenance cleans the StartedJobRegistry every 0.2 s",
             "leases renewed while the batch runs: no retry, each prediction done in 1 attempt",
         )
