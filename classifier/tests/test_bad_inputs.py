@@ -576,6 +576,13 @@ def test_reliability_doc_lists_every_input_case():
     )
     rows += [(case.id, case.what, case.result) for case in ACCEPTED]
     rows += [(case.id, case.what, case.result) for case in NAMES]
+    rows.append(
+        (
+            "html-name-shown",
+            "history and result pages of a prediction named <img src=x onerror=alert(1)>.jpg",
+            "the name is shown escaped, never as markup",
+        )
+    )
     json_paths = ", ".join(path for path, _, _ in JSON_ENDPOINTS.values())
     rows += [(case.id, f"{case.what} → {json_paths}", case.result) for case in BAD_JSON]
     rows.append(
