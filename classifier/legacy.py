@@ -11,10 +11,10 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import parsers, permissions, serializers, status
 from rest_framework.exceptions import APIException
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
+from accounts.throttles import UploadRateThrottle
 from classifier import services
 from classifier.api import ServiceUnavailable
 from classifier.imaging import InvalidImage, UnsupportedImageType
@@ -61,7 +61,7 @@ class LegacyPredictView(APIView):
     authentication_classes = [JWTAuthentication]
     permission_classes = [permissions.IsAuthenticated]
     parser_classes = [parsers.MultiPartParser, parsers.FormParser]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [UploadRateThrottle]
     throttle_scope = "uploads"
 
     def post(self, request):
