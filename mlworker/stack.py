@@ -111,6 +111,9 @@ class StackConfig:
     worker_args: list[str] = field(default_factory=list)
     web_processes: int = 1
     web_threads: int = 32
+    #: seconds an idle client connection stays open; above the pause between a client's
+    #: requests, or the server closes it just as the next request is sent (reset, no retry)
+    web_keepalive: int = 10
     env: dict[str, str] = field(default_factory=dict)
     log_dir: Path = BASE_DIR / ".run" / "logs"
     ready_timeout: float = 180.0
@@ -153,6 +156,7 @@ class Stack:
             "--worker-class", "gthread",
             "--workers", str(self.config.web_processes),
             "--threads", str(self.config.web_threads),
+            "--keep-alive", str(self.config.web_keepalive),
             "--timeout", "120",
             "--graceful-timeout", "20",
         ]  # fmt: skip
