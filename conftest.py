@@ -167,3 +167,32 @@ def live_stack(transactional_db, tmp_path):
     yield start
     for stack in stacks:
         stack.stop()
+
+
+# --- Talking to a live stack over HTTP ------------------------------------------------------
+TEST_PASSWORD = "correct-horse-42"  # make_user's default
+
+
+def live_auth_headers(stack, user, password: str = TEST_PASSWORD) -> dict:
+    """A Bearer header for `user`, obtained from the running server's token endpoint."""
+    import requests
+
+    response = requests.post(
+        f"{stack.url}/api/auth/token/",
+        json={"email": user.email, "password": password},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access']}"}
+
+
+def live_upload(stack, headers, content: bytes, name: str = "photo.jpg", timeout: float = 60):
+    """POST an image to the running server's /api/predictions/ as an API client would."""
+    import requests
+
+    return requests.post(
+        f"{stack.url}/api/predictions/",
+        headers=headers,
+        files={"image": (name, content)},
+        timeout=timeout,
+    )

@@ -20,23 +20,13 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from classifier.models import Prediction
 from classifier.tests.reliability_doc import check_section
-from conftest import distinct_photo, subprocess_env
+from conftest import TEST_PASSWORD, distinct_photo, live_auth_headers, subprocess_env
 from mlworker.stack import EmbeddedRedis, Stack, StackConfig, free_port, port_open, wait_until
 
 pytestmark = [pytest.mark.slow]
 
-PASSWORD = "correct-horse-42"
-
 
 # --- Helpers -------------------------------------------------------------------------------
-def api_token(stack, user) -> dict:
-    response = requests.post(
-        f"{stack.url}/api/auth/token/",
-        json={"email": user.email, "password": PASSWORD},
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access']}"}
 
 
 def browser_session(stack, user) -> requests.Session:
@@ -47,7 +37,7 @@ def browser_session(stack, user) -> requests.Session:
         f"{stack.url}/accounts/login/",
         data={
             "username": user.email,
-            "password": PASSWORD,
+            "password": TEST_PASSWORD,
             "csrfmiddlewaretoken": session.cookies["csrftoken"],
         },
         timeout=10,
@@ -154,7 +144,7 @@ def test_redis_outage_is_503_then_everything_works_again_without_restarts(
         JOB_LEASE_SECONDS="3",
         WORKER_HEARTBEAT_SECONDS="1",
     )
-    headers = api_token(stack, user)
+    headers = live_auth_headers(stack, user)
     browser = browser_session(stack, user)
     (worker,) = stack.workers
     before = post_photo(stack, headers, 1).json()
@@ -173,7 +163,7 @@ def test_redis_outage_is_503_then_everything_works_again_without_restarts(
         assert response.status_code == 503, (path, response.text[:300])
         assert "unavailable" in response.json()["detail"]
     assert Prediction.objects.count() == kept
-    assert api_token(stack, user)  # login still works: throttles fail open
+    assert live_auth_headers(stack, user)  # login still works: throttles fail open
     for page in ("/", "/predictions/", f"/predictions/{before['id']}/"):
         assert browser.get(f"{stack.url}{page}", timeout=10).status_code == 200, page
     read = requests.get(
@@ -370,7 +360,7 @@ def test_database_outage_then_recovery_without_restarts(live_stack, user, databa
         JOB_LEASE_SECONDS="3",
         WORKER_HEARTBEAT_SECONDS="1",
     )
-    headers = api_token(stack, user)
+    headers = live_auth_headers(stack, user)
     (worker,) = stack.workers
     first = post_photo(stack, headers, 11).json()
     assert wait_done(stack, headers, first["id"])["status"] == "done"

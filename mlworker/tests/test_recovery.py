@@ -22,7 +22,6 @@ from types import SimpleNamespace
 
 import django_rq
 import pytest
-import requests
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rq.job import Job
@@ -30,7 +29,7 @@ from rq.job import Job
 from classifier import queueing
 from classifier.models import Prediction
 from classifier.tests.reliability_doc import check_section
-from conftest import distinct_photo, jwt_client, photo_bytes
+from conftest import distinct_photo, jwt_client, live_auth_headers, live_upload, photo_bytes
 from mlworker.recovery import sweep_lost_predictions
 from mlworker.stack import wait_until
 
@@ -42,25 +41,10 @@ RECOVERY_ENV = {
 WORKER_START_TIMEOUT = 180
 
 
-def token_for(stack, user) -> dict:
-    response = requests.post(
-        f"{stack.url}/api/auth/token/",
-        json={"email": user.email, "password": "correct-horse-42"},
-        timeout=10,
-    )
-    response.raise_for_status()
-    return {"Authorization": f"Bearer {response.json()['access']}"}
-
-
 def upload(stack, headers, seeds, make=distinct_photo) -> list[str]:
     ids = []
     for seed in seeds:
-        response = requests.post(
-            f"{stack.url}/api/predictions/",
-            headers=headers,
-            files={"image": (f"{seed}.jpg", make(seed))},
-            timeout=30,
-        )
+        response = live_upload(stack, headers, make(seed), f"{seed}.jpg", timeout=30)
         assert response.status_code == 202, response.text
         ids.append(response.json()["id"])
     return ids
@@ -96,7 +80,7 @@ def kill(process: subprocess.Popen) -> None:
 @pytest.mark.slow
 def test_batch_of_a_killed_worker_is_finished_by_another_worker(live_stack, user):
     stack = live_stack(workers=0, PREDICTION_MAX_ATTEMPTS="3", **RECOVERY_ENV)
-    ids = upload(stack, token_for(stack, user), range(6))
+    ids = upload(stack, live_auth_headers(stack, user), range(6))
     doomed = stack.add_worker()
     wait_for_running(ids, attempts=1)
     kill(doomed)
@@ -124,7 +108,7 @@ def test_a_job_that_kills_every_worker_fails_after_max_attempts(live_stack, user
     stack = live_stack(workers=0, PREDICTION_MAX_ATTEMPTS="2", **RECOVERY_ENV)
     # A 12-megapixel photo: decoding it keeps the job running long enough to be caught.
     (prediction_id,) = upload(
-        stack, token_for(stack, user), [7], make=lambda seed: photo_bytes(size=(4000, 3000))
+        stack, live_auth_headers(stack, user), [7], make=lambda seed: photo_bytes(size=(4000, 3000))
     )
     first = stack.add_worker()
     wait_for_running([prediction_id], attempts=1)

@@ -6,34 +6,15 @@ import pytest
 import requests
 
 from classifier.models import Prediction
-from conftest import distinct_photo, photo_bytes
+from conftest import distinct_photo, live_auth_headers, live_upload, photo_bytes
 from mlworker.stack import wait_until
 
 pytestmark = [pytest.mark.slow]
 
 
-def token_for(stack, user) -> dict:
-    response = requests.post(
-        f"{stack.url}/api/auth/token/",
-        json={"email": user.email, "password": "correct-horse-42"},
-        timeout=10,
-    )
-    response.raise_for_status()
-    return {"Authorization": f"Bearer {response.json()['access']}"}
-
-
-def post_photo(stack, headers, content: bytes, name="photo.jpg"):
-    return requests.post(
-        f"{stack.url}/api/predictions/",
-        headers=headers,
-        files={"image": (name, content)},
-        timeout=60,
-    )
-
-
 def test_upload_over_http_is_answered_by_a_worker_process(live_stack, user):
     stack = live_stack(workers=1)
-    response = post_photo(stack, token_for(stack, user), photo_bytes("chelsea"))
+    response = live_upload(stack, live_auth_headers(stack, user), photo_bytes("chelsea"))
     assert response.status_code == 201, response.text
     body = response.json()
     assert body["status"] == "done"
@@ -43,10 +24,10 @@ def test_upload_over_http_is_answered_by_a_worker_process(live_stack, user):
 
 def test_jobs_queued_while_no_worker_runs_are_done_once_when_workers_start(live_stack, user):
     stack = live_stack(workers=0, PREDICT_WAIT_SECONDS="0")
-    headers = token_for(stack, user)
+    headers = live_auth_headers(stack, user)
     ids = []
     for seed in range(10):
-        response = post_photo(stack, headers, distinct_photo(seed))
+        response = live_upload(stack, headers, distinct_photo(seed))
         assert response.status_code == 202
         ids.append(response.json()["id"])
     stack.add_worker()
@@ -62,9 +43,9 @@ def test_jobs_queued_while_no_worker_runs_are_done_once_when_workers_start(live_
 
 def test_sigterm_finishes_the_batch_in_hand_then_exits_zero(live_stack, user):
     stack = live_stack(workers=0, PREDICT_WAIT_SECONDS="0")
-    headers = token_for(stack, user)
+    headers = live_auth_headers(stack, user)
     for seed in range(8):
-        assert post_photo(stack, headers, distinct_photo(seed)).status_code == 202
+        assert live_upload(stack, headers, distinct_photo(seed)).status_code == 202
     worker = stack.add_worker()
     wait_until(
         lambda: Prediction.objects.filter(status="running").exists(),
