@@ -13,6 +13,9 @@ For each model:
 3. the same with `--batch-size 1`;
 4. one client alone: p50 latency of an upload, against the single-image forward time.
 
+(1) runs before (2) and again after (4), and the ratios use the mean of the two: the
+host is shared, and a figure taken minutes apart could compare two different loads.
+
 It prints (2)/(1), (2)/(3) and p50(4) − single-image forward, and writes everything to
 loadtests/results/<run>/bench.json and docs/BENCHMARK_PIPELINE.md.
 
@@ -336,6 +339,9 @@ def resource_sampler(stack: Stack) -> common.ProcessSampler:
     sampler.add("workers", [worker.pid for worker in stack.workers])
     if stack.redis is not None:
         sampler.add("redis", [stack.redis.process.pid])
+    marker = common.postgres_backends_marker(stack.env["DATABASE_URL"])
+    if marker:
+        sampler.add_matching("postgres", marker)
     sampler.add("load generator", [os.getpid()])
     return sampler
 
@@ -380,9 +386,7 @@ def start_stack(args, env: dict, *, model: str, batch_size: int, log_dir: Path) 
 def bench_model(args, env: dict, model: str, pool, tokens, run_dir: Path) -> dict:
     log = run_dir / "logs" / model
     print(f"[{model}] (1) raw forward, batch {args.batch_size} and 1…", flush=True)
-    forward = run_forward_process(model, args.batch_size, args.forward_seconds, env)
-    print(f"[{model}]     {forward['images_per_second']:.1f} img/s at batch {args.batch_size}, "
-          f"{forward['single_image_ms_median']:.1f} ms per single image", flush=True)  # fmt: skip
+    forward_before = measure_forward_in_process(model, args, env)
 
     print(f"[{model}] (2) saturation, {args.clients} clients, batch {args.batch_size}…", flush=True)
     stack = start_stack(args, env, model=model, batch_size=args.batch_size, log_dir=log / "batched")
@@ -405,6 +409,9 @@ def bench_model(args, env: dict, model: str, pool, tokens, run_dir: Path) -> dic
         print_load(model, single)
     finally:
         stack.stop()
+    print(f"[{model}] (1) raw forward again, after (2) and (4)…", flush=True)
+    forward_after = measure_forward_in_process(model, args, env)
+    forward = average_forward(forward_before, forward_after)
 
     print(f"[{model}] (3) saturation, {args.clients} clients, batch 1…", flush=True)
     stack = start_stack(args, env, model=model, batch_size=1, log_dir=log / "unbatched")
@@ -422,6 +429,7 @@ def bench_model(args, env: dict, model: str, pool, tokens, run_dir: Path) -> dic
         stack.stop()
     return {
         "forward": forward,
+        "forward_runs": [forward_before, forward_after],
         "saturated": saturated,
         "unbatched": unbatched,
         "single_user": single,
@@ -434,6 +442,28 @@ def bench_model(args, env: dict, model: str, pool, tokens, run_dir: Path) -> dic
             - forward["single_image_ms_median"],
         },
     }
+
+
+def measure_forward_in_process(model: str, args, env: dict) -> dict:
+    load_before = os.getloadavg()[0]
+    forward = run_forward_process(model, args.batch_size, args.forward_seconds, env)
+    forward["load_average"] = (load_before + os.getloadavg()[0]) / 2
+    print(
+        f"[{model}]     {forward['images_per_second']:.1f} img/s at batch {args.batch_size}, "
+        f"{forward['single_image_ms_median']:.1f} ms per single image",
+        flush=True,
+    )
+    return forward
+
+
+def average_forward(*runs: dict) -> dict:
+    """The model alone, measured before and after the HTTP runs (the host is shared)."""
+    averaged = dict(runs[0])
+    for key in ("images_per_second", "batch_ms_median", "single_image_ms_median",
+                "single_images_per_second", "rss_mb", "load_average"):  # fmt: skip
+        averaged[key] = statistics.mean(run[key] for run in runs)
+    averaged["batches_timed"] = sum(run["batches_timed"] for run in runs)
+    return averaged
 
 
 def print_load(model: str, summary: dict) -> None:

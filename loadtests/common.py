@@ -281,6 +281,16 @@ def forget_earlier_uploads() -> int:
 # --- measuring ------------------------------------------------------------------------------
 
 
+def postgres_backends_marker(database_url: str) -> str | None:
+    """Text in the command line of the PostgreSQL processes serving this database."""
+    if not database_url.startswith(("postgres://", "postgresql://")):
+        return None
+    from urllib.parse import urlparse
+
+    url = urlparse(database_url)
+    return f"{url.username or 'postgres'} {url.path.lstrip('/')} "
+
+
 def percentile(values: Iterable[float], q: float) -> float | None:
     ordered = sorted(values)
     if not ordered:
@@ -292,6 +302,8 @@ def percentile(values: Iterable[float], q: float) -> float | None:
 class _Group:
     pids: list[int]
     include_children: bool
+    #: instead of fixed pids: every process whose command line contains this text
+    cmdline_contains: str | None = None
     cpu_seconds_at_start: dict[int, float] = field(default_factory=dict)
     cpu_seconds_last: dict[int, float] = field(default_factory=dict)
     rss_peak: dict[int, int] = field(default_factory=dict)
@@ -319,9 +331,20 @@ class ProcessSampler:
     def add(self, name: str, pids: list[int], include_children: bool = False) -> None:
         self.groups[name] = _Group(pids=list(pids), include_children=include_children)
 
+    def add_matching(self, name: str, cmdline_contains: str) -> None:
+        """Processes found anew at each sample, e.g. the PostgreSQL backends of one database."""
+        self.groups[name] = _Group(
+            pids=[], include_children=False, cmdline_contains=cmdline_contains
+        )
+
     def _processes(self, group: _Group):
         import psutil
 
+        if group.cmdline_contains is not None:
+            for process in psutil.process_iter(["cmdline"]):
+                if group.cmdline_contains in " ".join(process.info["cmdline"] or []):
+                    yield process
+            return
         for pid in group.pids:
             try:
                 process = psutil.Process(pid)

@@ -223,13 +223,14 @@ def chart_workers(rows: list[dict], path: Path) -> None:
 
 def chart_cpu(results: list[dict], path: Path) -> None:
     plt = _pyplot()
-    names, parts = [], {"workers": [], "web": [], "locust": [], "redis": [], "other": []}
+    names = []
+    parts = {"workers": [], "web": [], "postgres": [], "locust": [], "redis": [], "other": []}
     for result in results:
         resources = result.get("resources") or {}
         groups = resources.get("groups", {})
         names.append(result["summary"]["scenario"])
         known = 0.0
-        for key in ("workers", "web", "locust", "redis"):
+        for key in ("workers", "web", "postgres", "locust", "redis"):
             value = groups.get(key, {}).get("cpu_percent", 0.0)
             parts[key].append(value)
             known += value
@@ -237,7 +238,7 @@ def chart_cpu(results: list[dict], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(9, 4))
     bottom = [0.0] * len(names)
     for key, values in parts.items():
-        label = "other (PostgreSQL, other jobs on the host)" if key == "other" else key
+        label = "other (kernel, other jobs on the host)" if key == "other" else key
         ax.bar(names, values, bottom=bottom, label=label)
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     ax.axhline(200, color="black", linewidth=0.8, linestyle=":")
@@ -711,7 +712,7 @@ def bound_analysis(outcome: dict) -> str:
     system = saturated.get("system_cpu_percent") or sum(cpu.values())
     accounted = sum(cpu.values())
     other = max(system - accounted, 0.0)
-    parts = {**cpu, "other (PostgreSQL, kernel, other jobs)": other}
+    parts = {**cpu, "other (kernel, other jobs on the host)": other}
     top = max(parts, key=parts.get)
     split = ", ".join(f"{name} {value:.0f} %" for name, value in parts.items())
     forward_busy = saturated.get("forward_busy_percent") or 0
@@ -774,74 +775,19 @@ def write_benchmark_doc(results: dict, path: Path) -> Path:
     ]
     for model, outcome in results["models"].items():
         forward, saturated = outcome["forward"], outcome["saturated"]
-        unbatched, single = outcome["unbatched"], outcome["single_user"]
+        single = outcome["single_user"]
         ratios = outcome["ratios"]
         lines += [
             f"## {forward['model']}",
             "",
-            table(
-                [
-                    "",
-                    "images/s",
-                    "p50 ms",
-                    "p95 ms",
-                    "p99 ms",
-                    "failures",
-                    "mean batch",
-                    "web CPU/req",
-                    "worker CPU/req",
-                    "load gen CPU/req",
-                    "Redis CPU/req",
-                ],
-                [
-                    [
-                        f"(1) forward, batch {forward['batch_size']}",
-                        fmt(forward["images_per_second"]),
-                        fmt(forward["batch_ms_median"], 0) + " per batch",
-                        "",
-                        "",
-                        "",
-                        forward["batch_size"],
-                        "",
-                        "",
-                        "",
-                        "",
-                    ],
-                    [
-                        "(1) forward, 1 image",
-                        fmt(forward["single_images_per_second"]),
-                        fmt(forward["single_image_ms_median"], 1),
-                        "",
-                        "",
-                        "",
-                        1,
-                        "",
-                        "",
-                        "",
-                        "",
-                    ],
-                    *[
-                        [
-                            label,
-                            fmt(s["images_per_second"], 2),
-                            fmt(s["p50_ms"], 0),
-                            fmt(s["p95_ms"], 0),
-                            fmt(s["p99_ms"], 0),
-                            f"{s['failures']} / {s['requests']}",
-                            fmt(s["mean_batch_size"], 1),
-                            fmt(s["web_cpu_ms_per_request"], 1, " ms"),
-                            fmt(s["worker_cpu_ms_per_request"], 1, " ms"),
-                            fmt(s["load_generator_cpu_ms_per_request"], 2, " ms"),
-                            fmt(s["redis_cpu_ms_per_request"], 2, " ms"),
-                        ]
-                        for label, s in (
-                            (f"(2) HTTP, {saturated['clients']} clients", saturated),
-                            (f"(3) HTTP, {unbatched['clients']} clients, batch 1", unbatched),
-                            ("(4) HTTP, 1 client", single),
-                        )
-                    ],
-                ],
-            ),
+            "The model alone (1):",
+            "",
+            forward_table(outcome),
+            "",
+            "Through HTTP (CPU per request is each process group's CPU time in the window "
+            "÷ requests answered):",
+            "",
+            http_table(outcome),
             "",
             f"- (2)/(1) = **{ratios['end_to_end_over_forward']:.3f}** "
             f"(HTTP at saturation over raw forward at batch {forward['batch_size']})",
@@ -849,9 +795,9 @@ def write_benchmark_doc(results: dict, path: Path) -> Path:
             "(what batching buys end to end)",
             "- p50(4) − single-image forward = "
             f"**{ratios['single_user_p50_minus_forward_ms']:.1f} ms** "
-            f"(p50 {single['p50_ms']:.0f} ms; in the answers, queue p50 "
-            f"{fmt(single['queue_p50_ms'], 1)} ms and worker run p50 "
-            f"{fmt(single['worker_run_p50_ms'], 1)} ms)",
+            f"(p50 {single['p50_ms']:.0f} ms; from the answers' timestamps: created → "
+            f"started {fmt(single['queue_p50_ms'], 1)} ms, started → finished "
+            f"{fmt(single['worker_run_p50_ms'], 1)} ms at the median)",
             f"- Peak RSS: worker {fmt(saturated['rss_mb_per_process'].get('workers'), 0)} MB, "
             f"web process {fmt(saturated['rss_mb_per_process'].get('web'), 0)} MB, load generator "
             f"{fmt(saturated['rss_mb_per_process'].get('load generator'), 0)} MB",
@@ -864,6 +810,80 @@ def write_benchmark_doc(results: dict, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
     return path
+
+
+def forward_table(outcome: dict) -> str:
+    runs = outcome.get("forward_runs") or [outcome["forward"]]
+    labels = ["before (2)", "after (4)"] if len(runs) == 2 else ["run"]
+    rows = [
+        [
+            label,
+            fmt(run["images_per_second"]),
+            fmt(run["batch_ms_median"], 0),
+            fmt(run["single_image_ms_median"], 1),
+            fmt(run.get("load_average"), 1),
+        ]
+        for label, run in zip(labels, runs, strict=True)
+    ]
+    if len(runs) > 1:
+        forward = outcome["forward"]
+        rows.append(
+            [
+                "**mean (used for the ratios)**",
+                fmt(forward["images_per_second"]),
+                fmt(forward["batch_ms_median"], 0),
+                fmt(forward["single_image_ms_median"], 1),
+                fmt(forward.get("load_average"), 1),
+            ]
+        )
+    batch = outcome["forward"]["batch_size"]
+    headers = [
+        "measured",
+        f"images/s at batch {batch}",
+        f"ms per batch of {batch} (median)",
+        "ms per single image (median)",
+        "host load average",
+    ]
+    return table(headers, rows)
+
+
+def http_table(outcome: dict) -> str:
+    phases = (
+        (f"(2) {outcome['saturated']['clients']} clients", outcome["saturated"]),
+        (f"(3) {outcome['unbatched']['clients']} clients, batch 1", outcome["unbatched"]),
+        ("(4) 1 client", outcome["single_user"]),
+    )
+    rows = []
+    for label, s in phases:
+
+        def cpu(group, s=s):
+            requests = s["requests"]
+            if not requests or group not in s["cpu_percent"]:
+                return "–"
+            return f"{s['cpu_percent'][group] * s['window_seconds'] / 100 / requests * 1000:.1f}"
+
+        rows.append(
+            [
+                label,
+                fmt(s["images_per_second"], 2),
+                f"{fmt(s['p50_ms'], 0)} / {fmt(s['p95_ms'], 0)} / {fmt(s['p99_ms'], 0)}",
+                f"{s['failures']} / {s['requests']}",
+                fmt(s["mean_batch_size"], 1),
+                fmt(s["forward_busy_percent"], 0, " %"),
+                cpu("web"),
+                cpu("workers"),
+                cpu("postgres"),
+                cpu("redis"),
+                cpu("load generator"),
+                fmt(s.get("load_average"), 1),
+            ]
+        )
+    headers = [
+        "phase", "images/s", "p50 / p95 / p99 ms", "failed", "mean batch", "worker in forward",
+        "web ms CPU", "worker ms CPU", "PostgreSQL ms CPU", "Redis ms CPU",
+        "load generator ms CPU", "host load average",
+    ]  # fmt: skip
+    return table(headers, rows)
 
 
 def resnet_targets(outcome: dict) -> list[str]:

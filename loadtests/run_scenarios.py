@@ -206,6 +206,9 @@ def run_scenario(scenario: Scenario, args, env: dict[str, str], run_dir: Path) -
         sampler.add("workers", [worker.pid for worker in stack.workers])
         if stack.redis is not None:
             sampler.add("redis", [stack.redis.process.pid])
+        marker = common.postgres_backends_marker(env["DATABASE_URL"])
+        if marker:
+            sampler.add_matching("postgres", marker)
         counters = {}
         command = [
             sys.executable, "-m", "locust",
