@@ -734,6 +734,11 @@ def bound_analysis(outcome: dict) -> str:
         text += (
             "Neither the cores nor one process are saturated: the bound is latency in the chain."
         )
+    if other > 20:
+        text += (
+            f" Note: {other:.0f} % of the host's CPU went to processes outside the system under "
+            "test (other jobs on this shared machine), so these figures are below an idle host's."
+        )
     return text
 
 
