@@ -54,7 +54,7 @@ REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
 #: how often an idle worker looks for more jobs while it waits up to max_wait_ms
 WAIT_POLL_SECONDS = 0.002
 #: how often the helper looks for late jobs while a partial batch is in the model
-PREFETCH_POLL_SECONDS = 0.01
+PREFETCH_POLL_SECONDS = 0.025
 
 
 @dataclass
@@ -290,18 +290,19 @@ class BatchWorker(SimpleWorker):
         drop_broken_database_connections()  # this thread's own connection
         limit = self.batching.batch_size
         taken = self._take_waiting_jobs(limit)
-        prepared = self.prepare_batch(taken) if taken else None
+        if not taken:
+            # Nothing queued: the next job goes to the main loop's blocking dequeue. Polling
+            # for it here would wake this thread during the forward pass, which on a small
+            # host slows the pass (its threads wait for the one that lost its core).
+            return None
+        prepared = self.prepare_batch(taken)
         late = []
         while len(taken) + len(late) < limit and not forward_done.wait(PREFETCH_POLL_SECONDS):
             if self._stop_requested:
                 break
             late += self._take_waiting_jobs(limit - len(taken) - len(late))
         if late:
-            prepared = (
-                prepared.merge(self.prepare_batch(late)) if prepared else self.prepare_batch(late)
-            )
-        if prepared is None or not (prepared.jobs or prepared.other_jobs):
-            return None
+            prepared = prepared.merge(self.prepare_batch(late))
         return prepared
 
     # --- RQ bookkeeping for a whole batch in one transaction -------------------------------
