@@ -80,7 +80,9 @@ def measure_forward(model_key: str, batch_size: int, seconds: float) -> dict:
             durations.append(time.perf_counter() - before)
         return durations
 
+    cpu_before, wall_before = time.process_time(), time.perf_counter()
     full = timed(batch, seconds, min_runs=10)
+    cores = (time.process_time() - cpu_before) / (time.perf_counter() - wall_before)
     one = timed(single, seconds / 2, min_runs=30)
     return {
         "model": model.name,
@@ -88,6 +90,9 @@ def measure_forward(model_key: str, batch_size: int, seconds: float) -> dict:
         "batches_timed": len(full),
         "batch_ms_median": 1000 * statistics.median(full),
         "images_per_second": batch_size * len(full) / sum(full),
+        #: CPU time per wall second during the full batches: how many cores the model kept busy
+        "cores_busy": cores,
+        "cpu_ms_per_image": 1000 * cores * sum(full) / (batch_size * len(full)),
         "single_image_ms_median": 1000 * statistics.median(one),
         "single_images_per_second": len(one) / sum(one),
         "rss_mb": psutil.Process().memory_info().rss / 2**20,
@@ -175,6 +180,7 @@ class LoadResult:
             "worker_cpu_ms_per_request": cpu_ms_per_request("workers"),
             "load_generator_cpu_ms_per_request": cpu_ms_per_request("load generator"),
             "redis_cpu_ms_per_request": cpu_ms_per_request("redis"),
+            "postgres_cpu_ms_per_request": cpu_ms_per_request("postgres"),
             "cpu_percent": {name: g["cpu_percent"] for name, g in groups.items()},
             "system_cpu_percent": (self.resources or {}).get("system_cpu_percent"),
             "rss_mb_per_process": {
@@ -460,7 +466,8 @@ def average_forward(*runs: dict) -> dict:
     """The model alone, measured before and after the HTTP runs (the host is shared)."""
     averaged = dict(runs[0])
     for key in ("images_per_second", "batch_ms_median", "single_image_ms_median",
-                "single_images_per_second", "rss_mb", "load_average"):  # fmt: skip
+                "single_images_per_second", "rss_mb", "load_average", "cores_busy",
+                "cpu_ms_per_image"):  # fmt: skip
         averaged[key] = statistics.mean(run[key] for run in runs)
     averaged["batches_timed"] = sum(run["batches_timed"] for run in runs)
     return averaged

@@ -720,6 +720,24 @@ def bound_analysis(outcome: dict) -> str:
         f"At saturation the host's CPU was {system:.0f} % of 200 % ({split}); the worker spent "
         f"{forward_busy:.0f} % of the window in forward passes. "
     )
+    model_ms = outcome["forward"].get("cpu_ms_per_image")
+    worker_ms = saturated.get("worker_cpu_ms_per_request")
+    if model_ms and worker_ms:
+        per_request = {
+            "web": saturated.get("web_cpu_ms_per_request") or 0,
+            "model (forward pass, as measured alone)": model_ms,
+            "rest of the worker (decode, database, Redis)": max(worker_ms - model_ms, 0),
+            "PostgreSQL": saturated.get("postgres_cpu_ms_per_request") or 0,
+            "Redis": saturated.get("redis_cpu_ms_per_request") or 0,
+            "load generator": saturated.get("load_generator_cpu_ms_per_request") or 0,
+        }
+        total = sum(per_request.values())
+        text += (
+            "CPU per answered upload: "
+            + ", ".join(f"{name} {value:.1f} ms" for name, value in per_request.items())
+            + f"; {total:.1f} ms in all, so two cores allow at most {2000 / total:.0f} "
+            "uploads/s. "
+        )
     if system > 185:
         text += (
             f"The two cores are full, so throughput is bounded by total CPU per request; the "
