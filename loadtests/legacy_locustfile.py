@@ -9,8 +9,14 @@ admin). The picture is made at start from a scikit-image photo; no data file is 
 
 import io
 import os
+import sys
+from pathlib import Path
 
 from locust import HttpUser, between, task
+
+# Locust loads this file by path; make the project importable the same way locustfile.py does.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from loadtests.legacy_client import OLD_LOGIN_HEADERS, old_login_form
 
 EMAIL = os.environ.get("LEGACY_API_EMAIL", "admin@example.com")
 PASSWORD = os.environ.get("LEGACY_API_PASSWORD", "admin")
@@ -32,19 +38,7 @@ DOG_JPEG = make_dog_jpeg()
 def login(client, username: str, password: str) -> str | None:
     """The old UI's login: OAuth2 password form with the empty optional fields."""
     response = client.post(
-        "/login",
-        headers={
-            "accept": "application/json",
-            "Content-Type": "application/x-www-form-urlencoded",
-        },
-        data={
-            "grant_type": "",
-            "username": username,
-            "password": password,
-            "scope": "",
-            "client_id": "",
-            "client_secret": "",
-        },
+        "/login", headers=OLD_LOGIN_HEADERS, data=old_login_form(username, password)
     )
     if response.status_code == 200:
         return response.json()["access_token"]

@@ -5,23 +5,12 @@ from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from conftest import jwt_client
+from loadtests.legacy_client import old_login_form
 
 pytestmark = pytest.mark.django_db
 
 User = get_user_model()
 PASSWORD = "correct-horse-42"
-
-
-def old_login_form(username: str, password: str) -> dict:
-    """What the old Streamlit UI and locustfile post: OAuth2's form with empty extras."""
-    return {
-        "grant_type": "",
-        "username": username,
-        "password": password,
-        "scope": "",
-        "client_id": "",
-        "client_secret": "",
-    }
 
 
 def login(client, username: str, password: str, path: str = "/login"):

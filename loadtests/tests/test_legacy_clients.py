@@ -16,6 +16,7 @@ import requests
 from classifier.models import Prediction
 from conftest import distinct_photo, photo_bytes
 from feedback.models import Feedback
+from loadtests.legacy_client import OLD_LOGIN_HEADERS, old_login_form
 
 pytestmark = [pytest.mark.slow]
 
@@ -27,18 +28,8 @@ SUMMARY_COLUMNS = ("Request Count", "Failure Count", "Median Response Time", "95
 def old_ui_login(url: str, username: str, password: str) -> requests.Response:
     return requests.post(
         f"{url}/login",
-        headers={
-            "accept": "application/json",
-            "Content-Type": "application/x-www-form-urlencoded",
-        },
-        data={
-            "grant_type": "",
-            "username": username,
-            "password": password,
-            "scope": "",
-            "client_id": "",
-            "client_secret": "",
-        },
+        headers=OLD_LOGIN_HEADERS,
+        data=old_login_form(username, password),
         timeout=10,
     )
 
