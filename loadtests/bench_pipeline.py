@@ -16,7 +16,8 @@ For each model:
 (1) runs before (2) and again after (4), and the ratios use the mean of the two: the
 host is shared, and a figure taken minutes apart could compare two different loads.
 
-It prints (2)/(1), (2)/(3) and p50(4) − single-image forward, and writes everything to
+It prints (2)/(1), (2)/(3) and p50(4) − single-image forward, times the steps of an
+upload inside one web process (where its CPU goes), and writes everything to
 loadtests/results/<run>/bench.json and docs/BENCHMARK_PIPELINE.md.
 
 The load generator is this process: threads with `http.client`, request bodies made
@@ -114,6 +115,117 @@ def run_forward_process(model_key: str, batch_size: int, seconds: float, env: di
     )
     if completed.returncode != 0:
         raise RuntimeError(f"forward benchmark failed:\n{completed.stderr[-3000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+# --- where the web's CPU goes -------------------------------------------------------------
+
+# (label, module, attribute) of the steps of an upload, outermost first; nested steps'
+# time is included in their parent's.
+WEB_STEPS = (
+    ("DRF checks (auth, permissions, throttle)", "rest_framework.views", "APIView.initial"),
+    ("  JWT authentication (user lookup)",
+     "rest_framework_simplejwt.authentication", "JWTAuthentication.authenticate"),
+    ("  upload throttle (cache)", "rest_framework.views", "APIView.check_throttles"),
+    ("multipart parsing", "rest_framework.parsers", "MultiPartParser.parse"),
+    ("submit_prediction", "classifier.services", "submit_prediction"),
+    ("  validate (decode the image, hash)", "classifier.services", "validate_upload"),
+    ("  store the file", "classifier.services", "store_image"),
+    ("  result-cache lookup (query)", "classifier.selectors", "finished_prediction_for_image"),
+    ("  enqueue (RQ)", "classifier.queueing", "enqueue_prediction"),
+    ("wait_for_prediction (reads, XREAD)", "classifier.services", "wait_for_prediction"),
+    ("serialize the answer", "rest_framework.serializers", "Serializer.to_representation"),
+)  # fmt: skip
+
+
+def measure_web_steps(uploads: int) -> dict:
+    """CPU per upload of each step of POST /api/predictions/, in this process (no gunicorn,
+    no worker: PREDICT_WAIT_SECONDS=0, so the answer is the 202 without waiting)."""
+    import importlib
+    from collections import defaultdict
+
+    import django
+
+    django.setup()
+    from django.test import Client
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    from accounts.models import User
+
+    spent: dict[str, float] = defaultdict(float)
+    depth: dict[str, int] = defaultdict(int)
+
+    def timed(label, function):
+        def wrapper(*args, **kwargs):
+            depth[label] += 1
+            started = time.process_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                depth[label] -= 1
+                if not depth[label]:  # nested calls (a serializer's children) count once
+                    spent[label] += time.process_time() - started
+
+        return wrapper
+
+    for label, module_name, attribute in WEB_STEPS:
+        owner = importlib.import_module(module_name)
+        *path, name = attribute.split(".")
+        for part in path:
+            owner = getattr(owner, part)
+        setattr(owner, name, timed(label, getattr(owner, name)))
+
+    user = User.objects.get(email=common.account_email(0))
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {RefreshToken.for_user(user).access_token}"}
+    pool = common.PhotoPool.build(32, seed=11)
+    bodies = [
+        common.multipart_body("image", "p.jpg", pool.unique_jpeg(i)) for i in range(uploads + 10)
+    ]
+    client = Client()
+
+    def post(body_and_type):
+        response = client.generic(
+            "POST", "/api/predictions/", body_and_type[0], content_type=body_and_type[1], **headers
+        )
+        assert response.status_code in (201, 202), response.content[:300]
+
+    for body in bodies[uploads:]:  # warm-up: imports, connections, URL resolver
+        post(body)
+    spent.clear()
+    started = time.process_time()
+    for body in bodies[:uploads]:
+        post(body)
+    total = time.process_time() - started
+    steps = {label: 1000 * spent[label] / uploads for label, _, _ in WEB_STEPS}
+    top_level = sum(value for label, value in steps.items() if not label.startswith(" "))
+    return {
+        "uploads": uploads,
+        "total_ms": 1000 * total / uploads,
+        "steps_ms": steps,
+        "rest_ms": 1000 * total / uploads - top_level,
+    }
+
+
+def run_web_steps_process(env: dict, uploads: int) -> dict:
+    """`measure_web_steps` in a subprocess with its own embedded Redis."""
+    from mlworker.stack import EmbeddedRedis
+
+    redis = EmbeddedRedis().start()
+    try:
+        command = [sys.executable, str(Path(__file__).resolve()), "--web-steps-only",
+                   "--single-requests", str(uploads)]  # fmt: skip
+        completed = subprocess.run(
+            command,
+            cwd=common.REPO_ROOT,
+            env={**os.environ, **env, "REDIS_URL": redis.url, "PREDICT_WAIT_SECONDS": "0"},
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+    finally:
+        redis.stop()
+    if completed.returncode != 0:
+        raise RuntimeError(f"web step measurement failed:\n{completed.stderr[-3000:]}")
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
@@ -509,6 +621,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=os.environ.get("LOADTEST_DATABASE_URL", common.DEFAULT_DATABASE_URL),
     )
     parser.add_argument("--forward-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--web-steps-only", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -516,6 +629,9 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.forward_only:
         print(json.dumps(measure_forward(args.models[0], args.batch_size, args.seconds)))
+        return 0
+    if args.web_steps_only:
+        print(json.dumps(measure_web_steps(args.single_requests)))
         return 0
     run_name = args.run_name or "bench-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     run_dir = args.results_dir / run_name
@@ -564,6 +680,8 @@ def main(argv=None) -> int:
     for model in args.models:
         results["models"][model] = bench_model(args, env, model, pool, tokens, run_dir)
         (run_dir / "bench.json").write_text(json.dumps(results, indent=2))
+    print("Where the web's CPU goes, in process (200 uploads)…", flush=True)
+    results["web_steps"] = run_web_steps_process(env, uploads=200)
     results["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     results["load_average_end"] = list(os.getloadavg())
     (run_dir / "bench.json").write_text(json.dumps(results, indent=2))

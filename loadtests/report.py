@@ -871,9 +871,45 @@ def write_benchmark_doc(results: dict, path: Path) -> Path:
         ]
         if model == "resnet50":
             lines += resnet_targets(outcome)
+    if results.get("web_steps"):
+        lines += web_steps_section(results)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
     return path
+
+
+def web_steps_section(results: dict) -> list[str]:
+    steps = results["web_steps"]
+    served = [
+        outcome["saturated"]["web_cpu_ms_per_request"]
+        for outcome in results["models"].values()
+        if outcome["saturated"].get("web_cpu_ms_per_request")
+    ]
+    rows = [
+        [label.replace("  ", "↳ ", 1), f"{value:.2f}"] for label, value in steps["steps_ms"].items()
+    ]
+    rows.append(["the rest (Django middleware, DRF dispatch, URL routing, rendering, test client)",
+                 f"{steps['rest_ms']:.2f}"])  # fmt: skip
+    rows.append(["**total, in process**", f"**{steps['total_ms']:.2f}**"])
+    lines = [
+        "## Where the web's CPU goes",
+        "",
+        f"One upload's steps timed inside a web process (Django's test client, "
+        f"{steps['uploads']} uploads of new photos, PostgreSQL, Redis; no worker, so the answer "
+        "is the 202 and `wait_for_prediction` returns at once). CPU ms per upload; indented "
+        "steps are part of the one above.",
+        "",
+        table(["step", "CPU ms per upload"], rows),
+        "",
+    ]
+    if served:
+        lines += [
+            f"Behind gunicorn at saturation the web process spent {min(served):.1f}–"
+            f"{max(served):.1f} ms per upload: the difference is gunicorn's HTTP handling and "
+            "the wait for the result (a second read of the row, the XREAD wake-up).",
+            "",
+        ]
+    return lines
 
 
 def forward_table(outcome: dict) -> str:
