@@ -33,7 +33,7 @@ from collections import deque
 from pathlib import Path
 
 import gevent
-from locust import HttpUser, between, events, task
+from locust import HttpUser, events, task
 from locust.exception import StopUser
 
 # `locust -f loadtests/locustfile.py` puts only loadtests/ on the path; the helpers need the root.
@@ -48,6 +48,7 @@ from loadtests.common import (
 logger = logging.getLogger("loadtest")
 
 UPLOAD_PATH = "/api/predictions/"
+DEFAULT_THINK_SECONDS = (0.5, 2.0)
 SOME_IMAGENET_LABELS = ("tabby", "Egyptian cat", "espresso", "daisy", "space shuttle", "pagoda")
 
 photos: PhotoPool | None = None
@@ -80,6 +81,15 @@ def add_arguments(parser):
         default=60,
         env_var="LOADTEST_ACCOUNTS",
         help="How many loadtest-NNN@example.com accounts exist; users take them in turn.",
+    )
+    group.add_argument(
+        "--think-seconds",
+        type=float,
+        nargs=2,
+        default=[0.5, 2.0],
+        metavar=("MIN", "MAX"),
+        help="Pause between a user's tasks, uniform in [MIN, MAX]; 0 0 sends as fast as "
+        "answers come back (saturation).",
     )
     group.add_argument(
         "--measure-seconds",
@@ -125,7 +135,11 @@ class ApiUser(HttpUser):
     """Logs in with one of the prepared accounts and sends its JWT with every request."""
 
     abstract = True
-    wait_time = between(0.5, 2.0)
+
+    def wait_time(self) -> float:
+        options = self.environment.parsed_options
+        low, high = getattr(options, "think_seconds", None) or DEFAULT_THINK_SECONDS
+        return random.uniform(low, high)
 
     def on_start(self):
         try:

@@ -13,7 +13,8 @@ reads the worker's counters (`mlworker:stats`) to get the batch sizes actually f
 
 Scenarios: the seed plan's six (users / model workers: 10/1, 10/2, 25/1, 25/2, 50/2,
 50/3; 90 % of users upload new photos, 10 % re-upload one photo) and the batching
-comparison (50 users, 2 workers, batch size 1, 4, 8, 16, 32; new photos only) and the
+comparison (50 users, 2 workers, batch size 1, 4, 8, 16, 32; new photos only, no pause
+between a user's requests, so the model is the bottleneck and batch size can matter) and the
 max-wait comparison (10 users, 1 worker, batch 16, --max-wait-ms 0, 25, 100; the 10 ms
 default is seed-10u-1w).
 
@@ -61,6 +62,8 @@ class Scenario:
     uploader_weight: int = 9
     #: None: the run's --max-wait-ms
     max_wait_ms: float | None = None
+    #: each user's pause between tasks, uniform in [min, max]; (0, 0) saturates the system
+    think_seconds: tuple[float, float] = (0.5, 2.0)
 
 
 SEED_SCENARIOS = [
@@ -68,7 +71,15 @@ SEED_SCENARIOS = [
     for users, workers in ((10, 1), (10, 2), (25, 1), (25, 2), (50, 2), (50, 3))
 ]
 BATCHING_SCENARIOS = [
-    Scenario(f"batch-{size}", "batching", 50, 2, batch_size=size, repeat_uploader_weight=0)
+    Scenario(
+        f"batch-{size}",
+        "batching",
+        50,
+        2,
+        batch_size=size,
+        repeat_uploader_weight=0,
+        think_seconds=(0.0, 0.0),
+    )
     for size in (1, 4, 8, 16, 32)
 ]
 MAX_WAIT_SCENARIOS = [
@@ -226,6 +237,7 @@ def run_scenario(scenario: Scenario, args, env: dict[str, str], run_dir: Path) -
             "--uploader-weight", str(scenario.uploader_weight),
             "--repeat-uploader-weight", str(scenario.repeat_uploader_weight),
             "--accounts", str(args.accounts),
+            "--think-seconds", *(str(seconds) for seconds in scenario.think_seconds),
         ]  # fmt: skip
 
         def start_window():
@@ -281,6 +293,7 @@ def summarize(result: dict, window: float | None) -> dict:
         "workers": scenario["workers"],
         "batch_size": scenario["batch_size"],
         "max_wait_ms": result["max_wait_ms"],
+        "think_seconds": "–".join(f"{s:g}" for s in scenario["think_seconds"]),
         "requests": requests,
         "failures": total.get("failures", 0),
         "failure_percent": total.get("failure_percent"),
