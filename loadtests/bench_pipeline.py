@@ -45,6 +45,7 @@ from urllib.parse import urlparse
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from loadtests import common
+from loadtests.common import fmt
 from mlworker.stack import Stack, StackConfig, free_port
 
 MODELS = ("resnet50", "efficientnet_lite0")
@@ -586,15 +587,12 @@ def average_forward(*runs: dict) -> dict:
 
 
 def print_load(model: str, summary: dict) -> None:
-    def show(value, digits=1):
-        return "-" if value is None else f"{value:.{digits}f}"
-
     print(
         f"[{model}]     {summary['images_per_second']:.2f} img/s, {summary['failures']} failed "
-        f"of {summary['requests']}, p50 {show(summary['p50_ms'], 0)} ms, p95 "
-        f"{show(summary['p95_ms'], 0)} ms, mean batch {show(summary['mean_batch_size'])}, "
-        f"web {show(summary['web_cpu_ms_per_request'])} ms CPU/req, load generator "
-        f"{show(summary['load_generator_cpu_ms_per_request'])} ms CPU/req",
+        f"of {summary['requests']}, p50 {fmt(summary['p50_ms'], 0)} ms, p95 "
+        f"{fmt(summary['p95_ms'], 0)} ms, mean batch {fmt(summary['mean_batch_size'])}, "
+        f"web {fmt(summary['web_cpu_ms_per_request'])} ms CPU/req, load generator "
+        f"{fmt(summary['load_generator_cpu_ms_per_request'])} ms CPU/req",
         flush=True,
     )
 

@@ -452,6 +452,15 @@ def host_description() -> dict:
     }
 
 
+def fmt(value, digits: int = 1, unit: str = "") -> str:
+    """A figure for a table or a progress line; "–" when it was not measured."""
+    if value is None:
+        return "–"
+    if isinstance(value, float) and digits == 0:
+        return f"{value:,.0f}{unit}"
+    return f"{value:,.{digits}f}{unit}" if isinstance(value, float) else f"{value}{unit}"
+
+
 def command_line() -> str:
     """This process's command line, as someone would type it from the repository root."""
     interpreter = Path(sys.executable)

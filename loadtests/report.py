@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from loadtests.common import REPO_ROOT, RESULTS_DIR
+from loadtests.common import REPO_ROOT, RESULTS_DIR, fmt
 
 DOCS_DIR = REPO_ROOT / "docs"
 
@@ -146,14 +146,6 @@ def rows_of(results: list[dict], group: str) -> list[dict]:
     return [r["summary"] for r in results if r["summary"]["group"] == group]
 
 
-def fmt(value, digits: int = 1, unit: str = "") -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float) and digits == 0:
-        return f"{value:,.0f}{unit}"
-    return f"{value:,.{digits}f}{unit}" if isinstance(value, float) else f"{value}{unit}"
-
-
 def table(headers: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
@@ -172,6 +164,18 @@ def _pyplot():
     return plt
 
 
+def finish_bar_chart(fig, ax, names: list[str], ylabel: str, title: str, path: Path) -> None:
+    """Scenario names under the bars, labels, legend, grid; save and close."""
+    ax.set_xticks(list(range(len(names))), names, rotation=20, ha="right")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend()
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _pyplot().close(fig)
+
+
 def chart_throughput(rows: list[dict], path: Path) -> None:
     plt = _pyplot()
     names = [r["scenario"] for r in rows]
@@ -184,14 +188,7 @@ def chart_throughput(rows: list[dict], path: Path) -> None:
         0.4,
         label="images classified/s",
     )
-    ax.set_xticks(list(x), names, rotation=20, ha="right")
-    ax.set_ylabel("per second")
-    ax.set_title("Throughput per scenario")
-    ax.legend()
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    finish_bar_chart(fig, ax, names, "per second", "Throughput per scenario", path)
 
 
 def chart_latency(rows: list[dict], path: Path) -> None:
@@ -205,14 +202,8 @@ def chart_latency(rows: list[dict], path: Path) -> None:
         (0.27, "upload_p99_ms", "p99"),
     ):
         ax.bar([i + offset for i in x], [(r[key] or 0) / 1000 for r in rows], 0.27, label=label)
-    ax.set_xticks(x, names, rotation=20, ha="right")
-    ax.set_ylabel("seconds")
-    ax.set_title("Upload latency (new photo, answered with the result) per scenario")
-    ax.legend()
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    title = "Upload latency (new photo, answered with the result) per scenario"
+    finish_bar_chart(fig, ax, names, "seconds", title, path)
 
 
 def chart_batch_size(rows: list[dict], path: Path) -> None:

@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import django
 
 from loadtests import common
+from loadtests.common import fmt
 from mlworker.stack import Stack, StackConfig, free_port
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
@@ -417,15 +418,12 @@ def write_summary(path: Path, rows: list[dict]) -> None:
 
 
 def print_row(row: dict) -> None:
-    def show(value, digits=1):
-        return "-" if value is None else f"{value:.{digits}f}"
-
     print(
         f"[{row['scenario']}] {row['requests']} requests, {row['failures']} failed, "
-        f"{show(row['rps'])} req/s; uploads p50 {show(row['upload_p50_ms'], 0)} ms "
-        f"p95 {show(row['upload_p95_ms'], 0)} ms; model {show(row['model_images_per_second'])} "
-        f"img/s, mean batch {show(row['mean_batch_size'])}; web CPU "
-        f"{show(row['web_cpu_percent'], 0)} %, worker CPU {show(row['worker_cpu_percent'], 0)} %",
+        f"{fmt(row['rps'])} req/s; uploads p50 {fmt(row['upload_p50_ms'], 0)} ms "
+        f"p95 {fmt(row['upload_p95_ms'], 0)} ms; model {fmt(row['model_images_per_second'])} "
+        f"img/s, mean batch {fmt(row['mean_batch_size'])}; web CPU "
+        f"{fmt(row['web_cpu_percent'], 0)} %, worker CPU {fmt(row['worker_cpu_percent'], 0)} %",
         flush=True,
     )
 
