@@ -1018,8 +1018,10 @@ def web_steps_section(results: dict) -> list[str]:
     if served:
         lines += [
             f"Behind gunicorn at saturation the web process spent {min(served):.1f}–"
-            f"{max(served):.1f} ms per upload: the difference is gunicorn's HTTP handling and "
-            "the wait for the result (a second read of the row, the XREAD wake-up).",
+            f"{max(served):.1f} ms per upload. [PROFILE_WEB.md](PROFILE_WEB.md) samples it "
+            "under that load: gunicorn's own share is small; most of the difference is the "
+            "same steps running slower beside TensorFlow and the other requests, plus the wait "
+            "for the answer (the XREAD wake-up and a second read of the prediction).",
             "",
         ]
     return lines

@@ -1,0 +1,278 @@
+"""Where does a web process spend its CPU behind gunicorn, under saturated load?
+
+    .venv/bin/python loadtests/profile_web.py                        # EfficientNet-Lite0
+    .venv/bin/python loadtests/profile_web.py --model resnet50 --seconds 40
+
+Starts the system like `bench_pipeline.py` (gunicorn, one worker, embedded Redis,
+PostgreSQL), drives it with closed-loop clients uploading new photos, and samples the
+gunicorn worker process with py-spy in `--gil` mode: only the thread holding Python's
+interpreter lock is sampled, so a sample is CPU spent running Python in that process,
+and threads blocked on Redis or PostgreSQL are not counted. The share of samples inside
+each step of an upload, times the measured CPU per upload, gives CPU ms per step.
+
+Compare with "Where the web's CPU goes" in docs/BENCHMARK_PIPELINE.md: the same steps
+timed in a quiet process with Django's test client. Writes loadtests/results/<run>/
+(py-spy's raw stacks, profile.json) and docs/PROFILE_WEB.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from loadtests import bench_pipeline, common
+from loadtests.common import fmt
+from loadtests.report import table
+
+DOC_PATH = common.REPO_ROOT / "docs" / "PROFILE_WEB.md"
+
+#: (label, function as py-spy names it, file it is defined in); indented labels are inside
+#: the step above them.
+STEPS = (
+    ("gunicorn: read the request, write the response", "ThreadWorker.handle", "gthread.py"),
+    ("  Django (middleware, routing, the view)", "WSGIHandler.__call__", "wsgi.py"),
+    ("    DRF checks (auth, permissions, throttle)", "APIView.initial", "views.py"),
+    ("      JWT authentication (user lookup)", "JWTAuthentication.authenticate",
+     "authentication.py"),
+    ("      upload throttle (cache)", "APIView.check_throttles", "views.py"),
+    ("    submit_prediction", "submit_prediction", "services.py"),
+    ("      validate (decode the image, hash)", "validate_upload", "imaging.py"),
+    ("      store the file", "store_image", "services.py"),
+    ("      result-cache lookup (query)", "finished_prediction_for_image", "selectors.py"),
+    ("      enqueue (RQ)", "enqueue_prediction", "queueing.py"),
+    ("    wait_for_prediction (reads, XREAD)", "wait_for_prediction", "services.py"),
+    ("    serialize the answer", "Serializer.data", "serializers.py"),
+    ("  (across the steps) SQL: build and run queries", "SQLCompiler.execute_sql", "compiler.py"),
+)  # fmt: skip
+
+
+def frame_key(frame: str) -> tuple[str, str]:
+    """py-spy's raw frame `name (path/file.py:line)` as (name, file.py)."""
+    name, _, where = frame.partition(" (")
+    return name, where.split(":")[0].rsplit("/", 1)[-1]
+
+
+def step_shares(raw_stacks: str) -> tuple[int, dict[str, float]]:
+    """Samples in all, and the share of them inside each step (a step counted once per stack)."""
+    inside: Counter[str] = Counter()
+    total = 0
+    wanted = {(function, filename): label for label, function, filename in STEPS}
+    for line in raw_stacks.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        total += int(count)
+        labels = {wanted.get(frame_key(frame)) for frame in stack.split(";")}
+        for label in labels - {None}:
+            inside[label] += int(count)
+    return total, {label: inside[label] / total if total else 0.0 for label, _, _ in STEPS}
+
+
+def gunicorn_worker_pid(stack) -> int:
+    import psutil
+
+    children = psutil.Process(stack.web.pid).children(recursive=True)
+    if len(children) != 1:
+        raise SystemExit(f"expected one gunicorn worker process, found {len(children)}")
+    return children[0].pid
+
+
+def profile(args, run_dir: Path) -> dict:
+    py_spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    if py_spy is None:
+        raise SystemExit("py-spy is missing: scripts/bootstrap.sh requirements-dev.txt")
+    work_dir = common.REPO_ROOT / ".run" / "loadtests"
+    env = {
+        **common.stack_environment(
+            database_url=args.database_url,
+            model=args.model,
+            media_root=work_dir / "profile-media",
+            static_root=work_dir / "static",
+        ),
+        **common.tensorflow_threads(workers=1),
+    }
+    print(f"Preparing {args.database_url}…", flush=True)
+    common.prepare_database(env, accounts=5)
+    os.environ.update(env)
+    import django
+
+    django.setup()  # for the stack's worker statistics
+    pool = common.PhotoPool.build(64, seed=7)
+    stack_args = SimpleNamespace(max_wait_ms=args.max_wait_ms, web_processes=1, web_threads=64)
+    raw_path = run_dir / "py-spy-raw.txt"
+    print(f"[{args.model}] {args.clients} clients, py-spy on the gunicorn worker…", flush=True)
+    stack = bench_pipeline.start_stack(
+        stack_args, env, model=args.model, batch_size=args.batch_size, log_dir=run_dir / "logs"
+    )
+    try:
+        tokens = [bench_pipeline.log_in(stack.url, index) for index in range(5)]
+        command = [
+            py_spy, "record", "--pid", str(gunicorn_worker_pid(stack)), "--gil",
+            "--rate", str(args.rate), "--duration", str(int(args.seconds + args.warmup)),
+            "--format", "raw", "--output", str(raw_path), "--nonblocking",
+        ]  # fmt: skip
+        spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        load = bench_pipeline.closed_loop_load(
+            stack,
+            clients=args.clients,
+            tokens=tokens,
+            pool=pool,
+            warmup=args.warmup,
+            seconds=args.seconds,
+        ).summary()
+        try:
+            spy.wait(timeout=60)
+        finally:
+            if spy.poll() is None:
+                spy.kill()
+                spy.wait(timeout=10)
+    finally:
+        stack.stop()
+    if not raw_path.exists():
+        raise SystemExit(f"py-spy wrote nothing: {spy.stderr.read().decode()[-2000:]}")
+    samples, shares = step_shares(raw_path.read_text())
+    return {"load": load, "samples": samples, "shares": shares}
+
+
+def indent_depth(label: str) -> int:
+    return (len(label) - len(label.lstrip(" "))) // 2
+
+
+def indented(label: str) -> str:
+    """Leading pairs of spaces as em spaces and an arrow: markdown tables keep those."""
+    depth = indent_depth(label)
+    return label if not depth else "\u2003" * (depth - 1) + "↳ " + label.strip()
+
+
+def write_doc(results: dict, path: Path, quiet_steps: dict | None) -> None:
+    load = results["load"]
+    cpu_ms = load["web_cpu_ms_per_request"] or 0.0
+    quiet = {label.strip(): ms for label, ms in (quiet_steps or {}).get("steps_ms", {}).items()}
+    rows = []
+    for label, _, _ in STEPS:
+        share = results["shares"][label]
+        plain = label.strip()
+        rows.append(
+            [
+                indented(label),
+                f"{100 * share:.1f} %",
+                f"{share * cpu_ms:.2f}",
+                fmt(quiet.get(plain), 2),
+            ]
+        )
+    shares = results["shares"]
+    gunicorn_ms = (shares[STEPS[0][0]] - shares[STEPS[1][0]]) * cpu_ms
+    # Top-level Django steps measured both ways; decoding is left out (undersampled, see below).
+    compared = [
+        label for label, _, _ in STEPS if indent_depth(label) == 2 and label.strip() in quiet
+    ]
+    loaded_ms = sum(shares[label] * cpu_ms for label in compared)
+    quiet_ms = sum(quiet[label.strip()] for label in compared)
+    findings = (
+        f"gunicorn itself (HTTP parsing, the thread pool, writing the answer) ≈ "
+        f"{gunicorn_ms:.1f} ms per upload. The view's steps that were also timed in a quiet "
+        f"process cost ≈ {loaded_ms:.1f} ms here against {quiet_ms:.1f} ms there "
+        f"({loaded_ms / quiet_ms:.1f}×): the same code runs slower next to TensorFlow and "
+        "49 other requests on two cores, and the wait for the answer adds a second read of "
+        "the prediction."
+        if quiet_ms
+        else ""
+    )
+    lines = [
+        "# Where the web's CPU goes behind gunicorn, under load",
+        "",
+        f"Generated by `loadtests/profile_web.py` (run `{results['run']}`, commit "
+        f"{results['git_commit']}, {results['started']}):",
+        "",
+        f"    {results['command']}",
+        "",
+        f"{results['model']}, {load['clients']} closed-loop clients uploading new photos, one "
+        f"gunicorn process (64 threads) and one worker on {results['host']['logical_cpus']} "
+        f"cores. In the {load['window_seconds']:.0f} s window: {load['images_per_second']:.1f} "
+        f"uploads/s, {load['failures']} failed, web CPU {cpu_ms:.1f} ms per upload. py-spy "
+        f"sampled the gunicorn worker {results['samples']} times in `--gil` mode (the thread "
+        "holding the interpreter lock, i.e. CPU spent running Python there).",
+        "",
+        table(
+            [
+                "step",
+                "share of samples",
+                "≈ CPU ms per upload",
+                "same step in a quiet process (BENCHMARK_PIPELINE.md)",
+            ],
+            rows,
+        ),
+        "",
+        "Reading it: a step's share × the measured CPU per upload. The rightmost column is the "
+        "same step timed with Django's test client in a process of its own, without the "
+        "load, where it exists there (no wait happens in that measurement). Work done in C "
+        "with the interpreter lock released (Pillow decoding the image, psycopg2 and redis-py "
+        "waiting on their sockets) is not sampled, so those steps are undercounted and the "
+        "rest slightly overcounted.",
+        "",
+        findings,
+        "",
+    ]
+    path.write_text("\n".join(lines))
+
+
+def newest_web_steps() -> dict | None:
+    runs = sorted(common.RESULTS_DIR.glob("bench-*/bench.json"), key=lambda p: p.stat().st_mtime)
+    for path in reversed(runs):
+        steps = json.loads(path.read_text()).get("web_steps")
+        if steps:
+            return steps
+    return None
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="efficientnet_lite0", choices=bench_pipeline.MODELS)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--max-wait-ms", type=float, default=10.0)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=30, help="measured window")
+    parser.add_argument("--warmup", type=float, default=5)
+    parser.add_argument("--rate", type=int, default=100, help="py-spy samples per second")
+    parser.add_argument("--run-name", default=None)
+    parser.add_argument("--doc", default=str(DOC_PATH), help="markdown to write ('' skips)")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("LOADTEST_DATABASE_URL", common.DEFAULT_DATABASE_URL),
+    )
+    args = parser.parse_args(argv)
+    run_name = args.run_name or "profile-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    run_dir = common.RESULTS_DIR / run_name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    results = {
+        "run": run_name,
+        "command": common.command_line(),
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git_commit": common.git_commit(),
+        "host": common.host_description(),
+        "model": args.model,
+        **profile(args, run_dir),
+    }
+    (run_dir / "profile.json").write_text(json.dumps(results, indent=2))
+    cpu_ms = results["load"]["web_cpu_ms_per_request"] or 0.0
+    for label, _, _ in STEPS:
+        share = results["shares"][label]
+        print(f"{100 * share:5.1f} %  {share * cpu_ms:5.2f} ms  {label}")
+    if args.doc:
+        write_doc(results, Path(args.doc), newest_web_steps())
+        print(f"Wrote {args.doc}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
