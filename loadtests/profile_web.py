@@ -36,46 +36,36 @@ from loadtests.report import table
 
 DOC_PATH = common.REPO_ROOT / "docs" / "PROFILE_WEB.md"
 
-#: (label, function as py-spy names it, file it is defined in); indented labels are inside
-#: the step above them.
+
+#: (label, function as py-spy names it: its qualified name); indented labels are inside the
+#: step above them. The view's steps are bench_pipeline's, two levels deeper.
 STEPS = (
-    ("gunicorn: read the request, write the response", "ThreadWorker.handle", "gthread.py"),
-    ("  Django (middleware, routing, the view)", "WSGIHandler.__call__", "wsgi.py"),
-    ("    DRF checks (auth, permissions, throttle)", "APIView.initial", "views.py"),
-    ("      JWT authentication (user lookup)", "JWTAuthentication.authenticate",
-     "authentication.py"),
-    ("      upload throttle (cache)", "APIView.check_throttles", "views.py"),
-    ("    submit_prediction", "submit_prediction", "services.py"),
-    ("      validate (decode the image, hash)", "validate_upload", "imaging.py"),
-    ("      store the file", "store_image", "services.py"),
-    ("      result-cache lookup (query)", "finished_prediction_for_image", "selectors.py"),
-    ("      enqueue (RQ)", "enqueue_prediction", "queueing.py"),
-    ("    wait_for_prediction (reads, XREAD)", "wait_for_prediction", "services.py"),
-    ("    serialize the answer", "Serializer.data", "serializers.py"),
-    ("  (across the steps) SQL: build and run queries", "SQLCompiler.execute_sql", "compiler.py"),
-)  # fmt: skip
+    ("gunicorn: read the request, write the response", "ThreadWorker.handle"),
+    ("  Django (middleware, routing, the view)", "WSGIHandler.__call__"),
+    *(("    " + label, attribute) for label, _, attribute in bench_pipeline.WEB_STEPS),
+    ("  (across the steps) SQL: build and run queries", "SQLCompiler.execute_sql"),
+)
 
 
-def frame_key(frame: str) -> tuple[str, str]:
-    """py-spy's raw frame `name (path/file.py:line)` as (name, file.py)."""
-    name, _, where = frame.partition(" (")
-    return name, where.split(":")[0].rsplit("/", 1)[-1]
+def function_name(frame: str) -> str:
+    """The function of py-spy's raw frame `name (path/file.py:line)`."""
+    return frame.partition(" (")[0]
 
 
 def step_shares(raw_stacks: str) -> tuple[int, dict[str, float]]:
     """Samples in all, and the share of them inside each step (a step counted once per stack)."""
     inside: Counter[str] = Counter()
     total = 0
-    wanted = {(function, filename): label for label, function, filename in STEPS}
+    wanted = {function: label for label, function in STEPS}
     for line in raw_stacks.splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
         total += int(count)
-        labels = {wanted.get(frame_key(frame)) for frame in stack.split(";")}
+        labels = {wanted.get(function_name(frame)) for frame in stack.split(";")}
         for label in labels - {None}:
             inside[label] += int(count)
-    return total, {label: inside[label] / total if total else 0.0 for label, _, _ in STEPS}
+    return total, {label: inside[label] / total if total else 0.0 for label, _ in STEPS}
 
 
 def gunicorn_worker_pid(stack) -> int:
@@ -159,7 +149,7 @@ def write_doc(results: dict, path: Path, quiet_steps: dict | None) -> None:
     cpu_ms = load["web_cpu_ms_per_request"] or 0.0
     quiet = {label.strip(): ms for label, ms in (quiet_steps or {}).get("steps_ms", {}).items()}
     rows = []
-    for label, _, _ in STEPS:
+    for label, _ in STEPS:
         share = results["shares"][label]
         plain = label.strip()
         rows.append(
@@ -173,9 +163,7 @@ def write_doc(results: dict, path: Path, quiet_steps: dict | None) -> None:
     shares = results["shares"]
     gunicorn_ms = (shares[STEPS[0][0]] - shares[STEPS[1][0]]) * cpu_ms
     # Top-level Django steps measured both ways; decoding is left out (undersampled, see below).
-    compared = [
-        label for label, _, _ in STEPS if indent_depth(label) == 2 and label.strip() in quiet
-    ]
+    compared = [label for label, _ in STEPS if indent_depth(label) == 2 and label.strip() in quiet]
     loaded_ms = sum(shares[label] * cpu_ms for label in compared)
     quiet_ms = sum(quiet[label.strip()] for label in compared)
     findings = (
@@ -265,7 +253,7 @@ def main(argv=None) -> int:
     }
     (run_dir / "profile.json").write_text(json.dumps(results, indent=2))
     cpu_ms = results["load"]["web_cpu_ms_per_request"] or 0.0
-    for label, _, _ in STEPS:
+    for label, _ in STEPS:
         share = results["shares"][label]
         print(f"{100 * share:5.1f} %  {share * cpu_ms:5.2f} ms  {label}")
     if args.doc:
