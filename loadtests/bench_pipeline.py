@@ -657,11 +657,7 @@ def main(argv=None) -> int:
         return [log_in(stack.url, index) for index in range(accounts)]
 
     results = {
-        "run": run_name,
-        "command": common.command_line(),
-        "started": datetime.now(UTC).isoformat(timespec="seconds"),
-        "git_commit": common.git_commit(),
-        "host": common.host_description(),
+        **common.run_record(run_name),
         "packages": common.package_versions(),
         "settings": {
             "batch_size": args.batch_size,

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -449,6 +450,17 @@ def host_description() -> dict:
         "os": platform.platform(),
         "python": platform.python_version(),
         "load_average": list(os.getloadavg()),
+    }
+
+
+def run_record(run_name: str) -> dict:
+    """What every results file starts with: which run, how it was started, on what."""
+    return {
+        "run": run_name,
+        "command": command_line(),
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git_commit": git_commit(),
+        "host": host_description(),
     }
 
 

@@ -243,11 +243,7 @@ def main(argv=None) -> int:
     run_dir = common.RESULTS_DIR / run_name
     run_dir.mkdir(parents=True, exist_ok=True)
     results = {
-        "run": run_name,
-        "command": common.command_line(),
-        "started": datetime.now(UTC).isoformat(timespec="seconds"),
-        "git_commit": common.git_commit(),
-        "host": common.host_description(),
+        **common.run_record(run_name),
         "model": args.model,
         **profile(args, run_dir),
     }

