@@ -73,19 +73,10 @@ def measure_forward(model_key: str, batch_size: int, seconds: float) -> dict:
         model.predict_batch(batch)
         model.predict_batch(single)
 
-    def timed(inputs, budget: float, min_runs: int) -> list[float]:
-        durations = []
-        started = time.perf_counter()
-        while len(durations) < min_runs or time.perf_counter() - started < budget:
-            before = time.perf_counter()
-            model.predict_batch(inputs)
-            durations.append(time.perf_counter() - before)
-        return durations
-
     cpu_before, wall_before = time.process_time(), time.perf_counter()
-    full = timed(batch, seconds, min_runs=10)
+    full = common.time_predict_batch(model, batch, seconds, min_runs=10)
     cores = (time.process_time() - cpu_before) / (time.perf_counter() - wall_before)
-    one = timed(single, seconds / 2, min_runs=30)
+    one = common.time_predict_batch(model, single, seconds / 2, min_runs=30)
     return {
         "model": model.name,
         "batch_size": batch_size,

@@ -453,6 +453,18 @@ def host_description() -> dict:
     }
 
 
+def time_predict_batch(model, inputs, seconds: float, min_runs: int) -> list[float]:
+    """Durations of back-to-back `model.predict_batch(inputs)` calls: at least `min_runs`,
+    and for at least `seconds`."""
+    durations: list[float] = []
+    started = time.perf_counter()
+    while len(durations) < min_runs or time.perf_counter() - started < seconds:
+        before = time.perf_counter()
+        model.predict_batch(inputs)
+        durations.append(time.perf_counter() - before)
+    return durations
+
+
 def run_record(run_name: str) -> dict:
     """What every results file starts with: which run, how it was started, on what."""
     return {

@@ -22,7 +22,6 @@ import platform
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -73,13 +72,9 @@ def time_forward(model, batch_size: int, warmup: int, seconds: float, min_runs: 
     batch = np.random.default_rng(0).standard_normal((batch_size, height, width, 3), np.float32)
     for _ in range(warmup):
         model.predict_batch(batch)
-    durations: list[float] = []
-    started = time.perf_counter()
-    while len(durations) < min_runs or time.perf_counter() - started < seconds:
-        before = time.perf_counter()
-        model.predict_batch(batch)
-        durations.append(time.perf_counter() - before)
-    return durations
+    from loadtests.common import time_predict_batch
+
+    return time_predict_batch(model, batch, seconds, min_runs)
 
 
 def bench_in_this_process(key: str, args: argparse.Namespace) -> None:
