@@ -1,25 +1,7 @@
 from django import forms
 
 from feedback.models import Feedback
-from mlworker.labels import IMAGENET_LABELS  # plain data, no TensorFlow
-
-
-def _readable(label: str) -> str:
-    return label.replace("_", " ").strip()
-
-
-# "great white shark" → "great_white_shark": what people type, mapped to the model's names.
-_LABEL_BY_READABLE = {_readable(label).casefold(): label for label in IMAGENET_LABELS}
-LABEL_SUGGESTIONS: tuple[str, ...] = tuple(
-    sorted({_readable(label) for label in IMAGENET_LABELS}, key=str.casefold)
-)
-
-
-def canonical_label(text: str) -> str:
-    """An ImageNet label typed in any case, with spaces or underscores, becomes the model's
-    own spelling; anything else is kept as typed (people may name things ImageNet lacks)."""
-    text = " ".join(text.split())
-    return _LABEL_BY_READABLE.get(_readable(text).casefold(), text)
+from feedback.labels import LABEL_SUGGESTIONS, readable_label
 
 
 class FeedbackForm(forms.ModelForm):
@@ -51,16 +33,13 @@ class FeedbackForm(forms.ModelForm):
         self.prediction = prediction
         if self.instance.pk and self.instance.is_correct is not None:
             self.initial["is_correct"] = "true" if self.instance.is_correct else "false"
-        if self.instance.pk and self.instance.correct_label:
-            self.initial["correct_label"] = _readable(self.instance.correct_label)
-
-    def clean_correct_label(self) -> str:
-        return canonical_label(self.cleaned_data.get("correct_label", ""))
+        if self.instance.pk and self.instance.stated_label:
+            self.initial["correct_label"] = readable_label(self.instance.stated_label)
 
     @property
     def label_suggestions(self) -> list[str]:
         """Readable ImageNet labels for the datalist: this prediction's top 5 first."""
         top5 = getattr(self.prediction, "top5", None) or []
-        first = [_readable(entry["label"]) for entry in top5]
+        first = [readable_label(entry["label"]) for entry in top5]
         seen = set(first)
         return first + [label for label in LABEL_SUGGESTIONS if label not in seen]

@@ -19,7 +19,10 @@ class Feedback(models.Model):
         blank=True,
     )
     is_correct = models.BooleanField(null=True, help_text="Empty when the client did not say.")
+    # Always one of the ImageNet class names (feedback.labels.canonicalise_label) or empty;
+    # free text naming no class goes to `other_label` and is reported apart.
     correct_label = models.CharField(max_length=200, blank=True)
+    other_label = models.CharField(max_length=200, blank=True)
     comment = models.TextField(blank=True, max_length=2000)
     # Snapshot of what was predicted when the feedback was given (filters, legacy clients).
     predicted_label = models.CharField(max_length=100, blank=True, db_index=True)
@@ -39,11 +42,16 @@ class Feedback(models.Model):
             )
         ]
 
+    @property
+    def stated_label(self) -> str:
+        """What the user said it really is: the class name, else their own words."""
+        return self.correct_label or self.other_label
+
     def __str__(self) -> str:
         if self.is_correct is None:
             verdict = "no verdict"
         elif self.is_correct:
             verdict = "correct"
         else:
-            verdict = f"wrong, is {self.correct_label or '?'}"
+            verdict = f"wrong, is {self.stated_label or '?'}"
         return f"{self.predicted_label or self.image_file_name} — {verdict}"

@@ -1,6 +1,20 @@
-"""Giving feedback on a prediction: one per user and prediction; sending again updates it."""
+"""Giving feedback on a prediction: one per user and prediction; sending again updates it.
 
+Every path that stores a corrected label (the result page's form, the API, the legacy
+`/feedback/` endpoint) goes through `canonicalise_label`, so the rule is written once.
+"""
+
+from feedback.labels import CanonicalLabel, canonicalise_label
 from feedback.models import Feedback
+
+__all__ = [
+    "CanonicalLabel",
+    "NotYourPrediction",
+    "PredictionNotFinished",
+    "canonicalise_label",
+    "give_feedback",
+    "record_legacy_feedback",
+]
 
 
 class NotYourPrediction(PermissionError):
@@ -28,12 +42,14 @@ def give_feedback(
         raise NotYourPrediction("Feedback can only be given on your own predictions.")
     if prediction.status != prediction.Status.DONE:
         raise PredictionNotFinished("Feedback can be given once the prediction has an answer.")
+    stated = CanonicalLabel("", "") if is_correct else canonicalise_label(correct_label)
     return Feedback.objects.update_or_create(
         user=user,
         prediction=prediction,
         defaults={
             "is_correct": is_correct,
-            "correct_label": "" if is_correct else correct_label.strip(),
+            "correct_label": stated.label,
+            "other_label": stated.other,
             "comment": comment.strip(),
             "predicted_label": prediction.label,
             "score": prediction.score,
@@ -45,19 +61,35 @@ def give_feedback(
 def record_legacy_feedback(
     *, user, prediction, text: str, predicted_label: str, score: float | None, image_file_name: str
 ) -> Feedback:
-    """The older API's free-text feedback. Attached to the user's prediction when there is one."""
+    """The older API's free-text feedback. Attached to the user's prediction when there is one.
+
+    Text that is exactly a class name ("tabby", "Great white shark") is read as the correct
+    label, through the same rule as the other paths: the predicted class means "right", any
+    other class "wrong, it is that". Other text stays a comment, and a verdict given before
+    is kept.
+    """
+    named = canonicalise_label(text)
     if prediction is not None:
         earlier = Feedback.objects.filter(user=user, prediction=prediction).first()
+        if named.is_canonical:
+            is_correct = named.label == prediction.label
+            correct_label = named.label
+        else:
+            is_correct = earlier.is_correct if earlier else None
+            correct_label = (earlier.correct_label or earlier.other_label) if earlier else ""
         feedback, _ = give_feedback(
             user=user,
             prediction=prediction,
-            is_correct=earlier.is_correct if earlier else None,  # keep a verdict given before
-            correct_label=earlier.correct_label if earlier else "",
+            is_correct=is_correct,
+            correct_label=correct_label,
             comment=text,
         )
         return feedback
+    is_correct = (named.label == predicted_label) if named.is_canonical else None
     return Feedback.objects.create(
         user=user,
+        is_correct=is_correct,
+        correct_label="" if is_correct else named.label,
         comment=text.strip(),
         predicted_label=predicted_label,
         score=score,

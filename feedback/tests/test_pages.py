@@ -69,13 +69,16 @@ def test_a_typed_imagenet_label_is_stored_in_the_models_spelling(client, user):
     assert 'value="great white shark"' in html, "the form shows it readably again"
 
 
-def test_a_label_outside_imagenet_is_kept_as_typed(client, user):
+def test_a_label_outside_imagenet_is_kept_apart_as_an_other_label(client, user):
     prediction = make_prediction(user)
     client.force_login(user)
     client.post(
         feedback_url(prediction), {"is_correct": "false", "correct_label": "Maine  Coon cat"}
     )
-    assert Feedback.objects.get().correct_label == "Maine Coon cat"
+    feedback = Feedback.objects.get()
+    assert (feedback.correct_label, feedback.other_label) == ("", "Maine Coon cat")
+    text = inner_text(client.get(f"/predictions/{prediction.pk}/").content.decode())
+    assert "it is really Maine Coon cat" in text
 
 
 def test_saying_right_clears_a_previous_correction(client, user):
