@@ -1,7 +1,7 @@
 from django import forms
 
-from feedback.models import Feedback
 from feedback.labels import LABEL_SUGGESTIONS, readable_label
+from feedback.models import Feedback
 
 
 class FeedbackForm(forms.ModelForm):

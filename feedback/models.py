@@ -42,11 +42,6 @@ class Feedback(models.Model):
             )
         ]
 
-    @property
-    def stated_label(self) -> str:
-        """What the user said it really is: the class name, else their own words."""
-        return self.correct_label or self.other_label
-
     def __str__(self) -> str:
         if self.is_correct is None:
             verdict = "no verdict"
@@ -55,3 +50,8 @@ class Feedback(models.Model):
         else:
             verdict = f"wrong, is {self.stated_label or '?'}"
         return f"{self.predicted_label or self.image_file_name} — {verdict}"
+
+    @property
+    def stated_label(self) -> str:
+        """What the user said it really is: the class name, else their own words."""
+        return self.correct_label or self.other_label
