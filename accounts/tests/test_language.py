@@ -1,0 +1,110 @@
+"""The interface speaks English or Spanish: chosen by Accept-Language, or by the switch."""
+
+import gettext
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from accounts.tests.test_pages import inner_text
+
+pytestmark = pytest.mark.django_db
+
+ROOT = Path(settings.BASE_DIR)
+
+
+def test_accept_language_spanish_gets_the_spanish_page(client):
+    response = client.get("/accounts/login/", HTTP_ACCEPT_LANGUAGE="es-ES,es;q=0.9")
+    html = response.content.decode()
+    assert '<html lang="es">' in html
+    assert "Iniciar sesión" in inner_text(html)
+    assert response["Content-Language"] == "es"
+
+
+def test_without_accept_language_the_page_is_english(client):
+    html = client.get("/accounts/login/").content.decode()
+    assert '<html lang="en">' in html
+    assert "Log in" in inner_text(html)
+
+
+def test_an_unsupported_language_falls_back_to_english(client):
+    html = client.get("/accounts/login/", HTTP_ACCEPT_LANGUAGE="de-DE,de;q=0.9").content.decode()
+    assert '<html lang="en">' in html
+
+
+def test_every_page_has_a_language_switch_without_scripts(client):
+    html = client.get("/accounts/login/").content.decode()
+    switch = re.search(r'<form[^>]*class="language-switch".*?</form>', html, re.S).group(0)
+    assert 'action="/i18n/setlang/"' in switch
+    assert 'name="language" value="es"' in switch
+    assert "Español" in switch
+    assert "<script" not in switch and "onclick" not in switch
+
+
+def test_the_switch_keeps_the_chosen_language_over_accept_language(client):
+    response = client.post(
+        "/i18n/setlang/",
+        {"language": "es", "next": "/accounts/register/"},
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/register/"
+    html = client.get("/accounts/register/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert '<html lang="es">' in html
+    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    html = client.get("/accounts/register/", HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    assert '<html lang="en">' in html
+
+
+def test_the_switch_does_not_redirect_to_another_site(client):
+    response = client.post(
+        "/i18n/setlang/", {"language": "es", "next": "https://evil.example.com/"}
+    )
+    assert response["Location"] == "/"
+
+
+def test_api_errors_follow_the_language(client):
+    spanish = client.get("/api/predictions/", HTTP_ACCEPT_LANGUAGE="es")
+    assert spanish.status_code == 401
+    assert spanish.json()["detail"] == "Las credenciales de autenticación no se proveyeron."
+    english = client.get("/api/predictions/")
+    assert english.json()["detail"] == "Authentication credentials were not provided."
+
+
+# --- The catalogues -----------------------------------------------------------------------
+def spanish_catalogues() -> list[Path]:
+    return sorted(
+        path
+        for path in ROOT.glob("**/locale/es/LC_MESSAGES/django.po")
+        if ".venv" not in path.parts
+    )
+
+
+def gettext_tool(*args: str) -> str:
+    return subprocess.run(args, check=True, capture_output=True, text=True).stdout
+
+
+def compiled_catalog(mo_path: Path) -> dict:
+    with mo_path.open("rb") as handle:
+        return gettext.GNUTranslations(handle)._catalog
+
+
+@pytest.mark.skipif(not shutil.which("msgfmt"), reason="GNU gettext is not installed")
+def test_every_spanish_entry_is_translated_and_the_committed_mo_is_current(tmp_path):
+    catalogues = spanish_catalogues()
+    assert ROOT / "locale/es/LC_MESSAGES/django.po" in catalogues
+    for po in catalogues:
+        untranslated = gettext_tool("msgattrib", "--untranslated", "--no-obsolete", str(po))
+        assert not untranslated.strip(), f"untranslated entries in {po}:\n{untranslated}"
+        fuzzy = gettext_tool("msgattrib", "--only-fuzzy", "--no-obsolete", str(po))
+        assert not fuzzy.strip(), f"fuzzy entries in {po}:\n{fuzzy}"
+        fresh = tmp_path / "fresh.mo"
+        gettext_tool("msgfmt", "--check", "-o", str(fresh), str(po))
+        committed = po.with_suffix(".mo")
+        assert committed.exists(), f"{committed} is missing: run scripts/translations.sh"
+        assert compiled_catalog(committed) == compiled_catalog(fresh), (
+            f"{committed} is older than its .po: run scripts/translations.sh"
+        )
