@@ -14,6 +14,7 @@ COPY . .
 # Static files are collected at build time; a throwaway key is enough for that step.
 RUN SECRET_KEY=build-only ALLOWED_HOSTS=localhost python manage.py collectstatic --noinput -v 0
 
+# gunicorn's settings live in gunicorn.conf.py; only the address differs in a container.
+# It is meant to sit behind nginx (deploy/nginx/, docker-compose's nginx service).
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", \
-     "--worker-class", "gthread", "--workers", "2", "--threads", "32", "--timeout", "120"]
+CMD ["gunicorn", "--config", "gunicorn.conf.py", "config.wsgi:application", "--bind", "0.0.0.0:8000"]

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+#: gunicorn's settings (timeouts, keep-alive, request limits), shared with Docker and compose
+GUNICORN_CONFIG = BASE_DIR / "gunicorn.conf.py"
 
 
 class StackError(RuntimeError):
@@ -111,9 +113,6 @@ class StackConfig:
     worker_args: list[str] = field(default_factory=list)
     web_processes: int = 1
     web_threads: int = 32
-    #: seconds an idle client connection stays open; above the pause between a client's
-    #: requests, or the server closes it just as the next request is sent (reset, no retry)
-    web_keepalive: int = 10
     env: dict[str, str] = field(default_factory=dict)
     log_dir: Path = BASE_DIR / ".run" / "logs"
     ready_timeout: float = 180.0
@@ -150,15 +149,13 @@ class Stack:
         return self
 
     def web_command(self) -> list[str]:
+        """gunicorn with the project's gunicorn.conf.py; only what differs per run is added."""
         return [
             sys.executable, "-m", "gunicorn", "config.wsgi:application",
+            "--config", str(GUNICORN_CONFIG),
             "--bind", f"127.0.0.1:{self.config.web_port}",
-            "--worker-class", "gthread",
             "--workers", str(self.config.web_processes),
             "--threads", str(self.config.web_threads),
-            "--keep-alive", str(self.config.web_keepalive),
-            "--timeout", "120",
-            "--graceful-timeout", "20",
         ]  # fmt: skip
 
     def worker_command(self) -> list[str]:
