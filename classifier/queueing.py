@@ -1,7 +1,7 @@
 """The only place the web side talks to the inference queue.
 
-Jobs are referenced by dotted path so the web process never imports the worker's
-TensorFlow code. The RQ job id is the prediction's UUID.
+Jobs are referenced by dotted path (`classifier.catalog`) so the web process never imports
+the worker's TensorFlow code. The RQ job id is the prediction's UUID.
 """
 
 from __future__ import annotations
@@ -14,9 +14,7 @@ from django.conf import settings
 from rq import Callback, Retry
 from rq.results import Result
 
-CLASSIFY_JOB = "mlworker.jobs.classify_prediction"
-FAILURE_CALLBACK = "mlworker.jobs.record_job_failure"
-
+from classifier.catalog import CLASSIFY_JOB, FAILURE_CALLBACK
 
 _per_thread = threading.local()
 

@@ -22,9 +22,9 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from classifier import queueing, selectors
+from classifier.catalog import configured_model_name
 from classifier.imaging import ValidatedImage, validate_upload
 from classifier.models import Prediction
-from mlworker.catalog import configured_model_name
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,8 @@
 """Browser pages: upload, result (updates itself while pending), history, image.
 
 HTTP only: reads go through `classifier.selectors`, writes through `classifier.services`.
-What the templates show is formatted by `classifier.presentation`.
+What the templates show is formatted by `classifier.presentation`; the result page
+(`classifier.result_page`) takes panels other apps register, such as feedback's form.
 """
 
 from __future__ import annotations
@@ -16,31 +17,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from classifier import selectors, services
+from classifier.catalog import configured_model_name
 from classifier.forms import UploadForm
 from classifier.imaging import InvalidImage
 from classifier.presentation import present
-from feedback.forms import FeedbackForm
-from feedback.selectors import feedback_for_prediction
-from mlworker.catalog import configured_model_name
+from classifier.result_page import render_result_page
 
 HISTORY_PAGE_SIZE = 24
 RECENT_COUNT = 6
-RESULT_PAGE_WAIT_SECONDS = 15
-
-
-def render_detail(request, prediction, *, feedback_form=None, status=200):
-    """The result page; the feedback view re-renders it (400) when its form has errors."""
-    feedback = feedback_for_prediction(user=request.user, prediction=prediction)
-    if feedback_form is None:
-        feedback_form = FeedbackForm(instance=feedback, prediction=prediction)
-    context = {
-        "prediction": present(prediction),
-        "feedback": feedback,
-        "feedback_form": feedback_form,
-        # Shorter than gunicorn's graceful timeout, so a deploy never waits on a long poll.
-        "wait_seconds": RESULT_PAGE_WAIT_SECONDS,
-    }
-    return render(request, "classifier/detail.html", context, status=status)
 
 
 # --- Pages --------------------------------------------------------------------------------
@@ -86,7 +70,7 @@ def upload(request):
 @require_GET
 def detail(request, pk):
     prediction = get_object_or_404(selectors.predictions_visible_to(user=request.user), pk=pk)
-    return render_detail(request, prediction)
+    return render_result_page(request, prediction)
 
 
 @login_required

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mlworker.labels import IMAGENET_LABELS  # plain data, no TensorFlow
+from classifier.labels import IMAGENET_LABELS  # plain data, no TensorFlow
 
 CANONICAL_LABELS: frozenset[str] = frozenset(IMAGENET_LABELS)
 

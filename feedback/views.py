@@ -5,8 +5,8 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
 
+from classifier.result_page import render_result_page
 from classifier.selectors import predictions_visible_to
-from classifier.views import render_detail
 from feedback import selectors, services
 from feedback.forms import FeedbackForm
 
@@ -18,14 +18,14 @@ def give(request, prediction_id):
     existing = selectors.feedback_for_prediction(user=request.user, prediction=prediction)
     form = FeedbackForm(request.POST, instance=existing, prediction=prediction)
     if not form.is_valid():
-        return render_detail(request, prediction, feedback_form=form, status=400)
+        return render_result_page(request, prediction, feedback_form=form, status=400)
     try:
         _, created = services.give_feedback(
             user=request.user, prediction=prediction, **form.cleaned_data
         )
     except services.PredictionNotFinished as error:
         form.add_error(None, str(error))
-        return render_detail(request, prediction, feedback_form=form, status=400)
+        return render_result_page(request, prediction, feedback_form=form, status=400)
     messages.success(
         request, "Thanks — your feedback was saved." if created else "Your feedback was updated."
     )

@@ -1,47 +1,29 @@
-"""Which models exist and what each is called, without importing TensorFlow.
+"""Which class builds each model of `classifier.catalog`; classes are imported lazily.
 
-The web process uses this to name the model it expects answers from (the cache key);
-the worker uses it to build the model. Model classes are imported lazily.
+The keys and names live in `classifier.catalog` (the web side reads them without
+TensorFlow); this module only adds how to build each model.
 """
 
 from __future__ import annotations
 
 import importlib
 
-from django.conf import settings
+from classifier.catalog import MODEL_KEYS, UnknownModel, check_model_key
 
 MODELS = {
     "resnet50": "mlworker.models.resnet:ResNet50Classifier",
     "efficientnet_lite0": "mlworker.models.efficientnet_lite:EfficientNetLite0",
 }
-RANDOM_WEIGHTS_SUFFIX = " (random weights)"
+assert tuple(MODELS) == MODEL_KEYS, "mlworker.catalog.MODELS and classifier.catalog disagree"
+
+__all__ = ["MODELS", "UnknownModel", "load_model", "model_class"]
 
 
-class UnknownModel(ValueError):
-    pass
-
-
-def check_model_key(key: str) -> str:
-    if key not in MODELS:
-        raise UnknownModel(f"Unknown model {key!r}; choose one of: {', '.join(sorted(MODELS))}.")
-    return key
-
-
-def model_name(key: str, *, resnet50_weights: str | None = None) -> str:
-    """The name recorded on predictions. Random weights are never hidden."""
-    check_model_key(key)
-    weights = resnet50_weights if resnet50_weights is not None else settings.RESNET50_WEIGHTS
-    if key == "resnet50" and weights == "random":
-        return key + RANDOM_WEIGHTS_SUFFIX
-    return key
-
-
-def configured_model_name() -> str:
-    return model_name(settings.CLASSIFIER_MODEL)
+def model_class(key: str) -> type:
+    module_path, class_name = MODELS[check_model_key(key)].split(":")
+    return getattr(importlib.import_module(module_path), class_name)
 
 
 def load_model(key: str, **options):
     """Import and build a model (this is where TensorFlow gets imported)."""
-    module_path, class_name = MODELS[check_model_key(key)].split(":")
-    model_class = getattr(importlib.import_module(module_path), class_name)
-    return model_class(**options)
+    return model_class(key)(**options)

@@ -38,7 +38,7 @@ from rq.queue import Queue
 from rq.utils import now
 from rq.worker import SimpleWorker, WorkerStatus
 
-from classifier.queueing import CLASSIFY_JOB
+from classifier.catalog import CLASSIFY_JOB
 from mlworker.inference import (
     BatchOutcome,
     PreparedInputs,

@@ -102,7 +102,7 @@ def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
 
 def compare(reference_python: str, tolerance: float) -> bool:
     sys.path.insert(0, str(REPO_ROOT))
-    from mlworker.labels import IMAGENET_LABELS
+    from classifier.labels import IMAGENET_LABELS
     from mlworker.models.efficientnet_lite import EfficientNetLite0
 
     model = EfficientNetLite0()

@@ -1,4 +1,4 @@
-"""Regenerate mlworker/data/imagenet_labels.json from a package, never from the network.
+"""Regenerate classifier/data/imagenet_labels.json from a package, never from the network.
 
 Keras names each ImageNet class by the first lemma of its WordNet synset with
 spaces turned into underscores (`Eskimo_dog`, `tabby`, `crane` twice). The
@@ -12,7 +12,7 @@ import json
 from importlib import resources
 from pathlib import Path
 
-OUTPUT = Path(__file__).resolve().parent.parent / "mlworker" / "data" / "imagenet_labels.json"
+OUTPUT = Path(__file__).resolve().parent.parent / "classifier" / "data" / "imagenet_labels.json"
 
 
 def load_package_json(name: str) -> dict:

@@ -14,9 +14,9 @@ from django.contrib.auth import get_user_model
 from django.db import connections
 from playwright.sync_api import expect, sync_playwright
 
+from classifier.labels import IMAGENET_LABELS
 from conftest import photo_bytes
 from feedback.models import Feedback
-from mlworker.labels import IMAGENET_LABELS
 from mlworker.stack import CHROMIUM_ARGS, CHROMIUM_PATH
 
 STEP_TIMEOUT_MS = 15_000

@@ -12,9 +12,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from rest_framework.test import APIClient
 
 from classifier import services
+from classifier.catalog import configured_model_name
 from classifier.models import Prediction
 from conftest import photo_bytes
-from mlworker.catalog import configured_model_name
 
 pytestmark = pytest.mark.django_db
 

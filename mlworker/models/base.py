@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from mlworker.labels import IMAGENET_LABELS
+from classifier.labels import IMAGENET_LABELS
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mlworker.catalog import model_name
+from classifier.catalog import model_name
 from mlworker.models.base import ImageClassifier
 from mlworker.models.runtime import compile_forward, configure_tensorflow
 

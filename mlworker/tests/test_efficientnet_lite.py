@@ -14,7 +14,7 @@ from PIL import Image
 from skimage import data
 from sklearn.datasets import load_sample_image
 
-from mlworker.labels import IMAGENET_LABELS
+from classifier.labels import IMAGENET_LABELS
 from mlworker.models import efficientnet_lite
 from mlworker.models.efficientnet_lite import (
     EfficientNetLite0,
