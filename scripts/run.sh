@@ -10,7 +10,7 @@ if [ -z "${SECRET_KEY:-}" ]; then
   SECRET_KEY=$(cat .secret_key)
 fi
 export SECRET_KEY DEBUG="${DEBUG:-0}" HTTPS="${HTTPS:-0}"
-export ALLOWED_HOSTS="${ALLOWED_HOSTS:-localhost,127.0.0.1,[::1]}"
+export ALLOWED_HOSTS="${ALLOWED_HOSTS:-localhost,127.0.0.1,[::1],0.0.0.0}"
 export ADMIN_EMAIL="${ADMIN_EMAIL:-admin@example.com}" ADMIN_PASSWORD="${ADMIN_PASSWORD:-admin}"
 manage() { .venv/bin/python manage.py "$@"; }
 manage migrate --noinput -v 0
