@@ -146,7 +146,7 @@ def live_stack(transactional_db, tmp_path):
 
     Call it with the number of workers and extra settings: `stack = live_stack(workers=1)`.
     """
-    from mlworker.stack import Stack, StackConfig, free_port
+    from ops.stack import Stack, StackConfig, free_port
 
     stacks = []
 

@@ -1,6 +1,6 @@
 """gunicorn's settings, in one place: every way of starting the web reads this file.
 
-The Dockerfile, docker-compose and the quick start stack (`mlworker.stack`) all run
+The Dockerfile, docker-compose and the quick start stack (`ops.stack`) all run
 `gunicorn -c gunicorn.conf.py config.wsgi:application`; they only add `--bind` and,
 where the machine differs, `--workers` / `--threads` on the command line (which wins over
 this file). Nothing here reads the environment: settings do that (config/settings.py).

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "classifier",
     "feedback",
     "mlworker",
+    "ops",
 ]
 
 MIDDLEWARE = [

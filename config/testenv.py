@@ -14,7 +14,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 def _default_redis_url() -> str:
-    from mlworker.stack import EmbeddedRedis, port_open
+    from ops.stack import EmbeddedRedis, port_open
 
     if port_open("127.0.0.1", 6379):
         return "redis://127.0.0.1:6379/15"

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from mlworker.views import HealthView
+from ops.views import HealthView
 
 api_patterns = [
     path("auth/", include("accounts.api_urls")),

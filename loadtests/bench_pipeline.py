@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from loadtests import common
 from loadtests.common import fmt
-from mlworker.stack import Stack, StackConfig, free_port
+from ops.stack import Stack, StackConfig, free_port
 
 MODELS = ("resnet50", "efficientnet_lite0")
 DOC_PATH = common.REPO_ROOT / "docs" / "BENCHMARK_PIPELINE.md"
@@ -200,7 +200,7 @@ def measure_web_steps(uploads: int) -> dict:
 
 def run_web_steps_process(env: dict, uploads: int) -> dict:
     """`measure_web_steps` in a subprocess with its own embedded Redis."""
-    from mlworker.stack import EmbeddedRedis
+    from ops.stack import EmbeddedRedis
 
     redis = EmbeddedRedis().start()
     try:

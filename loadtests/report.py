@@ -91,7 +91,7 @@ OPTIMISATIONS: tuple[Optimisation, ...] = (
         commit="d04db4a",
     ),
     Optimisation(
-        change="gunicorn keep-alive 10 s instead of 2 s (`mlworker/stack.py`): Locust users "
+        change="gunicorn keep-alive 10 s instead of 2 s (`ops/stack.py`): Locust users "
         "pause 0.5–2 s, so idle connections were closed just as a request was sent",
         measured_with="short scenario runs (seed-50u-3w, batch-16, 10 s)",
         before="2 connection resets in ~300 requests",

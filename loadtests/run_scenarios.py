@@ -4,7 +4,7 @@
     .venv/bin/python loadtests/run_scenarios.py --duration 120 --only seed
     .venv/bin/python loadtests/run_scenarios.py --only batch-16 --run-name try-prefetch
 
-For every scenario it starts a fresh system with `mlworker.stack.Stack` (embedded
+For every scenario it starts a fresh system with `ops.stack.Stack` (embedded
 Redis, gunicorn, N `run_model_worker` processes), runs Locust headless against it with
 CSV output, and stops everything. The measured window starts when every simulated user
 has logged in (the locustfile resets its statistics then) and lasts --duration seconds.
@@ -43,7 +43,7 @@ import django
 
 from loadtests import common
 from loadtests.common import fmt
-from mlworker.stack import Stack, StackConfig, free_port
+from ops.stack import Stack, StackConfig, free_port
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 UPLOAD_NEW = "POST /api/predictions/ (new photo)"

@@ -4,7 +4,7 @@
     .venv/bin/python scripts/screenshots.py --model resnet50  # random weights unless
                                                               # RESNET50_WEIGHTS says otherwise
 
-Starts a throw-away system with `mlworker.stack.Stack`, as the tests and `run_stack` do:
+Starts a throw-away system with `ops.stack.Stack`, as the tests and `run_stack` do:
 a SQLite database and media folder in a temporary directory, an embedded Redis (unless
 --redis-url), gunicorn and one model worker. Then it drives headless Chromium through the
 site like a person: registers a demo user, uploads a few scikit-image / scikit-learn
@@ -30,7 +30,7 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
-from mlworker.stack import CHROMIUM_ARGS, CHROMIUM_PATH, Stack, StackConfig, free_port  # noqa: E402
+from ops.stack import CHROMIUM_ARGS, CHROMIUM_PATH, Stack, StackConfig, free_port  # noqa: E402
 
 DEMO = {"email": "dana@example.com", "name": "Dana", "password": "violet-lantern-93"}
 ADMIN = {"email": "admin@example.com", "password": "admin-screenshots-1"}

@@ -191,7 +191,7 @@ def test_a_successful_login_still_works_under_the_limit(rates, people):
 # --- The cache (Redis) is down: limits are skipped, requests still answered ------------------
 @pytest.fixture
 def cache_down(settings):
-    from mlworker.stack import free_port
+    from ops.stack import free_port
 
     settings.CACHES = {
         "default": {

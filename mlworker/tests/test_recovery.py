@@ -31,7 +31,7 @@ from classifier.models import Prediction
 from classifier.tests.reliability_doc import check_section
 from conftest import distinct_photo, jwt_client, live_auth_headers, live_upload, photo_bytes
 from mlworker.recovery import sweep_lost_predictions
-from mlworker.stack import wait_until
+from ops.stack import wait_until
 
 RECOVERY_ENV = {
     "PREDICT_WAIT_SECONDS": "0",

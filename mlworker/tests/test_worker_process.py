@@ -7,7 +7,7 @@ import requests
 
 from classifier.models import Prediction
 from conftest import distinct_photo, live_auth_headers, live_upload, photo_bytes
-from mlworker.stack import wait_until
+from ops.stack import wait_until
 
 pytestmark = [pytest.mark.slow]
 

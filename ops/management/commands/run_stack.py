@@ -6,7 +6,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from mlworker.stack import Stack, StackConfig, StackError
+from ops.stack import Stack, StackConfig, StackError
 
 
 class Command(BaseCommand):

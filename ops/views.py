@@ -3,7 +3,7 @@ from rest_framework import permissions
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from mlworker.selectors import system_health
+from ops.selectors import system_health
 
 
 class HealthView(APIView):
