@@ -1,15 +1,25 @@
-# One image for the web and worker services (see docker-compose.yml).
-FROM python:3.11-slim
+# Two images from one Dockerfile (see docker-compose.yml):
+#   docker build --target web .     → gunicorn, no TensorFlow (the default, last stage)
+#   docker build --target worker .  → run_model_worker, with TensorFlow and the model weights
+FROM python:3.11-slim AS base
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PIP_NO_CACHE_DIR=1 \
-    KERAS_HOME=/var/cache/keras \
-    MODEL_CACHE_DIR=/var/cache/models
+    PIP_NO_CACHE_DIR=1
 
 WORKDIR /app
-COPY requirements.txt .
-RUN pip install -r requirements.txt
+COPY requirements/web.txt requirements/web.txt
+RUN pip install -r requirements/web.txt
+
+FROM base AS worker
+ENV KERAS_HOME=/var/cache/keras \
+    MODEL_CACHE_DIR=/var/cache/models
+COPY requirements/worker.txt requirements/worker.txt
+RUN pip install -r requirements/worker.txt
+COPY . .
+CMD ["python", "manage.py", "run_model_worker"]
+
+FROM base AS web
 COPY . .
 # Static files are collected at build time; a throwaway key is enough for that step.
 RUN SECRET_KEY=build-only ALLOWED_HOSTS=localhost python manage.py collectstatic --noinput -v 0

@@ -1,0 +1,67 @@
+"""The web image never gets TensorFlow: requirement sets, Dockerfile targets and compose agree."""
+
+import re
+from pathlib import Path
+
+import yaml
+from django.conf import settings
+
+BASE_DIR = Path(settings.BASE_DIR)
+WORKER_ONLY = {"tensorflow", "tensorflow-cpu", "keras", "onnxruntime", "openvino", "torch"}
+
+
+def requirement_names(path: Path) -> set[str]:
+    """Package names a requirements file installs, following `-r` includes."""
+    names: set[str] = set()
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line.startswith("-r"):
+            names |= requirement_names(path.parent / line[2:].strip())
+        elif line:
+            names.add(re.split(r"[=<>!~\[; ]", line, maxsplit=1)[0].lower())
+    return names
+
+
+def dockerfile_stages() -> dict[str, tuple[str, list[str]]]:
+    """stage name → (the stage it builds FROM, the requirement files it pip-installs)."""
+    stages: dict[str, tuple[str, list[str]]] = {}
+    current = None
+    for line in (BASE_DIR / "Dockerfile").read_text().splitlines():
+        if match := re.match(r"FROM (\S+) AS (\S+)", line):
+            current = match[2]
+            stages[current] = (match[1], [])
+        elif current and (match := re.match(r"RUN pip install -r (\S+)", line)):
+            stages[current][1].append(match[1])
+    return stages
+
+
+def installed_by(stages, name: str) -> list[str]:
+    parent, files = stages[name]
+    return (installed_by(stages, parent) if parent in stages else []) + files
+
+
+def test_web_requirements_have_no_tensorflow_or_model_runtime():
+    web = requirement_names(BASE_DIR / "requirements" / "web.txt")
+    assert "django" in web and not web & WORKER_ONLY
+    assert "tensorflow-cpu" in requirement_names(BASE_DIR / "requirements" / "worker.txt")
+
+
+def test_the_quick_start_and_dev_sets_install_web_and_worker():
+    everything = requirement_names(BASE_DIR / "requirements.txt")
+    assert everything == requirement_names(
+        BASE_DIR / "requirements" / "web.txt"
+    ) | requirement_names(BASE_DIR / "requirements" / "worker.txt")
+    assert everything <= requirement_names(BASE_DIR / "requirements-dev.txt")
+
+
+def test_the_web_image_installs_only_the_web_set():
+    stages = dockerfile_stages()
+    assert installed_by(stages, "web") == ["requirements/web.txt"]
+    assert installed_by(stages, "worker")[-1] == "requirements/worker.txt"
+    assert list(stages)[-1] == "web", "a plain `docker build .` should give the web image"
+
+
+def test_compose_builds_each_service_from_its_target():
+    services = yaml.safe_load((BASE_DIR / "docker-compose.yml").read_text())["services"]
+    assert services["web"]["build"]["target"] == "web"
+    assert services["worker"]["build"]["target"] == "worker"
