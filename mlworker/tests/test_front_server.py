@@ -1,0 +1,246 @@
+"""nginx in front of gunicorn, with the deployment's own template (deploy/nginx/).
+
+Real processes: gunicorn (gunicorn.conf.py, 8 threads as in every live test), Debian's
+nginx rendering `deploy/nginx/classifier.conf.template` exactly as docker-compose does,
+both on free loopback ports. The attacks are the ones the review ran against gunicorn
+alone: sockets that send part of a request line or of the headers and then nothing, idle
+sockets, and bodies that trickle. Every socket has a timeout; nginx is stopped after.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import subprocess
+import sys
+import time
+from contextlib import ExitStack, suppress
+
+import pytest
+import requests
+from django.conf import settings
+
+from mlworker.stack import BASE_DIR, NGINX_PATH, Nginx, render_nginx_site
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not NGINX_PATH.exists(), reason=f"needs nginx at {NGINX_PATH} (apt-get install nginx)"
+    ),
+]
+
+HEALTH_BUDGET_SECONDS = 1.0
+#: client_header_timeout and client_body_timeout in the template
+NGINX_READ_TIMEOUT_SECONDS = 10
+
+
+@pytest.fixture
+def front(live_stack, tmp_path):
+    """gunicorn + nginx in front of it (yields the Nginx); nginx stops before the stack."""
+    static_root = tmp_path / "static"
+    stack = live_stack(workers=0, NUM_PROXIES="1", STATIC_ROOT=str(static_root))
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
+        cwd=BASE_DIR,
+        env=stack.env,
+        check=True,
+        timeout=120,
+    )
+    nginx = Nginx(
+        upstream=f"127.0.0.1:{stack.config.web_port}",
+        static_root=static_root,
+        work_dir=tmp_path / "nginx",
+        max_body=str(settings.DATA_UPLOAD_MAX_MEMORY_SIZE),
+    )
+    with nginx:
+        yield nginx
+
+
+#: Linux answers the whole of 127.0.0.0/8 on loopback: the attacker is 127.0.0.1, another
+#: client is 127.0.0.2 (nginx counts connections per client address).
+ANOTHER_CLIENT = "127.0.0.2"
+
+
+def health_seconds(port: int, source: str = ANOTHER_CLIENT) -> float:
+    """Time one GET /api/health/ from `source` on a fresh connection (bounded: 5 s)."""
+    started = time.monotonic()
+    connection = http.client.HTTPConnection(
+        "127.0.0.1", port, timeout=HEALTH_BUDGET_SECONDS * 5, source_address=(source, 0)
+    )
+    try:
+        connection.request("GET", "/api/health/", headers={"Host": "127.0.0.1"})
+        response = connection.getresponse()
+        body = json.loads(response.read())
+    finally:
+        connection.close()
+    elapsed = time.monotonic() - started
+    assert response.status in (200, 503), body  # 503: no model worker runs in these tests
+    assert body["database"] is True
+    return elapsed
+
+
+def open_sockets(port: int, count: int, first_bytes: bytes, exits: ExitStack) -> list:
+    sockets = []
+    for _ in range(count):
+        sock = exits.enter_context(socket.create_connection(("127.0.0.1", port), timeout=5))
+        if first_bytes:
+            sock.sendall(first_bytes)
+        sockets.append(sock)
+    return sockets
+
+
+def closed_within(sock: socket.socket, seconds: float) -> bool:
+    """True if the server closes (or resets) the socket within `seconds`."""
+    sock.settimeout(seconds)
+    try:
+        while sock.recv(4096):
+            pass  # a 408 page may come first
+    except TimeoutError:
+        return False
+    except OSError:
+        return True  # reset
+    return True
+
+
+SLOW_KINDS = {
+    "part of a request line": b"GET /api/health/ HT",
+    "request line, part of the headers": b"GET /api/health/ HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A",
+    "idle (connects, sends nothing)": b"",
+}
+
+
+def test_template_renders_with_every_value_filled_in():
+    site = render_nginx_site(
+        listen="80", upstream="web:8000", static_root="/srv/static/", max_body="11m"
+    )
+    assert "server web:8000;" in site
+    assert "client_max_body_size 11m;" in site
+    assert "alias /srv/static/;" in site
+    assert "$proxy_add_x_forwarded_for" in site  # nginx's own variables are left alone
+    # compose's default equals MAX_UPLOAD_MB + the form room Django allows
+    assert settings.DATA_UPLOAD_MAX_MEMORY_SIZE == 11 * 1024 * 1024
+
+
+def test_without_nginx_a_few_slow_sockets_block_gunicorn(live_stack):
+    """The finding, reproduced: gunicorn alone gives a thread to each half-sent request."""
+    stack = live_stack(workers=0)
+    with ExitStack() as exits:
+        open_sockets(stack.config.web_port, 20, SLOW_KINDS["part of a request line"], exits)
+        time.sleep(0.5)  # let gunicorn hand them to its threads
+        with pytest.raises(requests.exceptions.Timeout):
+            requests.get(f"{stack.url}/api/health/", timeout=3)
+
+
+def test_200_slow_and_idle_connections_leave_health_answering_within_1s(front):
+    nginx = front
+    assert health_seconds(nginx.port) < HEALTH_BUDGET_SECONDS
+    with ExitStack() as exits:
+        held = {
+            kind: open_sockets(nginx.port, 67, first_bytes, exits)
+            for kind, first_bytes in SLOW_KINDS.items()
+        }
+        assert sum(len(sockets) for sockets in held.values()) >= 200
+        timings = [health_seconds(nginx.port) for _ in range(10)]
+        assert max(timings) < HEALTH_BUDGET_SECONDS, timings
+        # and nginx drops them after its header timeout, without our help
+        for kind, sockets in held.items():
+            assert closed_within(sockets[0], NGINX_READ_TIMEOUT_SECONDS + 5), kind
+    assert health_seconds(nginx.port) < HEALTH_BUDGET_SECONDS
+
+
+def test_a_stalled_body_is_cut_off_and_never_reaches_gunicorn(front):
+    nginx = front
+    with socket.create_connection(("127.0.0.1", nginx.port), timeout=5) as sock:
+        sock.sendall(
+            b"POST /api/predictions/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/octet-stream\r\nContent-Length: 1000\r\n\r\nab"
+        )
+        started = time.monotonic()
+        assert closed_within(sock, NGINX_READ_TIMEOUT_SECONDS + 5)
+        assert time.monotonic() - started < NGINX_READ_TIMEOUT_SECONDS + 5
+    assert health_seconds(nginx.port) < HEALTH_BUDGET_SECONDS
+
+
+def test_200_trickling_bodies_from_one_client_leave_health_answering(front):
+    """1 byte every 1.5 s: nginx holds 20 (its per-client limit), refuses the rest at once
+    with 429, and gunicorn sees none of them; another client is answered within 1 s."""
+    nginx = front
+    head = (
+        b"POST /api/predictions/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/octet-stream\r\nContent-Length: 100000\r\n\r\n"
+    )
+    with ExitStack() as exits:
+        trickles = open_sockets(nginx.port, 200, head, exits)
+        timings = []
+        for _ in range(4):
+            for sock in trickles:
+                with suppress(OSError):
+                    sock.sendall(b"x")
+            timings.append(health_seconds(nginx.port))
+            time.sleep(1.5)
+        refused = 0
+        for sock in trickles:
+            sock.settimeout(0.5)
+            with suppress(OSError):
+                refused += sock.recv(4096).startswith(b"HTTP/1.1 429")
+        assert refused == 180
+        assert max(timings) < HEALTH_BUDGET_SECONDS, timings
+
+
+def test_connections_over_the_per_client_limit_get_a_json_429(front):
+    nginx = front
+    head = (
+        b"POST /api/predictions/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/octet-stream\r\nContent-Length: 100000\r\n\r\nx"
+    )
+    with ExitStack() as exits:
+        open_sockets(nginx.port, 20, head, exits)  # limit_conn counts requests being read
+        response = requests.get(f"{nginx.url}/api/health/", timeout=5)
+        assert health_seconds(nginx.port) < HEALTH_BUDGET_SECONDS  # another client: fine
+    assert response.status_code == 429
+    assert response.headers["Content-Type"] == "application/json"
+    assert "connections" in response.json()["detail"]
+    assert response.headers["Retry-After"] == "5"
+
+
+def test_body_over_the_upload_cap_is_a_json_413_from_nginx(front, user):
+    nginx = front
+    response = requests.post(
+        f"{nginx.url}/api/predictions/",
+        data=b"x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1),
+        headers={"Content-Type": "application/octet-stream"},
+        timeout=30,
+    )
+    assert response.status_code == 413
+    assert "upload limit" in response.json()["detail"]
+
+
+def test_static_files_come_from_nginx(front):
+    nginx = front
+    response = requests.get(f"{nginx.url}/static/css/site.css", timeout=5)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/css"
+    assert "max-age=2592000" in response.headers["Cache-Control"]  # nginx's `expires 30d`
+
+
+def test_a_made_up_x_forwarded_for_does_not_dodge_the_login_limit(live_stack, tmp_path, user):
+    """Rate limits count the address nginx saw (NUM_PROXIES=1), not what the client claims."""
+    stack = live_stack(workers=0, NUM_PROXIES="1", THROTTLE_LOGIN="3/min")
+    with Nginx(
+        upstream=f"127.0.0.1:{stack.config.web_port}",
+        static_root=tmp_path,
+        work_dir=tmp_path / "nginx",
+        max_body="11m",
+    ) as nginx:
+        statuses = [
+            requests.post(
+                f"{nginx.url}/api/auth/token/",
+                json={"email": f"nobody{i}@example.com", "password": "wrong"},
+                headers={"X-Forwarded-For": f"203.0.113.{i}"},
+                timeout=10,
+            ).status_code
+            for i in range(5)
+        ]
+    assert statuses[:3] == [401, 401, 401]
+    assert statuses[3:] == [429, 429]
