@@ -173,6 +173,13 @@ WORKER_HEARTBEAT_SECONDS = env.int("WORKER_HEARTBEAT_SECONDS", default=10)
 # A started job whose worker has not finished it within this lease is retried elsewhere.
 JOB_LEASE_SECONDS = env.int("JOB_LEASE_SECONDS", default=60)
 RQ_WORKER_LOG_LEVEL = env.str("RQ_LOG_LEVEL", default="WARNING")
+# The model worker's files and TensorFlow's thread pools (0 = TensorFlow's default).
+MODEL_CACHE_DIR = Path(
+    env.str("MODEL_CACHE_DIR", default=str(Path.home() / ".cache" / "imageclassifier"))
+)
+KERAS_HOME = Path(env.str("KERAS_HOME", default="~/.keras")).expanduser()
+TF_INTRA_OP_THREADS = env.int("TF_INTRA_OP_THREADS", default=0)
+TF_INTER_OP_THREADS = env.int("TF_INTER_OP_THREADS", default=0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(MAX_UPLOAD_MB * 1024 * 1024) + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 
@@ -232,6 +239,12 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
 REST_FRAMEWORK["NUM_PROXIES"] = env.int("NUM_PROXIES", default=1 if HTTPS else 0)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# The operator account `ensure_superuser` creates (quick start, compose) and the quick
+# start's port (`run_stack`).
+ADMIN_EMAIL = env.str("ADMIN_EMAIL", default="admin@example.com")
+ADMIN_PASSWORD = env.str("ADMIN_PASSWORD", default="admin")
+PORT = env.int("PORT", default=8000)
 
 LOGGING = {
     "version": 1,

@@ -53,11 +53,11 @@ def test_admin_is_closed_to_ordinary_users(client, user):
     assert "/admin/login/" in response["Location"]
 
 
-def test_ensure_superuser_creates_once_and_never_resets_the_password(monkeypatch, capsys):
-    monkeypatch.setenv("ADMIN_EMAIL", "boss@example.com")
-    monkeypatch.setenv("ADMIN_PASSWORD", "first-password-1")
+def test_ensure_superuser_creates_once_and_never_resets_the_password(settings, capsys):
+    settings.ADMIN_EMAIL = "boss@example.com"
+    settings.ADMIN_PASSWORD = "first-password-1"
     call_command("ensure_superuser")
-    monkeypatch.setenv("ADMIN_PASSWORD", "second-password-2")
+    settings.ADMIN_PASSWORD = "second-password-2"
     call_command("ensure_superuser")
     boss = User.objects.get(email="boss@example.com")
     assert boss.is_superuser and boss.is_staff

@@ -401,9 +401,10 @@ def default_weights_path() -> Path:
 
 
 def default_cache_dir() -> Path:
-    """`$MODEL_CACHE_DIR` if set, else `~/.cache/imageclassifier`."""
-    configured = os.environ.get("MODEL_CACHE_DIR")
-    return Path(configured) if configured else Path.home() / ".cache" / "imageclassifier"
+    """`settings.MODEL_CACHE_DIR` (`$MODEL_CACHE_DIR`, else `~/.cache/imageclassifier`)."""
+    from django.conf import settings
+
+    return Path(settings.MODEL_CACHE_DIR)
 
 
 def cache_path_for(weights_path: Path, cache_dir: Path) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +25,9 @@ class WeightsUnavailable(RuntimeError):
 
 def cached_imagenet_weights() -> Path | None:
     """Keras's cached copy of the ImageNet weights ($KERAS_HOME/models), if present."""
-    keras_home = Path(os.environ.get("KERAS_HOME", "~/.keras")).expanduser()
-    candidate = keras_home / "models" / KERAS_WEIGHTS_FILE
+    from django.conf import settings
+
+    candidate = Path(settings.KERAS_HOME) / "models" / KERAS_WEIGHTS_FILE
     return candidate if candidate.is_file() else None
 
 

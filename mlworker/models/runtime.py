@@ -19,11 +19,12 @@ def configure_tensorflow() -> None:
     global _configured
     if _configured:
         return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep worker logs readable
+    from django.conf import settings
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # tells TensorFlow: keep logs readable
     import tensorflow as tf
 
-    intra = int(os.environ.get("TF_INTRA_OP_THREADS", "0"))
-    inter = int(os.environ.get("TF_INTER_OP_THREADS", "0"))
+    intra, inter = settings.TF_INTRA_OP_THREADS, settings.TF_INTER_OP_THREADS
     if intra:
         tf.config.threading.set_intra_op_parallelism_threads(intra)
     if inter:

@@ -162,11 +162,9 @@ def test_an_unreadable_cache_is_converted_again(tmp_path):
     assert load_converted_weights(cache_path).keys() == weights.keys()
 
 
-def test_cache_dir_defaults_to_model_cache_dir_env(monkeypatch, tmp_path):
-    monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path))
+def test_cache_dir_is_the_model_cache_dir_setting(settings, tmp_path):
+    settings.MODEL_CACHE_DIR = tmp_path
     assert efficientnet_lite.default_cache_dir() == tmp_path
-    monkeypatch.delenv("MODEL_CACHE_DIR")
-    assert efficientnet_lite.default_cache_dir().parts[-2:] == (".cache", "imageclassifier")
 
 
 def test_read_torch_state_dict_reads_the_shipped_legacy_file():

@@ -1,9 +1,9 @@
 """python manage.py run_stack: Redis + gunicorn + model worker(s), stopped together by Ctrl-C."""
 
-import os
 import signal
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from ops.stack import Stack, StackConfig, StackError
@@ -13,7 +13,7 @@ class Command(BaseCommand):
     help = "Run the whole system locally: embedded Redis (unless REDIS_URL), web and workers."
 
     def add_arguments(self, parser):
-        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
+        parser.add_argument("--port", type=int, default=settings.PORT)
         parser.add_argument("--workers", type=int, default=1)
         parser.add_argument("--web-processes", type=int, default=1)
         parser.add_argument("--web-threads", type=int, default=32)
@@ -43,9 +43,8 @@ class Command(BaseCommand):
         redis_note = "embedded" if stack.redis else stack.env["REDIS_URL"]
         self.stdout.write(
             self.style.SUCCESS(f"\n  Site:   {stack.url}/\n  Admin:  {stack.url}/admin/")
-            + f"\n  Login:  {os.environ.get('ADMIN_EMAIL', 'admin@example.com')} / "
-            f"{os.environ.get('ADMIN_PASSWORD', 'admin')}"
-            f"\n  Model:  {os.environ.get('CLASSIFIER_MODEL', 'resnet50')}"
+            + f"\n  Login:  {settings.ADMIN_EMAIL} / {settings.ADMIN_PASSWORD}"
+            f"\n  Model:  {settings.CLASSIFIER_MODEL}"
             f"\n  Redis:  {redis_note}; logs in {config.log_dir}\n  Press Ctrl-C to stop.\n"
         )
         exit_code = 0
