@@ -21,7 +21,7 @@ import pytest
 import requests
 from django.conf import settings
 
-from mlworker.stack import BASE_DIR, NGINX_PATH, Nginx, render_nginx_site
+from ops.stack import BASE_DIR, NGINX_PATH, Nginx, render_nginx_site
 
 pytestmark = [
     pytest.mark.slow,
