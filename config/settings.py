@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "accounts",
     "classifier",
     "feedback",
+    "quality",
     "mlworker",
     "ops",
 ]

@@ -8,6 +8,7 @@ api_patterns = [
     path("auth/", include("accounts.api_urls")),
     path("", include("classifier.api_urls")),
     path("", include("feedback.api_urls")),
+    path("", include("quality.api_urls")),
     path("health/", HealthView.as_view(), name="health"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
@@ -23,5 +24,6 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("", include("config.legacy_urls")),
     path("", include("feedback.urls")),
+    path("", include("quality.urls")),
     path("", include("classifier.urls")),
 ]

@@ -1,0 +1,58 @@
+"""Writes: a reviewer's label for an image. Exports live in `quality.exports`."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from classifier.models import Prediction
+from feedback.services import canonicalise_label
+from quality.models import ReviewedLabel
+
+
+class NotAClassName(ValueError):
+    """Reviewed labels are ground truth for training: only ImageNet class names."""
+
+
+class NotReviewable(ValueError):
+    pass
+
+
+def review_prediction(*, reviewer, prediction: Prediction, label: str) -> tuple[str, int]:
+    """Store `label` (canonicalised) as the reviewed label of every answered prediction of the
+    same image bytes; return (the class name stored, how many predictions it labelled).
+
+    Permission is checked by the caller (`quality.review_predictions`); the user's own
+    feedback is left as it was.
+    """
+    named = canonicalise_label(label)
+    if not named.is_canonical:
+        raise NotAClassName(
+            _("“%(label)s” is not one of the ImageNet class names.") % {"label": label}
+        )
+    if prediction.status != Prediction.Status.DONE:
+        raise NotReviewable(_("Only answered predictions can be reviewed."))
+    now = timezone.now()
+    with transaction.atomic():
+        same_bytes = list(
+            Prediction.objects.filter(
+                image_sha256=prediction.image_sha256, status=Prediction.Status.DONE
+            ).values_list("pk", flat=True)
+        )
+        ReviewedLabel.objects.bulk_create(
+            [
+                ReviewedLabel(
+                    prediction_id=pk,
+                    image_sha256=prediction.image_sha256,
+                    label=named.label,
+                    reviewer=reviewer,
+                    reviewed_at=now,
+                )
+                for pk in same_bytes
+            ],
+            update_conflicts=True,
+            unique_fields=["prediction"],
+            update_fields=["label", "reviewer", "reviewed_at"],
+        )
+    return named.label, len(same_bytes)

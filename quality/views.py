@@ -1,0 +1,108 @@
+"""Staff pages: the quality dashboard and the review queue. HTTP only."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_GET, require_POST
+
+from classifier.models import Prediction
+from feedback.labels import LABEL_SUGGESTIONS
+from quality import charts, selectors, services
+from quality.forms import PeriodForm, QueueFilterForm, ReviewForm
+from quality.permissions import staff_permission_required
+
+QUEUE_PAGE_SIZE = 20
+
+
+@require_GET
+@staff_permission_required(selectors.DASHBOARD_PERMISSION)
+def dashboard(request):
+    form = PeriodForm(request.GET or None)
+    if form.is_bound and not form.is_valid():
+        return render(request, "quality/dashboard.html", {"form": form}, status=400)
+    figures = selectors.dashboard(form.period())
+    context = {
+        "form": form,
+        "figures": figures,
+        "model_names": [row.model_name for row in figures.models],
+        "timeline_chart": charts.accuracy_line_chart(figures.timeline),
+        "calibration_chart": charts.calibration_chart(figures.calibration),
+        "confusion_chart": charts.confusion_bars(figures.confusions),
+        "can_review": request.user.has_perm(selectors.REVIEW_PERMISSION),
+    }
+    return render(request, "quality/dashboard.html", context)
+
+
+@require_GET
+@staff_permission_required(selectors.REVIEW_PERMISSION)
+def review_queue(request):
+    filters = QueueFilterForm(request.GET or None)
+    reason = filters.cleaned_data["reason"] if filters.is_valid() else ""
+    page = Paginator(selectors.review_queue(reason=reason), QUEUE_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    others = selectors.feedback_on_same_images(page.object_list)
+    items = [
+        {
+            "prediction": prediction,
+            "feedback": others.get(prediction.image_sha256, []),
+            "form": ReviewForm(
+                auto_id=f"id_%s_{prediction.pk}", initial={"label": _suggested(prediction)}
+            ),
+        }
+        for prediction in page.object_list
+    ]
+    context = {
+        "page": page,
+        "items": items,
+        "reason": reason,
+        "reasons": selectors.REVIEW_REASONS,
+        "low_confidence": selectors.LOW_CONFIDENCE,
+        "label_suggestions": LABEL_SUGGESTIONS,
+    }
+    return render(request, "quality/review_queue.html", context)
+
+
+def _suggested(prediction: Prediction) -> str:
+    """What the form starts with: the owner's correction if they gave one, else the model's."""
+    for entry in prediction.feedback_entries.all():
+        if entry.correct_label:
+            return entry.correct_label.replace("_", " ")
+    return prediction.label.replace("_", " ")
+
+
+@require_POST
+@staff_permission_required(selectors.REVIEW_PERMISSION)
+def review(request, pk):
+    prediction = get_object_or_404(Prediction, pk=pk, status=Prediction.Status.DONE)
+    form = ReviewForm(request.POST)
+    reason = request.POST.get("reason", "")
+    back = reverse("quality:review-queue")
+    if reason in selectors.REVIEW_REASONS:
+        back += "?" + urlencode({"reason": reason})
+    if not form.is_valid():
+        messages.error(request, _("Type a label."))
+        return redirect(back)
+    try:
+        label, count = services.review_prediction(
+            reviewer=request.user, prediction=prediction, label=form.cleaned_data["label"]
+        )
+    except (services.NotAClassName, services.NotReviewable) as error:
+        messages.error(request, str(error))
+        return redirect(back)
+    messages.success(
+        request,
+        ngettext(
+            "Reviewed: %(label)s (%(count)d prediction of this image).",
+            "Reviewed: %(label)s (%(count)d predictions of this image).",
+            count,
+        )
+        % {"label": label.replace("_", " "), "count": count},
+    )
+    return redirect(back)
