@@ -1,0 +1,101 @@
+"""Every quality page, endpoint and export, for every kind of visitor.
+
+Staff need the specific permission; `is_staff` alone is a 403. Signed-in non-staff users
+get 404 on the pages (not advertised) and 403 from the API; the admin sends non-staff to
+its login form, as for every admin page.
+"""
+
+import pytest
+from django.contrib.auth.models import Permission
+
+from classifier.tests.test_pages import make_prediction
+from conftest import jwt_client
+from quality.models import ReviewedLabel
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ["anonymous", "user", "staff", "staff_with_perm", "superuser"]
+
+
+@pytest.fixture
+def as_role(client, make_user):
+    def login(role: str, perm: str):
+        if role == "anonymous":
+            return None
+        extra = {
+            "user": {},
+            "staff": {"is_staff": True},
+            "staff_with_perm": {"is_staff": True},
+            "superuser": {"is_staff": True, "is_superuser": True},
+        }[role]
+        person = make_user(email=f"{role}@example.com", **extra)
+        if role == "staff_with_perm":
+            person.user_permissions.add(Permission.objects.get(codename=perm.split(".")[1]))
+        client.force_login(person)
+        return person
+
+    return login
+
+
+PAGES = [
+    # (method, url, permission, expected per role in ROLES order)
+    ("get", "/quality/", "quality.view_dashboard", [302, 404, 403, 200, 200]),
+    ("get", "/quality/review/", "quality.review_predictions", [302, 404, 403, 200, 200]),
+    ("post", "REVIEW", "quality.review_predictions", [302, 404, 403, 302, 302]),
+    ("get", "/api/quality/dashboard/", "quality.view_dashboard", [401, 403, 403, 200, 200]),
+    (
+        "get",
+        "/admin/quality/datasetexport/",
+        "quality.export_dataset",
+        [302, 302, 403, 200, 200],
+    ),
+    ("post", "EXPORT", "quality.export_dataset", [302, 302, 403, 200, 200]),
+]
+
+
+@pytest.mark.parametrize("role_index", range(len(ROLES)), ids=ROLES)
+@pytest.mark.parametrize(("method", "url", "perm", "expected"), PAGES, ids=[p[1] for p in PAGES])
+def test_who_may_open_what(client, as_role, user, role_index, method, url, perm, expected):
+    role = ROLES[role_index]
+    prediction = make_prediction(user)
+    as_role(role, perm)
+    if url == "REVIEW":
+        response = client.post(f"/quality/review/{prediction.pk}/", {"label": "lynx"})
+        reviewed = ReviewedLabel.objects.filter(prediction=prediction).exists()
+        assert reviewed == (expected[role_index] == 302 and role_index >= 3)
+    elif url == "EXPORT":
+        response = client.post(
+            "/admin/quality/datasetexport/",
+            {"action": "export_jsonl", "_selected_action": [str(prediction.pk)]},
+        )
+        if expected[role_index] == 200:
+            body = b"".join(response.streaming_content).decode()
+            assert str(prediction.pk) in body
+    else:
+        response = getattr(client, method)(url)
+    assert response.status_code == expected[role_index], (role, url)
+    if role == "anonymous" and url.startswith("/quality/"):
+        assert response["Location"].startswith("/accounts/login/")
+    if url.startswith("/api/") and response.status_code >= 400:
+        assert "detail" in response.json()
+
+
+def test_api_with_a_token_follows_the_same_rule(make_user):
+    staff = make_user(email="staff@example.com", is_staff=True)
+    assert jwt_client(staff).get("/api/quality/dashboard/").status_code == 403
+    staff.user_permissions.add(Permission.objects.get(codename="view_dashboard"))
+    assert jwt_client(staff).get("/api/quality/dashboard/").status_code == 200
+
+
+def test_nav_and_admin_index_link_the_dashboard_only_for_permitted_staff(client, make_user):
+    staff = make_user(email="staff@example.com", is_staff=True)
+    client.force_login(staff)
+    assert 'href="/quality/"' not in client.get("/").content.decode()
+    staff.user_permissions.add(
+        Permission.objects.get(codename="view_dashboard"),
+        Permission.objects.get(codename="review_predictions"),
+    )
+    assert 'href="/quality/"' in client.get("/").content.decode()
+    admin_index = client.get("/admin/").content.decode()
+    assert 'href="/quality/"' in admin_index
+    assert 'href="/quality/review/"' in admin_index
