@@ -1,0 +1,129 @@
+"""Exports: the manifest (CSV, JSONL) and the ImageNet-folder archive Keras reads as is."""
+
+import csv
+import io
+import json
+import zipfile
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import Permission
+from django.core.management import call_command
+
+from classifier.tests.test_pages import make_prediction
+from conftest import distinct_photo, photo_bytes
+from feedback.models import Feedback
+from quality.tests.fixtures import review
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def private_media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def labelled(user, other_user):
+    """Three labelled images in two classes, one unlabelled, one from another model."""
+    right = make_prediction(user, content=distinct_photo(1))  # tiger_cat, said right
+    Feedback.objects.create(user=user, prediction=right, is_correct=True)
+    corrected = make_prediction(user, content=distinct_photo(2))
+    Feedback.objects.create(user=user, prediction=corrected, is_correct=False, correct_label="lynx")
+    reviewed = make_prediction(other_user, content=photo_bytes("astronaut"))
+    review(reviewed, "lynx")
+    unlabelled = make_prediction(user, content=distinct_photo(3))
+    other_model = make_prediction(user, content=distinct_photo(4), model_name="efficientnet")
+    Feedback.objects.create(user=user, prediction=other_model, is_correct=True)
+    return {"right": right, "corrected": corrected, "reviewed": reviewed, "none": unlabelled}
+
+
+def run_export(tmp_path, *args) -> str:
+    target = tmp_path / "out"
+    call_command("export_dataset", "--output", str(target), *args)
+    return target.read_text() if "imagenet" not in args else str(target)
+
+
+def test_csv_manifest_has_every_column_and_no_emails(tmp_path, labelled, user):
+    text = run_export(tmp_path, "--format", "csv", "--model", "resnet50")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert len(rows) == 4
+    by_id = {row["prediction_id"]: row for row in rows}
+    corrected = by_id[str(labelled["corrected"].pk)]
+    assert corrected["user_verdict"] == "wrong"
+    assert corrected["correct_label"] == corrected["label"] == "lynx"
+    assert corrected["image_sha256"] == labelled["corrected"].image_sha256
+    assert corrected["storage_name"] == labelled["corrected"].image.name
+    assert json.loads(corrected["top5"])[0] == {"label": "tiger_cat", "score": 0.6213}
+    assert by_id[str(labelled["reviewed"].pk)]["reviewed_label"] == "lynx"
+    assert by_id[str(labelled["right"].pk)]["label"] == "tiger_cat"
+    assert by_id[str(labelled["none"].pk)]["label"] == ""
+    assert user.email not in text and "owner_email" not in text
+
+
+def test_jsonl_filters_and_emails_on_request(tmp_path, labelled, user):
+    lines = run_export(tmp_path, "--format", "jsonl", "--only-corrected", "--include-emails")
+    rows = [json.loads(line) for line in lines.splitlines()]
+    assert [row["prediction_id"] for row in rows] == [str(labelled["corrected"].pk)]
+    assert rows[0]["owner_email"] == user.email
+    lines = run_export(tmp_path, "--format", "jsonl", "--only-reviewed")
+    assert [json.loads(line)["reviewed_label"] for line in lines.splitlines()] == ["lynx"]
+    assert run_export(tmp_path, "--format", "jsonl", "--until", "2000-01-01") == ""
+
+
+def test_manifest_streams_through_an_iterator(labelled, django_assert_num_queries):
+    from quality import exports
+
+    rows = exports.manifest_rows(exports.export_queryset(exports.ExportFilter()))
+    assert not isinstance(rows, list)
+    with django_assert_num_queries(1):  # one server-side cursor, read in chunks
+        assert len(list(rows)) == 5
+
+
+def test_imagenet_archive_loads_with_keras_image_dataset_from_directory(tmp_path, labelled):
+    archive = run_export(tmp_path, "--format", "imagenet", "--model", "resnet50")
+    with zipfile.ZipFile(archive) as opened:
+        names = sorted(opened.namelist())
+        opened.extractall(tmp_path / "dataset")
+    assert names == sorted(
+        [
+            f"lynx/{labelled['corrected'].image_sha256}.jpg",
+            f"lynx/{labelled['reviewed'].image_sha256}.jpg",
+            f"tiger_cat/{labelled['right'].image_sha256}.jpg",
+        ]
+    )
+
+    import keras  # test-only: the worker side's library reads what the web side wrote
+
+    dataset = keras.utils.image_dataset_from_directory(
+        tmp_path / "dataset", image_size=(64, 64), batch_size=8, shuffle=False
+    )
+    assert dataset.class_names == ["lynx", "tiger_cat"]
+    images, labels = next(iter(dataset))
+    assert tuple(images.shape) == (3, 64, 64, 3)
+    assert sorted(labels.numpy().tolist()) == [0, 0, 1]
+
+
+def test_admin_action_exports_the_selection_and_is_logged(client, labelled, make_user):
+    staff = make_user(email="exporter@example.com", is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="export_dataset"))
+    client.force_login(staff)
+    chosen = [str(labelled["corrected"].pk), str(labelled["reviewed"].pk)]
+    response = client.post(
+        "/admin/quality/datasetexport/",
+        {"action": "export_imagenet", "_selected_action": chosen},
+    )
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith('attachment; filename="dataset-')
+    with zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))) as opened:
+        assert len(opened.namelist()) == 2
+    entry = LogEntry.objects.get()
+    assert entry.user == staff
+    assert "ImageNet-folder archive: 2 images" in entry.change_message
+
+    response = client.post(
+        "/admin/quality/datasetexport/", {"action": "export_csv", "_selected_action": chosen}
+    )
+    body = b"".join(response.streaming_content).decode()
+    assert len(list(csv.DictReader(io.StringIO(body)))) == 2
+    assert LogEntry.objects.count() == 2

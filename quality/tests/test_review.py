@@ -1,0 +1,127 @@
+"""The review queue: what lands in it, and a reviewer's label becoming ground truth."""
+
+import pytest
+from django.contrib.auth.models import Permission
+
+from classifier.tests.test_pages import inner_text, make_prediction
+from feedback.models import Feedback
+from quality import selectors, services
+from quality.models import ReviewedLabel
+from quality.tests import fixtures
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def reviewer(client, make_user):
+    person = make_user(email="rev@example.com", is_staff=True)
+    person.user_permissions.add(Permission.objects.get(codename="review_predictions"))
+    client.force_login(person)
+    return person
+
+
+def queued(reason=""):
+    return {
+        p.image_sha256[:8]: (p.said_wrong, p.conflict)
+        for p in selectors.review_queue(reason=reason)
+    }
+
+
+def test_queue_holds_disagreements_conflicts_and_low_confidence(user, other_user):
+    said_wrong = fixtures.make(user, "wrong", "tabby", 0.9)
+    fixtures.say(said_wrong, False, "lynx")
+    fixtures.say(fixtures.make(user, "fine", "tabby", 0.9), True)
+    unsure = fixtures.make(user, "unsure", "goldfish", 0.1)
+    # Same bytes, two users: one says right, the other wrong.
+    mine = fixtures.make(user, "shared", "tabby", 0.9)
+    theirs = fixtures.make(other_user, "shared", "tabby", 0.9)
+    fixtures.say(mine, True)
+    fixtures.say(theirs, True)
+    assert not selectors.review_queue(reason="conflict").exists(), "agreeing users: no conflict"
+    Feedback.objects.filter(prediction=theirs).update(is_correct=False, correct_label="lynx")
+
+    assert set(selectors.review_queue(reason="wrong")) == {said_wrong, theirs}
+    assert set(selectors.review_queue(reason="conflict")) == {mine, theirs}
+    assert set(selectors.review_queue(reason="low")) == {unsure}
+    assert set(selectors.review_queue()) == {said_wrong, unsure, mine, theirs}
+
+
+def test_reviewing_labels_every_prediction_of_the_same_bytes(user, other_user, reviewer):
+    mine = fixtures.make(user, "shared", "tabby", 0.9)
+    theirs = fixtures.make(other_user, "shared", "tabby", 0.9)
+    fixtures.say(theirs, False, "lynx")
+    label, count = services.review_prediction(reviewer=reviewer, prediction=theirs, label="Lynx")
+    assert (label, count) == ("lynx", 2)
+    assert set(ReviewedLabel.objects.values_list("prediction", "label", "reviewer")) == {
+        (mine.pk, "lynx", reviewer.pk),
+        (theirs.pk, "lynx", reviewer.pk),
+    }
+    assert not selectors.review_queue().exists(), "reviewed predictions leave the queue"
+    assert Feedback.objects.get(prediction=theirs).correct_label == "lynx", "feedback untouched"
+    # A second review replaces the first (one reviewed label per prediction).
+    services.review_prediction(reviewer=reviewer, prediction=mine, label="tabby")
+    assert set(ReviewedLabel.objects.values_list("label", flat=True)) == {"tabby"}
+
+
+def test_a_reviewed_label_must_be_a_class_name(user, reviewer):
+    prediction = fixtures.make(user, "x", "tabby", 0.1)
+    with pytest.raises(services.NotAClassName):
+        services.review_prediction(reviewer=reviewer, prediction=prediction, label="a doorbell")
+    assert not ReviewedLabel.objects.exists()
+
+
+def test_queue_page_then_setting_a_label(client, user, reviewer):
+    prediction = make_prediction(user)
+    Feedback.objects.create(
+        user=user, prediction=prediction, is_correct=False, correct_label="lynx"
+    )
+    html = client.get("/quality/review/").content.decode()
+    text = inner_text(html)
+    assert "1 prediction to review" in text
+    assert "user says wrong" in text
+    assert f'action="/quality/review/{prediction.pk}/"' in html
+    assert 'list="imagenet-labels"' in html and '<option value="great white shark">' in html
+    assert 'value="lynx"' in html, "the user's correction is suggested"
+
+    response = client.post(
+        f"/quality/review/{prediction.pk}/",
+        {"label": "Egyptian cat", "reason": "wrong"},
+        follow=True,
+    )
+    assert response.redirect_chain == [("/quality/review/?reason=wrong", 302)]
+    assert "Reviewed: Egyptian cat (1 prediction of this image)." in inner_text(
+        response.content.decode()
+    )
+    reviewed = ReviewedLabel.objects.get()
+    assert (reviewed.prediction, reviewed.label, reviewed.reviewer) == (
+        prediction,
+        "Egyptian_cat",
+        reviewer,
+    )
+    assert reviewed.reviewed_at is not None
+
+
+def test_confirm_button_keeps_the_models_label(client, user, reviewer):
+    prediction = make_prediction(user, score=0.1)
+    client.post(
+        f"/quality/review/{prediction.pk}/", {"label": ["something typed", prediction.label]}
+    )
+    assert ReviewedLabel.objects.get().label == prediction.label
+
+
+def test_an_unknown_label_is_refused_with_a_message(client, user, reviewer):
+    prediction = make_prediction(user, score=0.1)
+    response = client.post(
+        f"/quality/review/{prediction.pk}/", {"label": "a doorbell"}, follow=True
+    )
+    assert "is not one of the ImageNet class names" in inner_text(response.content.decode())
+    assert not ReviewedLabel.objects.exists()
+
+
+def test_queue_page_query_count_does_not_grow_with_the_page(
+    client, user, reviewer, django_assert_max_num_queries
+):
+    for index in range(15):
+        fixtures.say(fixtures.make(user, f"w{index}", "tabby", 0.9), False, "lynx")
+    with django_assert_max_num_queries(8):
+        assert client.get("/quality/review/").status_code == 200
