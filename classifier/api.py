@@ -16,6 +16,9 @@ from classifier.serializers import (
     WaitQuerySerializer,
 )
 
+#: seconds a client refused a wait slot is asked to wait before asking again
+RETRY_AFTER_WAIT_SLOTS_FULL = 2
+
 
 class ServiceUnavailable(APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
@@ -55,13 +58,18 @@ class PredictionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         upload = PredictionUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
         prediction = submit_or_raise(user=request.user, upload=upload.validated_data["image"])
-        prediction = services.wait_for_prediction(
-            prediction=prediction, timeout=settings.PREDICT_WAIT_SECONDS
-        )
+        headers = {}
+        try:
+            prediction = services.wait_for_prediction(
+                prediction=prediction, timeout=settings.PREDICT_WAIT_SECONDS
+            )
+        except services.WaitSlotsFull:
+            headers["Retry-After"] = str(RETRY_AFTER_WAIT_SLOTS_FULL)
         data = self.get_serializer(prediction).data
         if prediction.is_finished:
             return Response(data, status=status.HTTP_201_CREATED)
-        return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": data["url"]})
+        headers["Location"] = data["url"]
+        return Response(data, status=status.HTTP_202_ACCEPTED, headers=headers)
 
     @extend_schema(
         parameters=[
@@ -74,8 +82,15 @@ class PredictionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         query = WaitQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         prediction = get_object_or_404(self.get_queryset(), pk=pk)
-        if query.validated_data["wait"] and not prediction.is_finished:
+        try:
             prediction = services.wait_for_prediction(
                 prediction=prediction, timeout=query.validated_data["wait"]
+            )
+        except services.WaitSlotsFull:
+            # Answered at once, still pending: the client should come back later, not now.
+            return Response(
+                self.get_serializer(prediction).data,
+                status=status.HTTP_202_ACCEPTED,
+                headers={"Retry-After": str(RETRY_AFTER_WAIT_SLOTS_FULL)},
             )
         return Response(self.get_serializer(prediction).data)

@@ -35,6 +35,18 @@ class ModelTimedOut(APIException):
     default_code = "model_timeout"
 
 
+class TooManyWaiting(APIException):
+    """No wait slot (classifier.wait_slots): answered at once instead of holding a thread."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "Too many requests are waiting for the model."
+    default_code = "too_many_waiting"
+
+    def __init__(self, detail=None):
+        super().__init__(detail)
+        self.wait = 2  # DRF's handler turns this into Retry-After
+
+
 class ClassificationFailed(APIException):
     """The upload was a valid image but the model side gave up on it (see Prediction.error)."""
 
@@ -67,10 +79,16 @@ class LegacyPredictView(APIView):
     def post(self, request):
         prediction = submit_legacy_upload(user=request.user, upload=request.FILES.get("file"))
         timeout = settings.PREDICT_WAIT_SECONDS
-        prediction = services.wait_for_prediction(prediction=prediction, timeout=timeout)
+        result_url = reverse("classifier-api:prediction-detail", args=[prediction.pk])
+        try:
+            prediction = services.wait_for_prediction(prediction=prediction, timeout=timeout)
+        except services.WaitSlotsFull:
+            raise TooManyWaiting(
+                "Too many of your requests are waiting for the model. The image stays "
+                f"queued; its result will appear at {result_url}."
+            ) from None
         if prediction.status == Prediction.Status.DONE:
             return Response(LegacyPredictionSerializer(prediction).data)
-        result_url = reverse("classifier-api:prediction-detail", args=[prediction.pk])
         if prediction.status == Prediction.Status.FAILED:
             raise ClassificationFailed(
                 f"The model could not classify this image; see {result_url} for why. "

@@ -58,5 +58,11 @@ class PredictionUploadSerializer(serializers.Serializer):
     )
 
 
+#: the longest ?wait= a client may ask for (under nginx's proxy_read_timeout of 90 s)
+MAX_WAIT_SECONDS = 60
+
+
 class WaitQuerySerializer(serializers.Serializer):
-    wait = serializers.FloatField(required=False, min_value=0, max_value=60, default=0)
+    wait = serializers.FloatField(
+        required=False, min_value=0, max_value=MAX_WAIT_SECONDS, default=0
+    )

@@ -21,7 +21,7 @@ from django.db.models import F
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from classifier import queueing, selectors
+from classifier import queueing, selectors, wait_slots
 from classifier.catalog import configured_model_name
 from classifier.imaging import ValidatedImage, validate_upload
 from classifier.models import Prediction
@@ -117,12 +117,29 @@ def submit_prediction(*, user, upload) -> Prediction:
     return prediction
 
 
+class WaitSlotsFull(Exception):
+    """Too many requests already wait (this user's or this process's bound): answer now."""
+
+
 def wait_for_prediction(*, prediction: Prediction, timeout: float) -> Prediction:
     """Block until the prediction is finished or `timeout` seconds pass; return it refreshed.
 
     Wakes on the job's RQ result stream (XREAD BLOCK), so no sleep-polling. Retried
-    jobs also write to that stream; then we simply keep waiting.
+    jobs also write to that stream; then we simply keep waiting. A wait holds a server
+    thread, so it first takes a wait slot (`classifier.wait_slots`); with none free this
+    raises WaitSlotsFull at once and the caller answers with the pending prediction.
     """
+    if prediction.is_finished or timeout <= 0:
+        return prediction
+    with wait_slots.wait_slot(user_id=prediction.owner_id, seconds=timeout) as granted:
+        if not granted:
+            raise WaitSlotsFull(
+                "Too many requests are waiting for the model; this one was answered at once."
+            )
+        return _wait(prediction=prediction, timeout=timeout)
+
+
+def _wait(*, prediction: Prediction, timeout: float) -> Prediction:
     deadline = time.monotonic() + timeout
     last_entry = "0-0"
     while True:

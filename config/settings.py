@@ -164,6 +164,11 @@ RESNET50_WEIGHTS = env.str("RESNET50_WEIGHTS", default="imagenet")
 MAX_UPLOAD_MB = env.float("MAX_UPLOAD_MB", default=10)
 MAX_IMAGE_PIXELS = env.int("MAX_IMAGE_PIXELS", default=40_000_000)
 PREDICT_WAIT_SECONDS = env.float("PREDICT_WAIT_SECONDS", default=30)
+# Requests waiting for the model hold a server thread each: at most this many per user (all
+# web processes together) and per web process (keep it at most half of gunicorn's threads,
+# gunicorn.conf.py). Beyond them a request answers at once (202, still pending).
+WAIT_SLOTS_PER_USER = env.int("WAIT_SLOTS_PER_USER", default=4)
+WAIT_SLOTS_PER_PROCESS = env.int("WAIT_SLOTS_PER_PROCESS", default=16)
 # How many times a prediction is tried before it is marked failed (a worker dying mid-batch
 # costs one attempt).
 PREDICTION_MAX_ATTEMPTS = env.int("PREDICTION_MAX_ATTEMPTS", default=3)

@@ -2,13 +2,15 @@
 // 1. While the prediction is pending, ask the API for it with ?wait=N: the server holds
 //    the request open until the worker answers (or N seconds pass), so this is a long
 //    poll, not a polling loop. When it is finished, reload to show the server-rendered
-//    result. Network trouble backs off exponentially, up to 30 s between tries.
+//    result. Network trouble backs off exponentially, up to 30 s between tries; an answer
+//    with Retry-After (the server's wait slots were full) is followed after that delay.
 // 2. The feedback form only asks "what is it really?" once "No" is chosen.
 (function () {
   "use strict";
   var result = document.getElementById("result");
   var pending = ["queued", "running"];
   var labels = { queued: "Queued", running: "Running", done: "Done", failed: "Failed" };
+  var retryAfter = 0;
 
   function waitForResult(url, attempt) {
     fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
@@ -18,6 +20,8 @@
           window.location.reload();
           return null;
         }
+        // 202 + Retry-After: the server had no wait slot free and answered at once.
+        retryAfter = parseInt(response.headers.get("Retry-After") || "0", 10) || 0;
         return response.ok ? response.json() : Promise.reject(response.status);
       })
       .then(function (prediction) {
@@ -28,7 +32,7 @@
         }
         var status = document.getElementById("status");
         if (status) status.textContent = labels[prediction.status] || prediction.status;
-        waitForResult(url, 0);
+        setTimeout(function () { waitForResult(url, 0); }, retryAfter * 1000);
       })
       .catch(function () {
         var delay = Math.min(30000, 1000 * Math.pow(2, attempt));

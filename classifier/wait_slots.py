@@ -1,0 +1,100 @@
+"""Bounded waiting: how many requests may sit waiting for the model, per user and per process.
+
+A request that waits for a prediction (`POST /api/predictions/`, `GET
+/api/predictions/<id>/?wait=N`, the older `/model/predict`) holds one of gunicorn's threads
+for up to a minute. Unbounded, one user with 40 parallel waits took every thread and the
+site stopped answering (`/api/health/` took 18.7 s). So a wait first takes a slot:
+
+- at most WAIT_SLOTS_PER_USER waiting requests per user (all web processes together),
+- at most WAIT_SLOTS_PER_PROCESS waiting requests in one web process (threads belong to
+  a process: the bound keeps the rest of its threads for everything else).
+
+No slot: the request answers at once with what it has (202 / pending). Slots live in
+Redis sorted sets, taken and checked in one Lua script (atomic across processes and
+threads), released in `finally`, and each carries its own expiry, so a process killed
+mid-wait cannot leak one: it lapses after the wait's own deadline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+
+from django.conf import settings
+from redis.exceptions import RedisError
+
+from classifier import queueing
+
+logger = logging.getLogger(__name__)
+
+#: extra seconds a slot outlives its wait's deadline, before it counts as leaked
+SLOT_GRACE_SECONDS = 30
+
+_TAKE = """
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+for i, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now_ms)
+  if redis.call('ZCARD', key) >= tonumber(ARGV[2 + i]) then
+    return 0
+  end
+end
+local expires_ms = now_ms + tonumber(ARGV[2])
+for _, key in ipairs(KEYS) do
+  redis.call('ZADD', key, expires_ms, ARGV[1])
+  if redis.call('PTTL', key) < tonumber(ARGV[2]) then
+    redis.call('PEXPIRE', key, tonumber(ARGV[2]))
+  end
+end
+return 1
+"""
+
+
+def _process_key() -> str:
+    return f"classifier:wait-slots:process:{socket.gethostname()}:{os.getpid()}"
+
+
+def _user_key(user_id) -> str:
+    return f"classifier:wait-slots:user:{user_id}"
+
+
+def waiting_now(*, user_id) -> int:
+    """How many waits the user holds now (for tests and operators)."""
+    connection = queueing.inference_queue().connection
+    return int(connection.zcard(_user_key(user_id)))
+
+
+@contextlib.contextmanager
+def wait_slot(*, user_id, seconds: float) -> Iterator[bool]:
+    """Take a slot for a wait of up to `seconds`; yields whether one was granted.
+
+    Redis unreachable: no slot (the wait could not happen anyway); the caller answers
+    with what it has.
+    """
+    connection = queueing.inference_queue().connection
+    keys = [_user_key(user_id), _process_key()]
+    token = uuid.uuid4().hex
+    lifetime_ms = int((seconds + SLOT_GRACE_SECONDS) * 1000)
+    limits = [settings.WAIT_SLOTS_PER_USER, settings.WAIT_SLOTS_PER_PROCESS]
+    try:
+        granted = bool(connection.eval(_TAKE, len(keys), *keys, token, lifetime_ms, *limits))
+    except RedisError as error:
+        logger.warning("no wait slot, Redis failed: %s", error)
+        granted = False
+    if not granted:
+        logger.info("wait refused for user %s: wait slots full", user_id)
+    try:
+        yield granted
+    finally:
+        if granted:
+            try:
+                pipe = connection.pipeline(transaction=False)
+                for key in keys:
+                    pipe.zrem(key, token)
+                pipe.execute()
+            except RedisError as error:  # the slot lapses by itself at its expiry
+                logger.warning("wait slot not released, Redis failed: %s", error)
