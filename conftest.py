@@ -196,3 +196,48 @@ def live_upload(stack, headers, content: bytes, name: str = "photo.jpg", timeout
         files={"image": (name, content)},
         timeout=timeout,
     )
+
+
+# --- A real S3 server (SeaweedFS) ------------------------------------------------------------
+@pytest.fixture(scope="session")
+def seaweedfs():
+    """One SeaweedFS S3 server for the session (127.0.0.1 only, data in a temp folder)."""
+    from ops.seaweedfs import SeaweedS3
+
+    server = SeaweedS3().start()
+    yield server
+    server.close()
+
+
+class S3Place:
+    """Where one test's images go: a prefix of its own in the session's bucket."""
+
+    def __init__(self, server, prefix: str):
+        self.server = server
+        self.prefix = prefix
+
+    @property
+    def env(self) -> dict[str, str]:
+        return self.server.settings_env(prefix=self.prefix)
+
+    def keys(self) -> list[str]:
+        return self.server.keys(f"{self.prefix}/")
+
+    def key(self, storage_name: str) -> str:
+        return f"{self.prefix}/{storage_name}"
+
+
+@pytest.fixture
+def s3_storage(settings, seaweedfs):
+    """Django's default storage is the SeaweedFS bucket, under a prefix of this test's own."""
+    import uuid
+
+    place = S3Place(seaweedfs, f"test-{uuid.uuid4().hex[:12]}")
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "classifier.s3storage.ImageS3Storage",
+            "OPTIONS": seaweedfs.storage_options(prefix=place.prefix),
+        },
+    }
+    return place

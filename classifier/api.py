@@ -32,7 +32,7 @@ def submit_or_raise(*, user, upload):
         return services.submit_prediction(user=user, upload=upload)
     except InvalidImage as error:
         raise ValidationError({"image": [str(error)]}) from None
-    except services.QueueUnavailable as error:
+    except (services.QueueUnavailable, services.StorageUnavailable) as error:
         raise ServiceUnavailable(str(error)) from None
 
 

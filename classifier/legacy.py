@@ -108,5 +108,5 @@ def submit_legacy_upload(*, user, upload) -> Prediction:
         raise UploadRejected(UNSUPPORTED_FILE_TYPE) from None
     except InvalidImage as error:  # missing, empty, too big, damaged, too many pixels
         raise UploadRejected(str(error)) from None
-    except services.QueueUnavailable as error:
+    except (services.QueueUnavailable, services.StorageUnavailable) as error:
         raise ServiceUnavailable(str(error)) from None

@@ -14,7 +14,6 @@ from datetime import datetime
 from pathlib import PureWindowsPath
 
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F
@@ -25,6 +24,7 @@ from classifier import queueing, selectors, wait_slots
 from classifier.catalog import configured_model_name
 from classifier.imaging import ValidatedImage, validate_upload
 from classifier.models import Prediction
+from classifier.storage import ChecksummedContent, StorageUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -51,36 +51,48 @@ def clean_filename(name: str | None) -> str:
 def store_image(image: ValidatedImage) -> str:
     """Save the bytes under their content hash once; return the storage name.
 
-    A file already there is reused only if it holds exactly these bytes: one cut short
-    (a crash mid-write) or damaged on disk is written again, instead of failing every
-    later upload of the same photo.
+    Bytes already stored under that name are not written again. The check costs one
+    HEAD request on S3 (size + recorded SHA-256, no download); on a local disk the file
+    is read back, so one cut short (a crash mid-write) or damaged is written again
+    instead of failing every later upload of the same photo.
+
+    Raises `StorageUnavailable` when the store cannot be reached; nothing is stored then
+    (an S3 PUT is all or nothing).
     """
     name = image.storage_name
-    if default_storage.exists(name):
-        if _stored_bytes(name) == image.content:
+    try:
+        if _holds(name, image):
             return name
-        logger.warning("stored image %s does not match its hash; writing it again", name)
-        default_storage.delete(name)
-    saved = default_storage.save(name, ContentFile(image.content))
-    if saved != name:
-        # A concurrent upload of the same bytes won the race; keep one copy.
-        default_storage.delete(saved)
+        if not getattr(default_storage, "file_overwrite", False) and default_storage.exists(name):
+            logger.warning("stored image %s does not match its hash; writing it again", name)
+            default_storage.delete(name)
+        saved = default_storage.save(name, ChecksummedContent(image.content, sha256=image.sha256))
+        if saved != name:
+            # A concurrent upload of the same bytes won the race; keep one copy.
+            default_storage.delete(saved)
+    except OSError as error:  # a local disk that is full, read-only or gone
+        logger.error("cannot store image %s: %s", name, error)
+        raise StorageUnavailable() from error
     return name
 
 
-def _stored_bytes(name: str) -> bytes | None:
-    try:
+def _holds(name: str, image: ValidatedImage) -> bool:
+    holds = getattr(default_storage, "holds", None)
+    if holds is not None:
+        return holds(name, content=image.content, sha256=image.sha256)
+    try:  # a storage of another kind: compare what it holds
         with default_storage.open(name, "rb") as stored:
-            return stored.read()
+            return stored.read() == image.content
     except OSError:
-        return None
+        return False
 
 
 def submit_prediction(*, user, upload) -> Prediction:
     """Validate and store an upload, then answer it from cache or put it on the queue.
 
-    Raises `classifier.imaging.InvalidImage` (nothing stored) or `QueueUnavailable`
-    (nothing queued, no prediction kept).
+    Raises `classifier.imaging.InvalidImage` (nothing stored), `StorageUnavailable`
+    (nothing stored, no prediction kept) or `QueueUnavailable` (nothing queued, no
+    prediction kept).
     """
     image = validate_upload(upload)
     model_name = configured_model_name()

@@ -48,7 +48,7 @@ def upload(request):
                 )
             except InvalidImage as error:
                 form.add_error("image", str(error))
-            except services.QueueUnavailable as error:
+            except (services.QueueUnavailable, services.StorageUnavailable) as error:
                 form.add_error(None, str(error))
                 status_code = 503
             else:

@@ -17,6 +17,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from classifier.storage import STORAGE_UNAVAILABLE, StorageUnavailable
+
 logger = logging.getLogger(__name__)
 
 DATABASE_ERRORS = (OperationalError, InterfaceError)
@@ -30,6 +32,12 @@ class DatabaseUnavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = DATABASE_UNAVAILABLE
     default_code = "database_unavailable"
+
+
+class ImageStoreUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = STORAGE_UNAVAILABLE
+    default_code = "storage_unavailable"
 
 
 class RedisUnavailable(exceptions.APIException):
@@ -60,10 +68,14 @@ def _first_message(errors) -> str:
 def exception_handler(exc, context):
     if isinstance(exc, RecursionError) and _raised_by_a_parser(exc):
         exc = exceptions.ParseError("JSON parse error - the document is nested too deeply.")
-    elif isinstance(exc, DATABASE_ERRORS + REDIS_ERRORS):
+    elif isinstance(exc, (*DATABASE_ERRORS, *REDIS_ERRORS, StorageUnavailable)):
         logger.warning("answering 503, a backing service failed: %r", exc)
-        database = isinstance(exc, DATABASE_ERRORS)
-        unavailable = DatabaseUnavailable() if database else RedisUnavailable()
+        if isinstance(exc, StorageUnavailable):
+            unavailable = ImageStoreUnavailable()
+        elif isinstance(exc, DATABASE_ERRORS):
+            unavailable = DatabaseUnavailable()
+        else:
+            unavailable = RedisUnavailable()
         response = drf_exception_handler(unavailable, context)
         response["Retry-After"] = "5"
         return response

@@ -1,7 +1,7 @@
 """Middleware: outages answered 503, login forms rate-limited, oversized bodies refused.
 
-Pages answer 503 with a message, not a 500, when the database or Redis cannot be
-reached. The API gets the same treatment from `config.api.exception_handler`; this
+Pages answer 503 with a message, not a 500, when the database, Redis or the image store
+cannot be reached. The API gets the same treatment from `config.api.exception_handler`; this
 covers every other view (pages, admin, the queue dashboard). The response is plain HTML
 that needs neither the database nor a template context, so it renders during the outage.
 """
@@ -16,6 +16,7 @@ from django.http import HttpResponse, JsonResponse
 from django.urls import reverse
 from django.utils.html import escape
 
+from classifier.storage import STORAGE_UNAVAILABLE, StorageUnavailable
 from config.api import DATABASE_ERRORS, DATABASE_UNAVAILABLE, REDIS_ERRORS, REDIS_UNAVAILABLE
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,8 @@ class ServiceUnavailableMiddleware:
             message = DATABASE_UNAVAILABLE
         elif isinstance(exception, REDIS_ERRORS):
             message = REDIS_UNAVAILABLE
+        elif isinstance(exception, StorageUnavailable):
+            message = STORAGE_UNAVAILABLE
         else:
             return None
         logger.warning(

@@ -137,7 +137,7 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": {"BACKEND": "classifier.storage.ImageFileSystemStorage"},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if not DEBUG
@@ -147,6 +147,46 @@ STORAGES = {
 # Uploaded images are never served from MEDIA_URL: they go through an owner-checked view.
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "media")))
 MEDIA_URL = "/media-not-served/"
+
+# --- Where uploaded images live: MEDIA_ROOT (default) or an S3-compatible object store ------
+# With S3, web and workers share no disk: a worker needs only the database, Redis, these
+# settings and its model. Credentials: S3_* or the usual AWS_* names; neither set → boto3's
+# own chain (instance role, ~/.aws). Objects are private (no ACL is ever sent).
+
+
+def _first_env(*names: str, default: str = "") -> str:
+    """The first of several equivalent variables that is set (ours, then the AWS name)."""
+    return next((env.str(name) for name in names if env.str(name, default="")), default)
+
+
+S3_BUCKET = _first_env("S3_BUCKET", "AWS_STORAGE_BUCKET_NAME")
+STORAGE_BACKEND = env.str("STORAGE_BACKEND", default="s3" if S3_BUCKET else "filesystem")
+if STORAGE_BACKEND == "s3":
+    if not S3_BUCKET:
+        raise ImproperlyConfigured("STORAGE_BACKEND=s3 needs S3_BUCKET.")
+    S3_ADDRESSING_STYLE = env.str("S3_ADDRESSING_STYLE", default="path")
+    if S3_ADDRESSING_STYLE not in ("path", "virtual", "auto"):
+        raise ImproperlyConfigured("S3_ADDRESSING_STYLE must be path, virtual or auto.")
+    STORAGES["default"] = {
+        "BACKEND": "classifier.s3storage.ImageS3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET,
+            "endpoint_url": _first_env("S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+            or None,
+            "region_name": _first_env("S3_REGION", "AWS_DEFAULT_REGION", default="us-east-1"),
+            "access_key": _first_env("S3_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID") or None,
+            "secret_key": _first_env("S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY") or None,
+            "addressing_style": S3_ADDRESSING_STYLE,
+            "signature_version": "s3v4",
+            "location": env.str("S3_PREFIX", default=""),
+            "querystring_expire": env.int("S3_URL_EXPIRE_SECONDS", default=300),
+            "connect_timeout": env.float("S3_CONNECT_TIMEOUT", default=3),
+            "read_timeout": env.float("S3_READ_TIMEOUT", default=10),
+            "max_attempts": env.int("S3_MAX_ATTEMPTS", default=2),
+        },
+    }
+elif STORAGE_BACKEND != "filesystem":
+    raise ImproperlyConfigured("STORAGE_BACKEND must be filesystem or s3.")
 
 # --- Redis and the inference queue ----------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
