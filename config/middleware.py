@@ -10,8 +10,16 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 
 from django.conf import settings
+from django.core.exceptions import (
+    DisallowedHost,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.http import HttpResponse, JsonResponse
 from django.urls import reverse
 from django.utils.html import escape
@@ -141,3 +149,73 @@ class RequestSizeLimitMiddleware:
             response["Connection"] = "close"  # the unread body must not be taken as a request
             return response
         return self.get_response(request)
+
+
+# Paths of the JSON APIs: /api/ and the older system's routes (config/legacy_urls.py).
+API_PATH = re.compile(r"^/(api/|login/?$|user(/|$)|model/predict/?$|feedback/?$)")
+
+_GENERIC_DETAIL = {
+    400: "Bad request.",
+    401: "Authentication credentials were not provided.",
+    403: "You do not have permission to do this.",
+    404: "Not found.",
+    405: "Method not allowed.",
+    413: "The request is larger than the upload limit.",
+}
+
+
+def _suspicious_detail(exception: Exception) -> tuple[int, str]:
+    if isinstance(exception, TooManyFieldsSent):
+        return 400, (f"Too many form fields (more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS}).")
+    if isinstance(exception, TooManyFilesSent):
+        return 400, f"Too many files (more than {settings.DATA_UPLOAD_MAX_NUMBER_FILES})."
+    if isinstance(exception, RequestDataTooBig):
+        return 413, f"The request is larger than the {settings.MAX_UPLOAD_MB:g} MB upload limit."
+    if isinstance(exception, DisallowedHost):
+        return 400, "The Host header names a host this site does not serve."
+    return 400, "Bad request."
+
+
+class ApiErrorShapeMiddleware:
+    """Every 4xx on an API route is JSON with `detail`, even when DRF never saw the request.
+
+    Django refuses some requests before or around the view, with its own HTML page: too
+    many form fields or files, a body over DATA_UPLOAD_MAX_MEMORY_SIZE, a Host not in
+    ALLOWED_HOSTS, an unknown /api/ URL. Outermost in MIDDLEWARE, this answers those (and
+    any other non-JSON 4xx on an API path) in the API's shape.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            400 <= response.status_code < 500
+            and API_PATH.match(request.path_info)
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            status = response.status_code
+            detail = _GENERIC_DETAIL.get(status, response.reason_phrase)
+            if status == 400:
+                try:
+                    request.get_host()
+                except DisallowedHost as error:
+                    status, detail = _suspicious_detail(error)
+            converted = JsonResponse({"detail": detail}, status=status)
+            for header in ("Retry-After", "Allow", "WWW-Authenticate", "Connection"):
+                if header in response:
+                    converted[header] = response[header]
+            return converted
+        return response
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, SuspiciousOperation) and API_PATH.match(request.path_info):
+            if isinstance(exception, RequestDataTooBig | TooManyFieldsSent | TooManyFilesSent):
+                request._mark_post_parse_error()  # as Django does: the body is not read again
+            status, detail = _suspicious_detail(exception)
+            logging.getLogger("django.security." + type(exception).__name__).warning(
+                "%s: %s", request.path, exception
+            )
+            return JsonResponse({"detail": detail}, status=status)
+        return None

@@ -51,6 +51,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: any 4xx on an API route that Django answered in HTML becomes JSON `detail`.
+    "config.middleware.ApiErrorShapeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # A body declared larger than the upload limit is refused (413) before it is read.
     "config.middleware.RequestSizeLimitMiddleware",

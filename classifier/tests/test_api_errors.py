@@ -1,0 +1,73 @@
+"""Every 4xx on an API route is JSON with `detail`, also when Django refuses the request
+before DRF sees it (too many fields or files, a disallowed Host, an unknown /api/ URL).
+
+Pages keep Django's HTML answers. Both with DEBUG off (production) and on (the quick
+start, where Django would otherwise show its technical page).
+"""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from classifier.models import Prediction
+from conftest import jwt_client
+
+pytestmark = pytest.mark.django_db
+
+# Routes that read form bodies (/feedback/ reads only JSON: a form there is a JSON 415).
+API_POSTS = ["/api/predictions/", "/api/auth/token/", "/model/predict", "/user/", "/login"]
+
+
+@pytest.fixture(params=[False, True], ids=["debug-off", "debug-on"])
+def debug(request, settings):
+    settings.DEBUG = request.param
+    return request.param
+
+
+def assert_json_detail(response, status: int, *words: str) -> str:
+    assert response.status_code == status, response.content[:300]
+    assert response["Content-Type"] == "application/json", response.content[:300]
+    detail = response.json()["detail"]
+    for word in words:
+        assert word in detail
+    return detail
+
+
+@pytest.mark.parametrize("path", API_POSTS)
+def test_too_many_form_fields_is_a_json_400(path, user, debug, settings):
+    fields = {f"f{i}": "x" for i in range(settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1)}
+    response = jwt_client(user).post(path, fields, format="multipart")
+    assert_json_detail(response, 400, "Too many form fields")
+    assert Prediction.objects.count() == 0
+
+
+@pytest.mark.parametrize("path", API_POSTS)
+def test_too_many_files_is_a_json_400(path, user, debug, settings):
+    files = {
+        f"file{i}": SimpleUploadedFile(f"{i}.jpg", b"x")
+        for i in range(settings.DATA_UPLOAD_MAX_NUMBER_FILES + 1)
+    }
+    response = jwt_client(user).post(path, files, format="multipart")
+    assert_json_detail(response, 400, "Too many files")
+    assert Prediction.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/health/", "/api/predictions/", "/user/", "/login", "/feedback/"]
+)
+def test_a_disallowed_host_is_a_json_400_on_api_routes(path, debug):
+    response = Client().get(path, HTTP_HOST="evil.example.com")
+    assert_json_detail(response, 400, "Host")
+
+
+@pytest.mark.parametrize("path", ["/api/nothing-here/", "/api/predictions/not-a-uuid/"])
+def test_an_unknown_api_url_is_a_json_404(path, user, debug):
+    assert_json_detail(jwt_client(user).get(path), 404, "Not found")
+
+
+def test_pages_keep_their_html_answers(user, settings):
+    settings.DEBUG = False
+    assert "text/html" in Client().get("/nothing-here/")["Content-Type"]
+    response = Client().get("/accounts/login/", HTTP_HOST="evil.example.com")
+    assert response.status_code == 400
+    assert "text/html" in response["Content-Type"]
