@@ -59,3 +59,17 @@ def canonicalise_label(text: str) -> CanonicalLabel:
     if label:
         return CanonicalLabel(label=label, other="")
     return CanonicalLabel(label="", other=" ".join((text or "").split()))
+
+
+def rank_in_top(label: str, top: list[dict] | None) -> int | None:
+    """Where `label` sits in a prediction's top-k answers (1 = the top answer), else None.
+
+    Stored with each verdict so "was the right answer in the top 5?" is a column the
+    dashboard counts, not JSON it parses per row.
+    """
+    if not label:
+        return None
+    for position, entry in enumerate(top or [], start=1):
+        if entry.get("label") == label:
+            return position
+    return None

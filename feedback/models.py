@@ -23,6 +23,9 @@ class Feedback(models.Model):
     # free text naming no class goes to `other_label` and is reported apart.
     correct_label = models.CharField(max_length=200, blank=True)
     other_label = models.CharField(max_length=200, blank=True)
+    # Position of the true label in the prediction's top 5 (1 when the user says right),
+    # empty when it is not there or unknown (feedback.labels.rank_in_top).
+    correct_rank = models.PositiveSmallIntegerField(null=True, blank=True)
     comment = models.TextField(blank=True, max_length=2000)
     # Snapshot of what was predicted when the feedback was given (filters, legacy clients).
     predicted_label = models.CharField(max_length=100, blank=True, db_index=True)

@@ -4,7 +4,7 @@ Every path that stores a corrected label (the result page's form, the API, the l
 `/feedback/` endpoint) goes through `canonicalise_label`, so the rule is written once.
 """
 
-from feedback.labels import CanonicalLabel, canonicalise_label
+from feedback.labels import CanonicalLabel, canonicalise_label, rank_in_top
 from feedback.models import Feedback
 
 __all__ = [
@@ -43,6 +43,10 @@ def give_feedback(
     if prediction.status != prediction.Status.DONE:
         raise PredictionNotFinished("Feedback can be given once the prediction has an answer.")
     stated = CanonicalLabel("", "") if is_correct else canonicalise_label(correct_label)
+    if is_correct is None:
+        rank = None
+    else:
+        rank = 1 if is_correct else rank_in_top(stated.label, prediction.top5)
     return Feedback.objects.update_or_create(
         user=user,
         prediction=prediction,
@@ -50,6 +54,7 @@ def give_feedback(
             "is_correct": is_correct,
             "correct_label": stated.label,
             "other_label": stated.other,
+            "correct_rank": rank,
             "comment": comment.strip(),
             "predicted_label": prediction.label,
             "score": prediction.score,

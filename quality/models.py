@@ -20,6 +20,8 @@ class ReviewedLabel(models.Model):
     )
     image_sha256 = models.CharField(max_length=64, db_index=True)
     label = models.CharField(_("label"), max_length=200, help_text=_("An ImageNet class name."))
+    # Where the label sits in the prediction's top 5 (1 = the model was right), else empty.
+    rank = models.PositiveSmallIntegerField(null=True, blank=True)
     reviewer = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,

@@ -17,17 +17,16 @@ from operator import or_
 
 from django.db.models import (
     Avg,
+    BooleanField,
     Count,
-    Exists,
+    ExpressionWrapper,
     F,
     FloatField,
-    OuterRef,
     Q,
     QuerySet,
     Value,
     Window,
 )
-from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Floor, Least, RowNumber, TruncDay, TruncWeek
 from django.utils import timezone
 
@@ -96,11 +95,6 @@ def verdicts(period: Period) -> QuerySet[Feedback]:
     return queryset
 
 
-def _in_top_k(label_path: str, top5_path: str = "top5") -> Q:
-    """The label at `label_path` is one of the prediction's top-k labels."""
-    return reduce(or_, (Q(**{label_path: KT(f"{top5_path}__{i}__label")}) for i in range(TOP_K)))
-
-
 # --- Figures ---------------------------------------------------------------------------------
 @dataclass
 class ModelQuality:
@@ -118,9 +112,9 @@ class ModelQuality:
 def model_summary(period: Period) -> list[ModelQuality]:
     """Per model name as recorded on predictions (runtimes and versions stay apart). One query."""
     said = "feedback_entries__is_correct"
-    top5_hit = Q(**{said: True}) | (
-        Q(**{said: False}) & _in_top_k("feedback_entries__correct_label")
-    )
+    # Ranks were stored with each verdict and review (feedback.labels.rank_in_top), so
+    # this reads no JSON and the scan can stay on the narrow covering index.
+    top5_hit = Q(**{f"{said}__isnull": False, "feedback_entries__correct_rank__lte": TOP_K})
     rows = (
         answered_predictions(period, by_model=False)
         .values("model_name")
@@ -135,7 +129,7 @@ def model_summary(period: Period) -> list[ModelQuality]:
             ),
             reviewed=Count("reviewed_label"),
             reviewed_correct=Count("reviewed_label", filter=Q(reviewed_label__label=F("label"))),
-            reviewed_top5=Count("reviewed_label", filter=_in_top_k("reviewed_label__label")),
+            reviewed_top5=Count("reviewed_label", filter=Q(reviewed_label__rank__lte=TOP_K)),
         )
         .order_by("model_name")
     )
@@ -353,17 +347,25 @@ def conflicting_images() -> QuerySet:
 
 def review_queue(*, reason: str = "", low_confidence: float = LOW_CONFIDENCE) -> QuerySet:
     """Answered, not yet reviewed predictions worth a look, with why: the user said wrong,
-    users disagree about the same bytes, or the model was unsure. Newest first."""
+    users disagree about the same bytes, or the model was unsure. Newest first.
+
+    Runs one query (the conflicting images) when called; the queryset adds its own."""
+    # The conflicting images are read once (a short list: images several users judged
+    # differently), so neither the count nor the page re-aggregates all feedback per row.
+    said_wrong = Q(pk__in=Feedback.objects.filter(is_correct=False).values("prediction_id"))
+    conflict = Q(
+        image_sha256__in=list(
+            conflicting_images().values_list("prediction__image_sha256", flat=True)
+        )
+    )
     queryset = Prediction.objects.filter(
         status=Prediction.Status.DONE, reviewed_label__isnull=True
     ).annotate(
-        said_wrong=Exists(Feedback.objects.filter(prediction=OuterRef("pk"), is_correct=False)),
-        conflict=Exists(
-            conflicting_images().filter(prediction__image_sha256=OuterRef("image_sha256"))
-        ),
+        said_wrong=ExpressionWrapper(said_wrong, output_field=BooleanField()),
+        conflict=ExpressionWrapper(conflict, output_field=BooleanField()),
     )
     low = Q(score__lt=low_confidence)
-    wanted = {"wrong": Q(said_wrong=True), "conflict": Q(conflict=True), "low": low}
+    wanted = {"wrong": said_wrong, "conflict": conflict, "low": low}
     if reason in wanted:
         queryset = queryset.filter(wanted[reason])
     else:

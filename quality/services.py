@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from classifier.models import Prediction
+from feedback.labels import rank_in_top
 from feedback.services import canonicalise_label
 from quality.models import ReviewedLabel
 
@@ -38,7 +39,7 @@ def review_prediction(*, reviewer, prediction: Prediction, label: str) -> tuple[
         same_bytes = list(
             Prediction.objects.filter(
                 image_sha256=prediction.image_sha256, status=Prediction.Status.DONE
-            ).values_list("pk", flat=True)
+            ).values_list("pk", "top5")
         )
         ReviewedLabel.objects.bulk_create(
             [
@@ -46,13 +47,14 @@ def review_prediction(*, reviewer, prediction: Prediction, label: str) -> tuple[
                     prediction_id=pk,
                     image_sha256=prediction.image_sha256,
                     label=named.label,
+                    rank=rank_in_top(named.label, top5),
                     reviewer=reviewer,
                     reviewed_at=now,
                 )
-                for pk in same_bytes
+                for pk, top5 in same_bytes
             ],
             update_conflicts=True,
             unique_fields=["prediction"],
-            update_fields=["label", "reviewer", "reviewed_at"],
+            update_fields=["label", "rank", "reviewer", "reviewed_at"],
         )
     return named.label, len(same_bytes)

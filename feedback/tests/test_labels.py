@@ -95,3 +95,21 @@ def test_legacy_feedback_about_an_unknown_image_is_canonicalised_too(user):
         False,
         "lynx",
     )
+
+
+@pytest.mark.django_db
+def test_each_verdict_records_where_the_true_label_sits_in_the_top_5(user):
+    from feedback.services import give_feedback
+
+    prediction = make_prediction(user)  # top 5: tiger_cat, tabby, Egyptian_cat, lynx, Persian_cat
+    for is_correct, typed, rank in [
+        (True, "", 1),
+        (False, "lynx", 4),
+        (False, "goldfish", None),
+        (False, "a doorbell", None),
+        (None, "", None),
+    ]:
+        feedback, _ = give_feedback(
+            user=user, prediction=prediction, is_correct=is_correct, correct_label=typed
+        )
+        assert feedback.correct_rank == rank, typed

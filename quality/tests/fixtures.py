@@ -20,6 +20,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from classifier.models import Prediction
+from feedback.labels import rank_in_top
 from feedback.models import Feedback
 from quality.models import ReviewedLabel
 
@@ -53,7 +54,9 @@ def make(owner, name, label, score, model="model-a", when=1):
 
 
 def say(prediction, is_correct, correct_label="", other_label=""):
+    """Feedback as `give_feedback` stores it (rank included), written directly."""
     return Feedback.objects.create(
+        correct_rank=1 if is_correct else rank_in_top(correct_label, prediction.top5),
         user=prediction.owner,
         prediction=prediction,
         is_correct=is_correct,
@@ -66,7 +69,11 @@ def say(prediction, is_correct, correct_label="", other_label=""):
 
 def review(prediction, label, reviewer=None):
     return ReviewedLabel.objects.create(
-        prediction=prediction, image_sha256=prediction.image_sha256, label=label, reviewer=reviewer
+        prediction=prediction,
+        image_sha256=prediction.image_sha256,
+        label=label,
+        rank=rank_in_top(label, prediction.top5),
+        reviewer=reviewer,
     )
 
 
