@@ -221,7 +221,7 @@ class S3Place:
         return self.server.settings_env(prefix=self.prefix)
 
     def keys(self) -> list[str]:
-        return self.server.keys(f"{self.prefix}/")
+        return self.server.list_keys(f"{self.prefix}/")
 
     def key(self, storage_name: str) -> str:
         return f"{self.prefix}/{storage_name}"

@@ -117,7 +117,7 @@ class SeaweedS3:
             ),
         )
 
-    def keys(self, prefix: str = "") -> list[str]:
+    def list_keys(self, prefix: str = "") -> list[str]:
         """Every object name under `prefix` in the bucket."""
         pages = (
             self.client()

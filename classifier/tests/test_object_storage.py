@@ -190,7 +190,7 @@ def test_a_store_outage_answers_503_keeps_nothing_and_uploads_work_again_after(
     queue = django_rq.get_queue(settings.INFERENCE_QUEUE)
     before = upload(api_client, distinct_photo(1))
     assert before.status_code == 202
-    keys = lone_seaweedfs.keys()
+    keys = lone_seaweedfs.list_keys()
     lone_seaweedfs.kill()
 
     response = upload(api_client, distinct_photo(2))
@@ -208,8 +208,8 @@ def test_a_store_outage_answers_503_keeps_nothing_and_uploads_work_again_after(
     assert queue.count == 1
 
     lone_seaweedfs.start()
-    assert lone_seaweedfs.keys() == keys  # nothing half-written during the outage
+    assert lone_seaweedfs.list_keys() == keys  # nothing half-written during the outage
     after = upload(api_client, distinct_photo(2))
     assert after.status_code == 202, after.content
     assert Prediction.objects.count() == 2
-    assert len(lone_seaweedfs.keys()) == len(keys) + 1
+    assert len(lone_seaweedfs.list_keys()) == len(keys) + 1
