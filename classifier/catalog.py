@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from classifier.runtimes import InferenceChoice, configured_choice
+
 MODEL_KEYS: tuple[str, ...] = ("resnet50", "efficientnet_lite0")
 RANDOM_WEIGHTS_SUFFIX = " (random weights)"
 
@@ -28,13 +30,18 @@ def check_model_key(key: str) -> str:
     return key
 
 
-def model_name(key: str, *, resnet50_weights: str | None = None) -> str:
-    """The name recorded on predictions. Random weights are never hidden."""
+def model_name(
+    key: str, *, resnet50_weights: str | None = None, choice: InferenceChoice | None = None
+) -> str:
+    """The name recorded on predictions: the model, then the runtime and precision unless
+    TensorFlow fp32 (`resnet50+openvino-fp32`). Random weights are never hidden."""
     check_model_key(key)
     weights = resnet50_weights if resnet50_weights is not None else settings.RESNET50_WEIGHTS
+    choice = choice if choice is not None else configured_choice()
+    name = key + choice.name_suffix
     if key == "resnet50" and weights == "random":
-        return key + RANDOM_WEIGHTS_SUFFIX
-    return key
+        return name + RANDOM_WEIGHTS_SUFFIX
+    return name
 
 
 def configured_model_name() -> str:

@@ -203,6 +203,14 @@ RQ_SHOW_ADMIN_LINK = True
 # --- Classification -----------------------------------------------------------------------
 CLASSIFIER_MODEL = env.str("CLASSIFIER_MODEL", default="resnet50")
 RESNET50_WEIGHTS = env.str("RESNET50_WEIGHTS", default="imagenet")
+# How the worker runs the Keras models (mlworker/runtimes.py): auto | tensorflow | openvino |
+# onnxruntime, and auto | fp32 | bf16. `auto` is the fastest that passes the parity tests on
+# this host. The web derives the model name (runtime and precision) from these too.
+INFERENCE_RUNTIME = env.str("INFERENCE_RUNTIME", default="auto")
+INFERENCE_PRECISION = env.str("INFERENCE_PRECISION", default="auto")
+# Threads of one worker's forward pass; 0: this host's cores / INFERENCE_WORKERS_PER_HOST.
+INFERENCE_NUM_THREADS = env.int("INFERENCE_NUM_THREADS", default=0)
+INFERENCE_WORKERS_PER_HOST = env.int("INFERENCE_WORKERS_PER_HOST", default=1)
 MAX_UPLOAD_MB = env.float("MAX_UPLOAD_MB", default=10)
 MAX_IMAGE_PIXELS = env.int("MAX_IMAGE_PIXELS", default=40_000_000)
 PREDICT_WAIT_SECONDS = env.float("PREDICT_WAIT_SECONDS", default=30)

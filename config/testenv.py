@@ -31,4 +31,8 @@ if not os.environ.get("REDIS_URL"):
     os.environ["REDIS_URL"] = _default_redis_url()
 os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="imageclassifier-media-"))
 os.environ.setdefault("RESNET50_WEIGHTS", "random")
+# The suite's workers run today's TensorFlow path (names like "resnet50 (random weights)");
+# the other runtimes are proven against it by mlworker/tests/test_runtime_parity.py.
+os.environ.setdefault("INFERENCE_RUNTIME", "tensorflow")
+os.environ.setdefault("INFERENCE_PRECISION", "auto")
 os.environ.setdefault("THROTTLE_UPLOADS", "10000/min")

@@ -28,8 +28,11 @@ from typing import ClassVar
 import numpy as np
 from PIL import Image
 
+from classifier.catalog import model_name
+from classifier.runtimes import InferenceChoice, ThreadPlan, configured_choice
+from mlworker.models.backends import build_forward, configured_threads, file_digest
 from mlworker.models.base import ImageClassifier
-from mlworker.models.runtime import compile_forward, configure_tensorflow
+from mlworker.models.runtime import configure_tensorflow
 
 logger = logging.getLogger(__name__)
 
@@ -489,13 +492,15 @@ def center_crop_box(width: int, height: int, image_size: int) -> tuple[int, int,
 class EfficientNetLite0(ImageClassifier):
     """Pretrained EfficientNet-Lite0 ImageNet classifier, running in TensorFlow."""
 
-    name = "efficientnet_lite0"
     input_size = (224, 224)
 
     def __init__(
         self,
         weights_path: str | os.PathLike | None = None,
         cache_dir: str | os.PathLike | None = None,
+        *,
+        choice: InferenceChoice | None = None,
+        threads: ThreadPlan | None = None,
     ):
         configure_tensorflow()  # thread pools, before TensorFlow starts
         import tensorflow as tf
@@ -503,11 +508,25 @@ class EfficientNetLite0(ImageClassifier):
         self.weights_path = Path(weights_path) if weights_path else default_weights_path()
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self.cache_path = cache_path_for(self.weights_path, self.cache_dir)
+        self.choice = choice or configured_choice()
+        self.name = model_name("efficientnet_lite0", choice=self.choice)
 
-        weights = load_or_convert_weights(self.weights_path, self.cache_dir)
-        network = build_efficientnet_lite0(self.input_size[0], batch_norm_folded=True)
-        set_weights_by_name(network, fold_batch_norm_into_convs(weights))
-        self._forward = compile_forward(network, self.input_size)
+        def make_network():
+            weights = load_or_convert_weights(self.weights_path, self.cache_dir)
+            network = build_efficientnet_lite0(self.input_size[0], batch_norm_folded=True)
+            set_weights_by_name(network, fold_batch_norm_into_convs(weights))
+            return network
+
+        self._forward = build_forward(
+            model_key="efficientnet_lite0",
+            make_network=make_network,
+            # The .pth is the source; the Keras layout is derived from it by this module.
+            weights_digest=f"{file_digest(self.weights_path)[:12]}k{_CACHE_FORMAT_VERSION}",
+            input_size=self.input_size,
+            choice=self.choice,
+            threads=threads or configured_threads(),
+            cache_dir=self.cache_dir,
+        )
         # The kernel behind `tf.compat.v1.image.resize_bicubic`, minus its deprecation warning.
         self._resize_bicubic = tf.raw_ops.ResizeBicubic
 

@@ -32,3 +32,21 @@ def test_unknown_model_is_refused():
     result = run_worker_command("--model", "alexnet")
     assert result.returncode != 0
     assert "alexnet" in result.stderr
+
+
+def test_worker_says_in_one_line_what_it_runs_and_why(tmp_path):
+    result = run_worker_command(
+        "--model", "efficientnet_lite0", "--runtime", "openvino", "--precision", "fp32",
+        MODEL_CACHE_DIR=str(tmp_path), INFERENCE_RUNTIME="openvino", INFERENCE_PRECISION="fp32",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = [line for line in result.stdout.splitlines() if " on openvino fp32 " in line]
+    assert len(lines) == 1, result.stdout
+    assert "efficientnet_lite0+openvino-fp32" in lines[0]
+    assert "INFERENCE_RUNTIME=openvino, INFERENCE_PRECISION=fp32: fp32 as asked" in lines[0]
+
+
+def test_an_unknown_runtime_is_refused():
+    result = run_worker_command("--runtime", "tensorrt")
+    assert result.returncode != 0
+    assert "tensorrt" in result.stderr

@@ -9,6 +9,7 @@ import django_rq
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from classifier.runtimes import AUTO, PRECISIONS, RUNTIMES, RuntimeUnavailable, choose
 from mlworker import jobs
 from mlworker.catalog import MODELS, UnknownModel, load_model
 
@@ -23,18 +24,42 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=settings.BATCH_SIZE)
         parser.add_argument("--max-wait-ms", type=float, default=settings.BATCH_MAX_WAIT_MS)
         parser.add_argument("--model", default=settings.CLASSIFIER_MODEL, choices=sorted(MODELS))
+        parser.add_argument(
+            "--runtime",
+            default=settings.INFERENCE_RUNTIME,
+            choices=[AUTO, *RUNTIMES],
+            help="How to run the Keras model (default: INFERENCE_RUNTIME).",
+        )
+        parser.add_argument(
+            "--precision",
+            default=settings.INFERENCE_PRECISION,
+            choices=[AUTO, *PRECISIONS],
+            help="fp32, or bf16 where the CPU has it (default: INFERENCE_PRECISION).",
+        )
         parser.add_argument("--burst", action="store_true", help="Exit when the queue is empty.")
         parser.add_argument("--name", default=None, help="Worker name (default: host.pid.random).")
 
     def handle(self, *args, **options):
+        from mlworker.models.backends import configured_threads
         from mlworker.models.resnet import WeightsUnavailable
         from mlworker.worker import BatchSettings, BatchWorker
 
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1")
         try:
-            model = load_model(options["model"])
-        except (WeightsUnavailable, UnknownModel) as error:
+            choice = choose(options["runtime"], options["precision"])
+            if (options["runtime"], options["precision"]) != (
+                settings.INFERENCE_RUNTIME,
+                settings.INFERENCE_PRECISION,
+            ):
+                self.stderr.write(
+                    "run_model_worker: warning: --runtime/--precision differ from "
+                    "INFERENCE_RUNTIME/INFERENCE_PRECISION; the web looks results up under "
+                    "the name those settings give, so set them alike for the result cache."
+                )
+            threads = configured_threads()
+            model = load_model(options["model"], choice=choice, threads=threads)
+        except (WeightsUnavailable, UnknownModel, RuntimeUnavailable) as error:
             self.stderr.write(f"run_model_worker: {error}")
             sys.exit(2)
         jobs.use_model(model)
@@ -51,9 +76,13 @@ class Command(BaseCommand):
             worker_ttl=settings.WORKER_HEARTBEAT_SECONDS,
             maintenance_interval=settings.WORKER_HEARTBEAT_SECONDS,
         )
+        # The one line that says what this worker runs, and why.
         self.stdout.write(
-            f"Worker {name}: model {model.name}, batch size {options['batch_size']}, "
-            f"max wait {options['max_wait_ms']:g} ms, queue {options['queue']!r}"
+            f"Worker {name}: model {model.name} on {choice.runtime} {choice.precision} "
+            f"({choice.reason}), {threads.threads} thread(s) for "
+            f"{threads.workers_per_host} worker(s) per host, batch size "
+            f"{options['batch_size']}, max wait {options['max_wait_ms']:g} ms, "
+            f"queue {options['queue']!r}"
         )
         self.stdout.flush()
         worker.work(burst=options["burst"], logging_level=settings.RQ_WORKER_LOG_LEVEL)

@@ -1,0 +1,253 @@
+"""Run a Keras model through TensorFlow, OpenVINO or ONNX Runtime: one `forward(batch)` each.
+
+The Keras model stays the source of truth. For OpenVINO and ONNX Runtime it is converted
+once (OpenVINO's `convert_model`, tf2onnx) and the converted file is cached on disk under
+MODEL_CACHE_DIR, keyed by everything that changes its output: the model, a digest of its
+weights, the runtime and its version, the precision, the input-shape policy (any batch
+size, fixed height and width) and this module's format version. A worker that finds its
+entry loads it without building the Keras model at all.
+
+Random weights (tests, benchmarks) differ at every start, so they are converted in memory
+and never written to disk.
+
+OpenVINO's converter would send usage telemetry when it finds its `openvino_telemetry`
+package; `_block_openvino_telemetry` makes that package unimportable in this process first,
+so the converter falls back on its built-in no-op stub and nothing leaves the host.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from classifier.runtimes import (
+    BF16,
+    ONNXRUNTIME,
+    OPENVINO,
+    TENSORFLOW,
+    InferenceChoice,
+    ThreadPlan,
+    thread_plan,
+)
+
+logger = logging.getLogger(__name__)
+
+#: bump when the conversion itself changes (options, opset, graph edits)
+CONVERSION_FORMAT_VERSION = 1
+ONNX_OPSET = 17
+
+Forward = Callable[[np.ndarray], np.ndarray]
+
+
+def configured_threads() -> ThreadPlan:
+    from django.conf import settings
+
+    return thread_plan(
+        num_threads=settings.INFERENCE_NUM_THREADS,
+        workers_per_host=settings.INFERENCE_WORKERS_PER_HOST,
+    )
+
+
+def default_cache_dir() -> Path:
+    from mlworker.models.efficientnet_lite import default_cache_dir as weights_cache_dir
+
+    return weights_cache_dir()
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _block_openvino_telemetry() -> None:
+    already = sys.modules.get("openvino_telemetry", "absent")
+    if already is None:
+        return
+    if already != "absent":
+        logger.warning("openvino_telemetry was imported before it could be blocked")
+    sys.modules["openvino_telemetry"] = None  # `import openvino_telemetry` → ImportError
+
+
+def runtime_version(runtime: str) -> str:
+    if runtime == OPENVINO:
+        _block_openvino_telemetry()
+        import openvino
+
+        return openvino.get_version().split("-")[0]
+    if runtime == ONNXRUNTIME:
+        import onnxruntime
+        import tf2onnx
+
+        return f"{onnxruntime.__version__}-tf2onnx{tf2onnx.__version__}"
+    import tensorflow as tf
+
+    return tf.__version__
+
+
+def cache_entry(
+    *,
+    cache_dir: Path,
+    model_key: str,
+    weights_digest: str,
+    choice: InferenceChoice,
+    input_size: tuple[int, int],
+) -> Path:
+    """The folder holding one converted model. Its name is the cache key, spelled out."""
+    height, width = input_size
+    parts = [
+        model_key,
+        f"w{weights_digest[:16]}",
+        f"{choice.runtime}{runtime_version(choice.runtime)}",
+        choice.precision,
+        f"anybatchx{height}x{width}x3",
+        f"v{CONVERSION_FORMAT_VERSION}",
+    ]
+    return cache_dir / "converted" / "-".join(parts)
+
+
+def build_forward(
+    *,
+    model_key: str,
+    make_network: Callable[[], object],
+    weights_digest: str | None,
+    input_size: tuple[int, int],
+    choice: InferenceChoice,
+    threads: ThreadPlan,
+    cache_dir: Path,
+) -> Forward:
+    """A forward pass of `make_network()`'s Keras model on `choice.runtime`.
+
+    `weights_digest` None means "do not cache on disk" (random weights).
+    """
+    if choice.runtime == TENSORFLOW:
+        from mlworker.models.runtime import compile_forward
+
+        return compile_forward(make_network(), input_size)
+    entry = None
+    if weights_digest is not None:
+        entry = cache_entry(
+            cache_dir=cache_dir,
+            model_key=model_key,
+            weights_digest=weights_digest,
+            choice=choice,
+            input_size=input_size,
+        )
+    if choice.runtime == OPENVINO:
+        return _openvino_forward(make_network, entry, input_size, choice, threads)
+    if choice.runtime == ONNXRUNTIME:
+        return _onnxruntime_forward(make_network, entry, input_size, threads)
+    raise ValueError(f"unknown runtime {choice.runtime!r}")
+
+
+def _publish(build: Callable[[Path], None], entry: Path) -> None:
+    """Write a cache entry atomically: build into a temporary folder, then rename it.
+
+    Workers starting together may both convert; the first rename wins, the other's copy
+    is discarded, and nobody ever reads half a model.
+    """
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=entry.parent, prefix=entry.name + ".", suffix=".tmp"))
+    try:
+        build(staging)
+        os.chmod(staging, 0o755)  # mkdtemp makes it private; other worker users may read it
+        try:
+            os.rename(staging, entry)
+        except OSError:
+            if not entry.is_dir():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+# --- OpenVINO ---------------------------------------------------------------------------------
+
+
+def _openvino_forward(make_network, entry, input_size, choice, threads: ThreadPlan) -> Forward:
+    _block_openvino_telemetry()
+    import openvino as ov
+
+    height, width = input_size
+    core = ov.Core()
+    model_file = entry / "model.xml" if entry is not None else None
+    if model_file is not None and model_file.is_file():
+        model = core.read_model(model_file)
+        logger.info("OpenVINO model from cache %s", entry)
+    else:
+        model = ov.convert_model(make_network(), input=[(-1, height, width, 3)])
+        if entry is not None:
+            _publish(
+                lambda to: ov.save_model(model, to / "model.xml", compress_to_fp16=False), entry
+            )
+            logger.info("OpenVINO model converted and cached in %s", entry)
+    config = {
+        "INFERENCE_PRECISION_HINT": "bf16" if choice.precision == BF16 else "f32",
+        "PERFORMANCE_HINT": "LATENCY",  # one batch at a time, all threads on it
+        "NUM_STREAMS": "1",
+        "INFERENCE_NUM_THREADS": str(threads.threads),
+        # Pinned threads of two workers on one host would fight for the same cores.
+        "ENABLE_CPU_PINNING": "NO" if threads.shares_cores else "YES",
+    }
+    compiled = core.compile_model(model, "CPU", config)
+    request = compiled.create_infer_request()
+
+    def forward(batch: np.ndarray) -> np.ndarray:
+        request.infer({0: np.ascontiguousarray(batch, dtype=np.float32)})
+        return np.array(request.get_output_tensor(0).data, dtype=np.float32, copy=True)
+
+    return forward
+
+
+# --- ONNX Runtime -----------------------------------------------------------------------------
+
+
+def _onnxruntime_forward(make_network, entry, input_size, threads: ThreadPlan) -> Forward:
+    import onnxruntime as ort
+
+    model_file = entry / "model.onnx" if entry is not None else None
+    if model_file is not None and model_file.is_file():
+        serialized = model_file.read_bytes()
+        logger.info("ONNX model from cache %s", entry)
+    else:
+        serialized = convert_to_onnx(make_network(), input_size)
+        if entry is not None:
+            _publish(lambda folder: (folder / "model.onnx").write_bytes(serialized), entry)
+            logger.info("ONNX model converted and cached in %s", entry)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads.threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads.shares_cores:
+        # Spinning threads waiting for work burn the core the other worker needs.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = ort.InferenceSession(serialized, options, providers=["CPUExecutionProvider"])
+    input_name = session.get_inputs()[0].name
+
+    def forward(batch: np.ndarray) -> np.ndarray:
+        feed = {input_name: np.ascontiguousarray(batch, dtype=np.float32)}
+        return session.run(None, feed)[0]
+
+    return forward
+
+
+def convert_to_onnx(network, input_size: tuple[int, int]) -> bytes:
+    """tf2onnx on the Keras model, any batch size."""
+    import tensorflow as tf
+    import tf2onnx
+
+    height, width = input_size
+    signature = (tf.TensorSpec((None, height, width, 3), tf.float32, name="images"),)
+    logging.getLogger("tf2onnx").setLevel(logging.WARNING)
+    proto, _ = tf2onnx.convert.from_keras(network, input_signature=signature, opset=ONNX_OPSET)
+    return proto.SerializeToString()
