@@ -26,6 +26,26 @@ class ServiceUnavailable(APIException):
     default_code = "service_unavailable"
 
 
+class QueueFullError(ServiceUnavailable):
+    """Overload: 503 with Retry-After (DRF's handler turns `wait` into the header).
+
+    503, not 429: 429 says this client sent too much; a full queue is the service's
+    capacity, whoever asks, so it is "temporarily unable to handle the request" (RFC 9110).
+    """
+
+    default_code = "queue_full"
+
+    def __init__(self, detail: str, *, retry_after: int):
+        super().__init__(detail)
+        self.wait = retry_after
+
+
+def service_error(error: services.QueueUnavailable) -> ServiceUnavailable:
+    if isinstance(error, services.QueueFull):
+        return QueueFullError(str(error), retry_after=error.retry_after)
+    return ServiceUnavailable(str(error))
+
+
 def submit_or_raise(*, user, upload):
     """Run the submit service, turning its errors into this API's errors."""
     try:
@@ -33,7 +53,7 @@ def submit_or_raise(*, user, upload):
     except InvalidImage as error:
         raise ValidationError({"image": [str(error)]}) from None
     except (services.QueueUnavailable, services.StorageUnavailable) as error:
-        raise ServiceUnavailable(str(error)) from None
+        raise service_error(error) from None
 
 
 class PredictionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -52,7 +72,9 @@ class PredictionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         request=PredictionUploadSerializer,
         responses={201: PredictionSerializer, 202: PredictionSerializer},
         description="Upload an image. Answers 201 with the finished prediction, or 202 "
-        "(with a Location header) if the model has not answered within the wait limit.",
+        "(with a Location header) if the model has not answered within the wait limit; a "
+        "202 tells the queue position and an estimated time. 503 with Retry-After when the "
+        "queue is full (nothing was stored).",
     )
     def create(self, request):
         upload = PredictionUploadSerializer(data=request.data)

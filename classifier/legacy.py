@@ -16,7 +16,7 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from accounts.throttles import UploadRateThrottle
 from classifier import services
-from classifier.api import ServiceUnavailable
+from classifier.api import service_error
 from classifier.imaging import InvalidImage, UnsupportedImageType
 from classifier.models import Prediction
 
@@ -109,4 +109,4 @@ def submit_legacy_upload(*, user, upload) -> Prediction:
     except InvalidImage as error:  # missing, empty, too big, damaged, too many pixels
         raise UploadRejected(str(error)) from None
     except (services.QueueUnavailable, services.StorageUnavailable) as error:
-        raise ServiceUnavailable(str(error)) from None
+        raise service_error(error) from None  # a full queue adds Retry-After

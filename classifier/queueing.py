@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import django_rq
 from django.conf import settings
@@ -71,3 +72,65 @@ def wait_for_job_event(*, job_id: str, after: str, timeout: float) -> str:
     entries = response[0][1]
     newest = entries[-1][0]
     return newest.decode() if isinstance(newest, bytes) else newest
+
+
+def queue_depth() -> int:
+    """Jobs waiting in the inference queue (one LLEN)."""
+    return inference_queue().count
+
+
+def queue_position(*, job_id: str) -> int | None:
+    """1 for the next job a worker takes, 2 for the one after...; None when not waiting.
+
+    LPOS scans the list, which the queue cap (MAX_QUEUE_DEPTH) keeps short.
+    """
+    queue = inference_queue()
+    index = queue.connection.lpos(queue.key, job_id)
+    return None if index is None else index + 1
+
+
+# --- the workers' measured pace, for the time estimates of pending answers -----------------
+#: hash: worker name → "<seconds per image (moving average)> <unix time of last update>"
+PACE_KEY = "mlworker:pace"
+#: a worker that has not reported for this long no longer counts (it stopped, or idles)
+PACE_FRESH_SECONDS = 600
+#: weight of the newest batch in the moving average
+PACE_SMOOTHING = 0.2
+
+
+def record_pace(connection, *, worker_name: str, seconds: float, images: int) -> None:
+    """Fold one batch (wall time of the batch, images in it) into the worker's moving average."""
+    if images <= 0:
+        return
+    per_image = seconds / images
+    previous = connection.hget(PACE_KEY, worker_name)
+    if previous:
+        old = float(previous.split()[0])
+        per_image = old + PACE_SMOOTHING * (per_image - old)
+    connection.hset(PACE_KEY, worker_name, f"{per_image:.6f} {time.time():.0f}")
+
+
+def images_per_second(connection=None) -> float | None:
+    """What all workers together get through, from their recent paces; None if unknown."""
+    connection = connection or inference_queue().connection
+    now = time.time()
+    rates = []
+    newest = None
+    for value in connection.hgetall(PACE_KEY).values():
+        per_image, updated = (float(part) for part in value.split())
+        if per_image <= 0:
+            continue
+        if newest is None or updated > newest[1]:
+            newest = (1 / per_image, updated)
+        if now - updated <= PACE_FRESH_SECONDS:
+            rates.append(1 / per_image)
+    if rates:
+        return sum(rates)
+    return newest[0] if newest else None  # stale is better than nothing
+
+
+def estimated_seconds(*, position: int, rate: float | None) -> float | None:
+    """Roughly how long until a job at `position` is answered, at `rate` images/s."""
+    if rate is None or rate <= 0:
+        return None
+    return position / rate

@@ -16,6 +16,7 @@ from django.shortcuts import render
 
 from classifier.models import Prediction
 from classifier.presentation import present
+from classifier.selectors import queue_standing
 
 # Shorter than gunicorn's graceful timeout, so a deploy never waits on a long poll.
 RESULT_PAGE_WAIT_SECONDS = 15
@@ -34,5 +35,10 @@ def render_result_page(
 ) -> HttpResponse:
     present(prediction)
     panels = [html for panel in _panels.values() if (html := panel(request, prediction, state))]
-    context = {"prediction": prediction, "panels": panels, "wait_seconds": RESULT_PAGE_WAIT_SECONDS}
+    context = {
+        "prediction": prediction,
+        "panels": panels,
+        "wait_seconds": RESULT_PAGE_WAIT_SECONDS,
+        "standing": queue_standing(prediction=prediction),
+    }
     return render(request, "classifier/detail.html", context, status=status)

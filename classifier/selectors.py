@@ -1,7 +1,13 @@
 """Reads that encode who may see what. Every query for predictions goes through here."""
 
-from django.db.models import QuerySet
+from __future__ import annotations
 
+from dataclasses import dataclass
+
+from django.db.models import QuerySet
+from redis.exceptions import RedisError
+
+from classifier import queueing
 from classifier.models import Prediction
 
 
@@ -29,3 +35,34 @@ def finished_prediction_for_image(*, sha256: str, model_name: str) -> Prediction
         .order_by("-finished_at")
         .first()
     )
+
+
+@dataclass(frozen=True)
+class QueueStanding:
+    """Where a pending prediction stands: `position` 1 is next, 0 is in the model now."""
+
+    position: int
+    #: seconds until its answer, from the workers' measured pace; None before any is known
+    estimated_seconds: float | None
+
+
+_READ = object()
+
+
+def queue_standing(*, prediction: Prediction, rate=_READ) -> QueueStanding | None:
+    """Approximate: the queue moves while this is read. None when finished or Redis is down.
+
+    `rate` (images/s, `queueing.images_per_second`) may be passed in to read it once
+    for many predictions.
+    """
+    if prediction.is_finished:
+        return None
+    try:
+        position = queueing.queue_position(job_id=str(prediction.pk))
+        if rate is _READ:
+            rate = queueing.images_per_second()
+    except RedisError:
+        return None
+    position = position or 0  # not in the queue: taken by a worker (or about to be)
+    estimate = queueing.estimated_seconds(position=max(position, 1), rate=rate)
+    return QueueStanding(position=position, estimated_seconds=estimate)

@@ -1,6 +1,9 @@
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
+from redis.exceptions import RedisError
 from rest_framework import serializers
 
+from classifier import queueing, selectors
 from classifier.models import Prediction
 
 
@@ -15,6 +18,12 @@ class PredictionSerializer(serializers.ModelSerializer):
     image_url = serializers.SerializerMethodField()
     wait_seconds = serializers.FloatField(read_only=True)
     run_seconds = serializers.FloatField(read_only=True)
+    queue_position = serializers.SerializerMethodField(
+        help_text="While pending: 1 = next in the queue, 0 = in the model now (approximate)."
+    )
+    estimated_seconds = serializers.SerializerMethodField(
+        help_text="While pending: rough seconds until the answer, from measured batch times."
+    )
 
     class Meta:
         model = Prediction
@@ -37,6 +46,8 @@ class PredictionSerializer(serializers.ModelSerializer):
             "finished_at",
             "wait_seconds",
             "run_seconds",
+            "queue_position",
+            "estimated_seconds",
         ]
         read_only_fields = fields
 
@@ -49,6 +60,33 @@ class PredictionSerializer(serializers.ModelSerializer):
 
     def get_image_url(self, prediction) -> str:
         return self._absolute(reverse("classifier:image", args=[prediction.pk]))
+
+    def _standing(self, prediction) -> selectors.QueueStanding | None:
+        if prediction.is_finished:
+            return None
+        if not hasattr(prediction, "_queue_standing"):
+            # One pace read for a whole list of pending predictions (the context is shared).
+            if "queue_rate" not in self.context:
+                try:
+                    self.context["queue_rate"] = queueing.images_per_second()
+                except RedisError:
+                    self.context["queue_rate"] = None
+            prediction._queue_standing = selectors.queue_standing(
+                prediction=prediction, rate=self.context["queue_rate"]
+            )
+        return prediction._queue_standing
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_queue_position(self, prediction) -> int | None:
+        standing = self._standing(prediction)
+        return None if standing is None else standing.position
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_estimated_seconds(self, prediction) -> float | None:
+        standing = self._standing(prediction)
+        if standing is None or standing.estimated_seconds is None:
+            return None
+        return round(standing.estimated_seconds, 1)
 
 
 class PredictionUploadSerializer(serializers.Serializer):

@@ -7,10 +7,11 @@ them touch the queue or the result fields directly.
 from __future__ import annotations
 
 import logging
+import math
 import time
 import unicodedata
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import PureWindowsPath
 
 from django.conf import settings
@@ -18,13 +19,15 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 
 from classifier import queueing, selectors, wait_slots
 from classifier.catalog import configured_model_name
-from classifier.imaging import ValidatedImage, validate_upload
+from classifier.imaging import InvalidImage, ValidatedImage, validate_upload
 from classifier.models import Prediction
 from classifier.storage import ChecksummedContent, StorageUnavailable
+from monitoring.metrics import FailureReason, Outcome, RejectReason, count_failures, count_upload
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +36,68 @@ MAX_FILENAME_LENGTH = 255
 
 class QueueUnavailable(Exception):
     """The job queue (Redis) cannot be reached; nothing was queued or kept."""
+
+
+class QueueFull(QueueUnavailable):
+    """The queue holds MAX_QUEUE_DEPTH jobs already; nothing was stored or queued.
+
+    `retry_after`: seconds after which trying again is likely to succeed.
+    """
+
+    def __init__(self, message: str, *, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+#: Retry-After bounds for a full queue: at least a second, at most a minute
+RETRY_AFTER_RANGE = (1, 60)
+#: what a full queue's Retry-After says when no worker has measured its pace yet
+RETRY_AFTER_UNKNOWN = 5
+
+
+def check_queue_room() -> None:
+    """Refuse an upload at once when the queue is full, before anything is read or stored.
+
+    One LLEN, not atomic with the enqueue that follows: uploads arriving together at
+    depth cap-1 all pass, so the queue can overshoot the cap by the number of uploads in
+    flight at that moment (at most the web's thread count). The cap is a guard against
+    unbounded growth, not an exact quota, so that is accepted.
+    """
+    cap = settings.MAX_QUEUE_DEPTH
+    if not cap:
+        return
+    try:
+        depth = queueing.queue_depth()
+    except RedisError as error:
+        count_upload(Outcome.REJECTED, RejectReason.QUEUE_UNAVAILABLE)
+        logger.warning("queue unavailable, upload rejected: %s", error)
+        raise QueueUnavailable(
+            _("The classification queue is unavailable. Try again shortly.")
+        ) from None
+    if depth < cap:
+        return
+    retry_after = _retry_after_full_queue(depth)
+    count_upload(Outcome.REJECTED, RejectReason.QUEUE_FULL)
+    raise QueueFull(
+        _(
+            "The service is busy: %(depth)d images are waiting to be classified. "
+            "Nothing was stored; try again in %(seconds)d seconds."
+        )
+        % {"depth": depth, "seconds": retry_after},
+        retry_after=retry_after,
+    )
+
+
+def _retry_after_full_queue(depth: int) -> int:
+    """Time for the workers to get through a tenth of the queue, from their measured pace."""
+    try:
+        rate = queueing.images_per_second()
+    except RedisError:
+        rate = None
+    if not rate:
+        return RETRY_AFTER_UNKNOWN
+    low, high = RETRY_AFTER_RANGE
+    return max(low, min(high, math.ceil(depth / 10 / rate)))
 
 
 def clean_filename(name: str | None) -> str:
@@ -90,11 +155,16 @@ def _holds(name: str, image: ValidatedImage) -> bool:
 def submit_prediction(*, user, upload) -> Prediction:
     """Validate and store an upload, then answer it from cache or put it on the queue.
 
-    Raises `classifier.imaging.InvalidImage` (nothing stored), `StorageUnavailable`
-    (nothing stored, no prediction kept) or `QueueUnavailable` (nothing queued, no
-    prediction kept).
+    Raises `QueueFull` (checked first: nothing read or stored), `classifier.imaging.
+    InvalidImage` (nothing stored), `StorageUnavailable` (nothing stored, no prediction
+    kept) or `QueueUnavailable` (nothing queued, no prediction kept).
     """
-    image = validate_upload(upload)
+    check_queue_room()
+    try:
+        image = validate_upload(upload)
+    except InvalidImage:
+        count_upload(Outcome.REJECTED, RejectReason.INVALID_IMAGE)
+        raise
     model_name = configured_model_name()
     storage_name = store_image(image)
     fields = {
@@ -107,6 +177,7 @@ def submit_prediction(*, user, upload) -> Prediction:
     previous = selectors.finished_prediction_for_image(sha256=image.sha256, model_name=model_name)
     if previous is not None:
         now = timezone.now()
+        count_upload(Outcome.CACHED)
         return Prediction.objects.create(
             **fields,
             status=Prediction.Status.DONE,
@@ -123,9 +194,11 @@ def submit_prediction(*, user, upload) -> Prediction:
     except RedisError as error:
         logger.warning("queue unavailable, upload rejected: %s", error)
         prediction.delete()
+        count_upload(Outcome.REJECTED, RejectReason.QUEUE_UNAVAILABLE)
         raise QueueUnavailable(
-            "The classification queue is unavailable. Try again shortly."
+            _("The classification queue is unavailable. Try again shortly.")
         ) from None
+    count_upload(Outcome.QUEUED)
     return prediction
 
 
@@ -216,11 +289,71 @@ def complete_predictions(*, results: dict[str, list[dict]], model_name: str) -> 
 
 
 def fail_prediction(
-    *, prediction_id: str, message: str, finished_at: datetime | None = None
-) -> None:
-    _claimable([prediction_id]).update(
+    *,
+    prediction_id: str,
+    message: str,
+    reason: str = FailureReason.ERROR,
+    finished_at: datetime | None = None,
+) -> bool:
+    """Mark a pending prediction failed; False if it had finished already (nothing counted).
+
+    `reason` is the `predictions_failed_total` label (`monitoring.metrics.FailureReason`).
+    """
+    updated = _claimable([prediction_id]).update(
         status=Prediction.Status.FAILED, error=message, finished_at=finished_at or timezone.now()
     )
+    if updated:
+        _count_failures(reason, updated)
+    return updated > 0
+
+
+def _count_failures(reason: str, count: int) -> None:
+    try:
+        count_failures(queueing.inference_queue().connection, reason, count)
+    except RedisError as error:  # the failure itself is recorded; only its count is lost
+        logger.warning("could not count %d failed predictions (%s): %s", count, reason, error)
+
+
+def expired_message() -> str:
+    return _(
+        "Expired: it waited in the queue longer than %(seconds)g seconds, so it was not run. "
+        "Upload it again."
+    ) % {"seconds": settings.PREDICTION_DEADLINE_SECONDS}
+
+
+def is_past_deadline(created_at: datetime, *, now: datetime | None = None) -> bool:
+    deadline = settings.PREDICTION_DEADLINE_SECONDS
+    if not deadline:
+        return False
+    return ((now or timezone.now()) - created_at).total_seconds() > deadline
+
+
+def expire_overdue_predictions(*, prediction_ids: Iterable[str]) -> dict[str, str]:
+    """Fail the predictions uploaded more than PREDICTION_DEADLINE_SECONDS ago that have not
+    run yet; return id → message for those. Called before their forward pass, so a backlog
+    left by an outage is cleared without running the model for answers nobody waits for."""
+    if not settings.PREDICTION_DEADLINE_SECONDS:
+        return {}
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=settings.PREDICTION_DEADLINE_SECONDS)
+    overdue = Prediction.objects.filter(
+        id__in=list(prediction_ids), status=Prediction.Status.QUEUED, created_at__lt=cutoff
+    )
+    message = expired_message()
+    expired = [str(pk) for pk in overdue.values_list("pk", flat=True)]
+    if not expired:
+        return {}
+    updated = Prediction.objects.filter(pk__in=expired, status=Prediction.Status.QUEUED).update(
+        status=Prediction.Status.FAILED, error=message, finished_at=now
+    )
+    if updated:
+        logger.warning(
+            "%d predictions expired in the queue (deadline %gs)",
+            updated,
+            settings.PREDICTION_DEADLINE_SECONDS,
+        )
+        _count_failures(FailureReason.EXPIRED, updated)
+    return dict.fromkeys(expired, message)
 
 
 def requeue_prediction(*, prediction_id: str, message: str) -> bool:

@@ -39,6 +39,7 @@ def upload(request):
     # Bound on every POST, even an empty one, so a missing file gets its error message.
     form = UploadForm(request.POST, request.FILES) if request.method == "POST" else UploadForm()
     status_code = 200
+    retry_after = None
     if request.method == "POST":
         status_code = 400
         if form.is_valid():
@@ -51,6 +52,7 @@ def upload(request):
             except (services.QueueUnavailable, services.StorageUnavailable) as error:
                 form.add_error(None, str(error))
                 status_code = 503
+                retry_after = getattr(error, "retry_after", None)
             else:
                 return redirect("classifier:detail", pk=prediction.pk)
     recent = [
@@ -63,7 +65,10 @@ def upload(request):
         "max_mb": settings.MAX_UPLOAD_MB,
         "max_bytes": int(settings.MAX_UPLOAD_MB * 1024 * 1024),
     }
-    return render(request, "classifier/upload.html", context, status=status_code)
+    response = render(request, "classifier/upload.html", context, status=status_code)
+    if retry_after is not None:
+        response["Retry-After"] = str(retry_after)
+    return response
 
 
 @login_required

@@ -48,9 +48,12 @@ INSTALLED_APPS = [
     "quality",
     "mlworker",
     "ops",
+    "monitoring",
 ]
 
 MIDDLEWARE = [
+    # Request counts and latency for /metrics (django-prometheus): first and last.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     # Outermost: any 4xx on an API route that Django answered in HTML becomes JSON `detail`.
     "config.middleware.ApiErrorShapeMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -69,6 +72,7 @@ MIDDLEWARE = [
     "config.middleware.ServiceUnavailableMiddleware",
     # The HTML login forms get the API's login rate limits (429 with Retry-After).
     "config.middleware.LoginFormThrottleMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -228,6 +232,13 @@ BATCH_MAX_WAIT_MS = env.float("BATCH_MAX_WAIT_MS", default=10)
 WORKER_HEARTBEAT_SECONDS = env.int("WORKER_HEARTBEAT_SECONDS", default=10)
 # A started job whose worker has not finished it within this lease is retried elsewhere.
 JOB_LEASE_SECONDS = env.int("JOB_LEASE_SECONDS", default=60)
+# Overload: when this many jobs wait in the inference queue, uploads are refused at once
+# (503 + Retry-After) instead of piling up behind it. 0 turns the cap off.
+MAX_QUEUE_DEPTH = env.int("MAX_QUEUE_DEPTH", default=500)
+# A job still queued this long after its upload is not run: its prediction fails as
+# expired, so a backlog (after an outage) does not burn the model on answers nobody
+# waits for. 0 turns the deadline off.
+PREDICTION_DEADLINE_SECONDS = env.float("PREDICTION_DEADLINE_SECONDS", default=600)
 RQ_WORKER_LOG_LEVEL = env.str("RQ_LOG_LEVEL", default="WARNING")
 # The model worker's files and TensorFlow's thread pools (0 = TensorFlow's default).
 MODEL_CACHE_DIR = Path(
@@ -271,6 +282,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# --- Metrics (/metrics, Prometheus text format; see docs/METRICS.md) -------------------------
+# Bearer token Prometheus sends; unset: /metrics answers 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# A directory (emptied when the server starts) where every gunicorn process writes its
+# counters, so /metrics sums all processes. prometheus_client reads the variable itself;
+# the stack (quick start, tests, load tests) sets it for gunicorn.
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+PROMETHEUS_EXPORT_MIGRATIONS = False
 
 CACHES = {
     "default": {

@@ -22,6 +22,7 @@ urlpatterns = [
     # set_language: the language switch in every page posts here.
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("accounts.urls")),
+    path("", include("monitoring.urls")),
     path("", include("config.legacy_urls")),
     path("", include("feedback.urls")),
     path("", include("quality.urls")),

@@ -16,6 +16,7 @@ from django.core.files.storage import default_storage
 from classifier import services
 from classifier.imaging import InvalidImage, open_rgb
 from mlworker.models.base import ImageClassifier
+from monitoring.metrics import FailureReason
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +55,11 @@ def prepare_inputs(model: ImageClassifier, prediction_ids: list[str]) -> Prepare
     the current one is in the model.
     """
     outcome = BatchOutcome()
-    predictions = services.start_predictions(prediction_ids=prediction_ids)
-    outcome.skipped = [pid for pid in prediction_ids if pid not in predictions]
+    # Past their deadline: failed as expired, never run (and not retried).
+    outcome.failures.update(services.expire_overdue_predictions(prediction_ids=prediction_ids))
+    to_start = [pid for pid in prediction_ids if pid not in outcome.failures]
+    predictions = services.start_predictions(prediction_ids=to_start)
+    outcome.skipped = [pid for pid in to_start if pid not in predictions]
     inputs: dict[str, np.ndarray] = {}
     for prediction_id, prediction in predictions.items():
         try:
@@ -85,7 +89,10 @@ def record_outcome(outcome: BatchOutcome, *, model_name: str) -> None:
     if outcome.results:
         services.complete_predictions(results=outcome.results, model_name=model_name)
     for prediction_id, message in outcome.failures.items():
-        services.fail_prediction(prediction_id=prediction_id, message=message)
+        # Expired ones were failed already; this finds them finished and does nothing.
+        services.fail_prediction(
+            prediction_id=prediction_id, message=message, reason=FailureReason.BAD_IMAGE
+        )
 
 
 def classify_predictions(model: ImageClassifier, prediction_ids: list[str]) -> BatchOutcome:

@@ -17,6 +17,7 @@ from rq import get_current_job
 from classifier import services
 from mlworker.catalog import load_model
 from mlworker.inference import classify_predictions
+from monitoring.metrics import FailureReason
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,9 @@ def record_job_failure(job, connection, exc_type, exc_value, traceback) -> None:
         return  # already recorded by classify_predictions
     if exc_type is not None and exc_type.__name__ == "AbandonedJobError":
         reason = "the worker stopped"
+        metric_reason = FailureReason.WORKER_LOST
     else:
+        metric_reason = FailureReason.ERROR
         # The details go to the log, not to the user's screen.
         logger.error("prediction %s raised %s: %s", prediction_id, exc_type, exc_value)
         reason = "an internal error"
@@ -76,6 +79,7 @@ def record_job_failure(job, connection, exc_type, exc_value, traceback) -> None:
             services.fail_prediction(
                 prediction_id=prediction_id,
                 message=f"Classification failed after repeated attempts ({reason}).",
+                reason=metric_reason,
             )
     except DatabaseError as error:
         # Raising here would stop RQ's registry cleanup (and the worker) mid-way; the

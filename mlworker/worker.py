@@ -38,6 +38,7 @@ from rq.queue import Queue
 from rq.utils import now
 from rq.worker import SimpleWorker, WorkerStatus
 
+from classifier import queueing
 from classifier.catalog import CLASSIFY_JOB
 from mlworker.inference import (
     BatchOutcome,
@@ -48,6 +49,7 @@ from mlworker.inference import (
 )
 from mlworker.models.base import ImageClassifier
 from mlworker.recovery import sweep_lost_predictions
+from monitoring import metrics
 
 STATS_KEY = "mlworker:stats"
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
@@ -242,14 +244,23 @@ class BatchWorker(SimpleWorker):
         others = [(job, queue) for job, queue in batch if job.func_name != CLASSIFY_JOB]
         if not classify:
             return PreparedBatch(jobs=[], executions={}, other_jobs=others)
+        started = time.monotonic()
         executions = self._start_jobs(classify)
+        waits = queue_waits([job for job, _ in classify])
         try:
             work = prepare_inputs(self.model, [job.args[0] for job, _ in classify])
         except Exception:
             return PreparedBatch(
                 jobs=classify, executions=executions, other_jobs=others, error=sys.exc_info()
             )
-        return PreparedBatch(jobs=classify, executions=executions, other_jobs=others, work=work)
+        return PreparedBatch(
+            jobs=classify,
+            executions=executions,
+            other_jobs=others,
+            work=work,
+            queue_waits=waits,
+            prepare_seconds=time.monotonic() - started,
+        )
 
     def execute_batch(
         self, batch: PreparedBatch, *, prefetcher: ThreadPoolExecutor | None
@@ -258,6 +269,7 @@ class BatchWorker(SimpleWorker):
         was prepared meanwhile."""
         for job, queue in batch.other_jobs:
             self.execute_job(job, queue)  # anything else on the queue runs the RQ way
+        started = time.monotonic()
         forward_done = threading.Event()
         upcoming = None
         if prefetcher is not None and batch.work is not None and not self._stop_requested:
@@ -276,6 +288,7 @@ class BatchWorker(SimpleWorker):
                 except Exception:
                     batch.error = sys.exc_info()
             self._finish_batch(batch, outcome)
+            self._record_pace(batch, time.monotonic() - started)
         finally:
             forward_done.set()
             following = upcoming.result() if upcoming is not None else None
@@ -338,14 +351,16 @@ class BatchWorker(SimpleWorker):
                 self._finish_failed(job, queue, batch.executions, exc_info=batch.error)
             return
         succeeded = [(job, q) for job, q in batch.jobs if job.args[0] not in outcome.failures]
-        self._finish_succeeded(succeeded, batch.executions, outcome)
+        self._finish_succeeded(succeeded, batch.executions, outcome, batch.queue_waits)
         for job, queue in batch.jobs:
             message = outcome.failures.get(job.args[0])
             if message is not None:
                 job.retries_left = 0  # a broken image stays broken
                 self._finish_failed(job, queue, batch.executions, message=message)
 
-    def _finish_succeeded(self, jobs, executions, outcome: BatchOutcome) -> None:
+    def _finish_succeeded(
+        self, jobs, executions, outcome: BatchOutcome, queue_waits: list[float]
+    ) -> None:
         """What RQ's handle_job_success does per job, for all jobs in one MULTI/EXEC: result
         written to the job's result stream (this wakes the waiting web request), job in the
         FinishedJobRegistry, its Execution removed from the StartedJobRegistry; plus the
@@ -381,6 +396,7 @@ class BatchWorker(SimpleWorker):
                         execution.delete(job=job, pipeline=pipeline)
                     self.set_current_job_id(None, pipeline=pipeline)
                     self._record_stats(pipeline, outcome)
+                    self._record_metrics(pipeline, outcome, queue_waits)
                     pipeline.execute()
                     return
                 except WatchError:
@@ -415,6 +431,33 @@ class BatchWorker(SimpleWorker):
         finally:
             self.execution = None
 
+    def _record_metrics(self, pipeline, outcome: BatchOutcome, queue_waits: list[float]) -> None:
+        """The Prometheus metrics of this batch, added up in Redis with every other worker's
+        (`monitoring.shared`): queued in the pipeline that finishes the batch."""
+        model = self.model.name
+        metrics.QUEUE_WAIT_SECONDS.observe_many(pipeline, queue_waits, model=model)
+        if outcome.forward_passes:
+            metrics.BATCH_SIZE.observe(pipeline, len(outcome.results), model=model)
+            metrics.FORWARD_SECONDS.observe(pipeline, outcome.forward_seconds, model=model)
+            metrics.IMAGES_CLASSIFIED.inc(pipeline, len(outcome.results), model=model)
+
+    def _record_pace(self, batch: PreparedBatch, execute_seconds: float) -> None:
+        """This worker's seconds per image, for the time estimates of pending answers."""
+        if batch.work is None or not batch.work.inputs:
+            return
+        with suppress(*REDIS_DOWN):
+            queueing.record_pace(
+                self.connection,
+                worker_name=self.name,
+                seconds=batch.prepare_seconds + execute_seconds,
+                images=len(batch.work.inputs),
+            )
+
+    def teardown(self):
+        with suppress(*REDIS_DOWN):
+            self.connection.hdel(queueing.PACE_KEY, self.name)
+        super().teardown()
+
     @staticmethod
     def _record_stats(pipeline, outcome: BatchOutcome) -> None:
         pipeline.hincrby(STATS_KEY, "forward_passes", outcome.forward_passes)
@@ -433,6 +476,10 @@ class PreparedBatch:
     work: PreparedInputs | None = None
     #: sys.exc_info() of a failure while preparing or running; every job fails with it
     error: tuple | None = None
+    #: seconds each job waited in the queue before this worker took it
+    queue_waits: list[float] = field(default_factory=list)
+    #: wall time spent preparing (registries, database, decoding)
+    prepare_seconds: float = 0.0
 
     def merge(self, other: PreparedBatch) -> PreparedBatch:
         """One batch from two parts prepared one after the other."""
@@ -441,6 +488,8 @@ class PreparedBatch:
             executions={**self.executions, **other.executions},
             other_jobs=self.other_jobs + other.other_jobs,
             error=self.error or other.error,  # a failed part fails the (rare) merged batch
+            queue_waits=self.queue_waits + other.queue_waits,
+            prepare_seconds=self.prepare_seconds + other.prepare_seconds,
         )
         parts = [part.work for part in (self, other) if part.work is not None]
         if parts:
@@ -464,6 +513,16 @@ def warm_up(model: ImageClassifier, batch_sizes: list[int]) -> None:
             model.predict_batch(np.zeros((size, height, width, 3), dtype=np.float32))
             warmed.add(size)
     model._warmed_batch_sizes = warmed
+
+
+def queue_waits(jobs: list[Job]) -> list[float]:
+    """Seconds from each job's enqueueing (RQ's clock, UTC) to now."""
+    taken = now()
+    return [
+        max((taken - job.enqueued_at).total_seconds(), 0.0)
+        for job in jobs
+        if job.enqueued_at is not None
+    ]
 
 
 def drop_broken_database_connections() -> None:

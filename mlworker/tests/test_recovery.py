@@ -219,6 +219,7 @@ class SweepCase:
     expect_error: str
     expect_job: str | None  # what is in Redis afterwards
     age_seconds: int = 3600
+    deadline_seconds: float = 0  # PREDICTION_DEADLINE_SECONDS (0: no deadline)
 
     @property
     def result(self) -> str:
@@ -272,6 +273,29 @@ SWEEP_CASES = [
         "queued", 0, None,
         "queued", "", None, age_seconds=1,
     ),
+    SweepCase(
+        "sweep-expired-in-queue",
+        "queued prediction uploaded an hour ago, its job still queued (a backlog after an "
+        "outage); PREDICTION_DEADLINE_SECONDS=600",
+        "queued", 0, "queued",
+        "failed", "Expired: it waited in the queue longer than 600 seconds",
+        None, deadline_seconds=600,
+    ),
+    SweepCase(
+        "sweep-expired-job-lost",
+        "queued prediction uploaded an hour ago whose job Redis lost; "
+        "PREDICTION_DEADLINE_SECONDS=600",
+        "queued", 0, None,
+        "failed", "Expired: it waited in the queue longer than 600 seconds", None,
+        deadline_seconds=600,
+    ),
+    SweepCase(
+        "sweep-expired-but-running",
+        "running prediction uploaded an hour ago whose job a worker has started; "
+        "PREDICTION_DEADLINE_SECONDS=600",
+        "running", 1, "started",
+        "running", "", None, deadline_seconds=600,
+    ),
 ]  # fmt: skip
 
 GRACE_SECONDS = 60
@@ -306,6 +330,7 @@ def make_pending(user, case: SweepCase) -> Prediction:
 @pytest.mark.parametrize("case", SWEEP_CASES, ids=lambda case: case.id)
 def test_recovery_sweep(case, user, settings):
     settings.PREDICTION_MAX_ATTEMPTS = 3
+    settings.PREDICTION_DEADLINE_SECONDS = case.deadline_seconds
     prediction = make_pending(user, case)
     queue = django_rq.get_queue(settings.INFERENCE_QUEUE)
     sweep_lost_predictions(queue, grace_seconds=GRACE_SECONDS)

@@ -12,6 +12,23 @@
   var labels = { queued: "Queued", running: "Running", done: "Done", failed: "Failed" };
   var retryAfter = 0;
 
+  // Queue position and time estimate (the sentences come translated from the server;
+  // only the numbers change here).
+  function showStanding(prediction) {
+    var positionLine = document.getElementById("queue-position-line");
+    var etaLine = document.getElementById("queue-eta-line");
+    var position = prediction.queue_position;
+    var eta = prediction.estimated_seconds;
+    if (positionLine) {
+      positionLine.hidden = !(position >= 1);
+      if (position >= 1) document.getElementById("queue-position").textContent = position;
+    }
+    if (etaLine) {
+      etaLine.hidden = eta === null || eta === undefined;
+      if (!etaLine.hidden) document.getElementById("queue-eta").textContent = Math.round(eta);
+    }
+  }
+
   function waitForResult(url, attempt) {
     fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (response) {
@@ -32,6 +49,7 @@
         }
         var status = document.getElementById("status");
         if (status) status.textContent = labels[prediction.status] || prediction.status;
+        showStanding(prediction);
         setTimeout(function () { waitForResult(url, 0); }, retryAfter * 1000);
       })
       .catch(function () {
