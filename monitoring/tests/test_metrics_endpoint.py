@@ -1,0 +1,151 @@
+"""`/metrics`: operators only (bearer token), Prometheus text format, numbers that add up.
+
+In process (the Django test client, the in-process worker): the real Redis holds the
+workers' shared metrics. The multi-process web and a real Prometheus server are in
+test_prometheus.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from prometheus_client.parser import text_string_to_metric_families
+
+from conftest import distinct_photo, photo_bytes
+from monitoring.metrics import FORWARD_SECONDS, SHARED_METRICS
+from monitoring.shared import SharedMetricsCollector
+
+TOKEN = "s3cret-metrics-token"
+
+
+@pytest.fixture
+def metrics_token(settings):
+    settings.METRICS_TOKEN = TOKEN
+    return TOKEN
+
+
+def scrape(client) -> dict[tuple[str, tuple], float]:
+    """Every sample of /metrics as {(name, sorted labels): value}."""
+    response = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"].startswith("text/plain")
+    samples = {}
+    for family in text_string_to_metric_families(response.content.decode()):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def total(samples, name: str, **labels) -> float:
+    wanted = set(labels.items())
+    return sum(v for (n, ls), v in samples.items() if n == name and wanted <= set(ls))
+
+
+def test_metrics_are_off_without_a_token_setting(client, settings):
+    settings.METRICS_TOKEN = ""
+    assert client.get("/metrics").status_code == 404
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer ").status_code == 404
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "header", [None, "Bearer wrong", f"Basic {TOKEN}", "Bearer", f"Bearer {TOKEN}x"]
+)
+def test_metrics_without_the_right_token_are_401(client, metrics_token, header):
+    extra = {"HTTP_AUTHORIZATION": header} if header else {}
+    response = client.get("/metrics", **extra)
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    assert b"imageclassifier" not in response.content
+
+
+@pytest.mark.django_db
+def test_a_logged_in_superuser_without_the_token_is_401_too(client, make_user, metrics_token):
+    client.force_login(make_user(email="root@example.com", is_staff=True, is_superuser=True))
+    assert client.get("/metrics").status_code == 401
+
+
+@pytest.mark.django_db
+def test_uploads_batches_and_failures_are_counted(
+    client, api_client, metrics_token, settings, run_worker
+):
+    settings.PREDICT_WAIT_SECONDS = 0
+    before = scrape(client)
+
+    def upload(content, name="p.jpg"):
+        return api_client.post(
+            "/api/predictions/", {"image": SimpleUploadedFile(name, content)}, format="multipart"
+        )
+
+    for seed in range(3):
+        assert upload(distinct_photo(seed)).status_code == 202
+    assert upload(b"not an image", "notes.txt").status_code == 400
+    after_uploads = scrape(client)
+    assert total(after_uploads, "imageclassifier_queue_depth") == 3
+    run_worker(batch_size=2)  # 3 queued images: batches of 2 and 1
+    assert upload(distinct_photo(0)).status_code == 201  # same bytes: answered from cache
+    after = scrape(client)
+
+    def delta(name, **labels):
+        return total(after, name, **labels) - total(before, name, **labels)
+
+    assert delta("imageclassifier_uploads_total", outcome="queued") == 3
+    assert delta("imageclassifier_uploads_total", outcome="cached") == 1
+    assert delta("imageclassifier_uploads_total", outcome="rejected", reason="invalid_image") == 1
+    assert delta("imageclassifier_batch_size_count") == 2
+    assert delta("imageclassifier_batch_size_sum") == 3
+    assert delta("imageclassifier_batch_size_bucket", le="1.0") == 1
+    assert delta("imageclassifier_batch_size_bucket", le="2.0") == 2
+    assert delta("imageclassifier_forward_seconds_count") == 2
+    assert delta("imageclassifier_images_classified_total") == 3
+    assert delta("imageclassifier_queue_wait_seconds_count") == 3
+    assert total(after, "imageclassifier_queue_depth") == 0
+    assert total(after, "imageclassifier_live_workers") == 0  # the burst worker has left
+    latency = "django_http_requests_latency_seconds_by_view_method_count"
+    assert delta(latency, view="classifier-api:prediction-list", method="POST") == 5
+
+
+@pytest.mark.django_db
+def test_a_damaged_stored_image_counts_as_a_bad_image_failure(
+    client, api_client, metrics_token, settings, run_worker
+):
+    from django.core.files.storage import default_storage
+
+    from classifier.models import Prediction
+
+    settings.PREDICT_WAIT_SECONDS = 0
+    before = scrape(client)
+    api_client.post(
+        "/api/predictions/",
+        {"image": SimpleUploadedFile("p.jpg", photo_bytes("astronaut"))},
+        format="multipart",
+    )
+    stored = Prediction.objects.get().image.name
+    default_storage.delete(stored)
+    run_worker()
+    after = scrape(client)
+    key = "imageclassifier_predictions_failed_total"
+    assert total(after, key, reason="bad_image") - total(before, key, reason="bad_image") == 1
+
+
+def test_shared_histograms_from_several_workers_add_up(clean_redis):
+    """Two workers (two Redis clients) observing into one histogram: one cumulative series."""
+    import redis
+    from django.conf import settings
+
+    for _worker in range(2):
+        connection = redis.Redis.from_url(settings.REDIS_URL)
+        with connection.pipeline() as pipeline:
+            FORWARD_SECONDS.observe(pipeline, 0.02, model="m")
+            FORWARD_SECONDS.observe(pipeline, 0.3, model="m")
+            pipeline.execute()
+    family = {f.name: f for f in SharedMetricsCollector(clean_redis, SHARED_METRICS).collect()}[
+        "imageclassifier_forward_seconds"
+    ]
+    samples = {(s.name, s.labels.get("le")): s.value for s in family.samples}
+    assert samples[("imageclassifier_forward_seconds_bucket", "0.025")] == 2
+    assert samples[("imageclassifier_forward_seconds_bucket", "0.25")] == 2
+    assert samples[("imageclassifier_forward_seconds_bucket", "0.5")] == 4
+    assert samples[("imageclassifier_forward_seconds_bucket", "+Inf")] == 4
+    assert samples[("imageclassifier_forward_seconds_count", None)] == 4
+    assert samples[("imageclassifier_forward_seconds_sum", None)] == pytest.approx(0.64)
