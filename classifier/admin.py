@@ -37,9 +37,9 @@ class PredictionAdmin(admin.ModelAdmin):
     @admin.display(description="image")
     def thumbnail(self, prediction):
         url = reverse("classifier:image", args=[prediction.pk])
-        return format_html('<img src="{}" alt="" style="max-height:48px">', url)
+        return format_html('<img src="{}" alt="" class="admin-thumb">', url)
 
     @admin.display(description="image")
     def image_preview(self, prediction):
         url = reverse("classifier:image", args=[prediction.pk])
-        return format_html('<a href="{0}"><img src="{0}" alt="" style="max-height:240px"></a>', url)
+        return format_html('<a href="{0}"><img src="{0}" alt="" class="admin-preview"></a>', url)

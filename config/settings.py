@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served locally, no CDN
+    "csp",  # Content-Security-Policy header (CONTENT_SECURITY_POLICY below)
     "django_rq",
     "accounts",
     "classifier",
@@ -57,6 +58,7 @@ MIDDLEWARE = [
     # Outermost: any 4xx on an API route that Django answered in HTML becomes JSON `detail`.
     "config.middleware.ApiErrorShapeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     # A body declared larger than the upload limit is refused (413) before it is read.
     "config.middleware.RequestSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -314,6 +316,23 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
 # login limit by sending made-up X-Forwarded-For headers.
 REST_FRAMEWORK["NUM_PROXIES"] = env.int("NUM_PROXIES", default=1 if HTTPS else 0)
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Content-Security-Policy on every answer: scripts and styles only from our own static
+# files (no inline script or style anywhere: templates load static/js/*, static/css/*),
+# images also from data: (Swagger UI's icons) and blob: (the upload preview).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 X_FRAME_OPTIONS = "DENY"
 
 # The operator account `ensure_superuser` creates (quick start, compose) and the quick

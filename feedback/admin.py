@@ -40,4 +40,4 @@ class FeedbackAdmin(admin.ModelAdmin):
         if feedback.prediction is None:
             return "—"
         url = reverse("classifier:image", args=[feedback.prediction_id])
-        return format_html('<img src="{}" alt="" style="max-height:48px">', url)
+        return format_html('<img src="{}" alt="" class="admin-thumb">', url)

@@ -246,7 +246,8 @@ def test_done_result_shows_readable_label_top5_bars_and_model(client, user):
         ("lynx", "3.12", "lynx", "3.1%"),
         ("Persian_cat", "0.04", "Persian cat", "&lt;0.1%"),
     ]
-    assert 'style="width: 62.13%"' in html
+    assert "style=" not in html  # bar lengths are set by result.js (CSP: no inline styles)
+    assert '<span class="bar-fill"></span>' in html
     assert "Model resnet50 (random weights)" in text
     assert 'data-status="done"' in html
     assert 'id="feedback-form"' in html

@@ -5,6 +5,7 @@
 //    result. Network trouble backs off exponentially, up to 30 s between tries; an answer
 //    with Retry-After (the server's wait slots were full) is followed after that delay.
 // 2. The feedback form only asks "what is it really?" once "No" is chosen.
+// 3. The top-5 bars get their lengths from their data-score.
 (function () {
   "use strict";
   var result = document.getElementById("result");
@@ -57,6 +58,12 @@
         setTimeout(function () { waitForResult(url, attempt + 1); }, delay);
       });
   }
+
+  // Bar lengths come from data-score (no inline style attributes: the CSP forbids them).
+  document.querySelectorAll("#top5 li[data-score]").forEach(function (item) {
+    var fill = item.querySelector(".bar-fill");
+    if (fill) fill.style.width = item.dataset.score + "%";
+  });
 
   if (result && pending.indexOf(result.dataset.status) !== -1) {
     waitForResult(result.dataset.pollUrl + "?wait=" + (result.dataset.wait || "15"), 0);
