@@ -305,3 +305,23 @@ def test_workers_on_other_hosts_share_the_queue_through_the_network_only(
     for host_dir in hosts:
         assert list((host_dir / "cwd").iterdir()) == []
         assert not (host_dir / "no-media-here").exists()
+
+
+def test_live_stack_on_the_object_store_answers_from_a_worker_process(
+    live_stack, user, seaweedfs, tmp_path
+):
+    """gunicorn + a worker process, images on SeaweedFS, MEDIA_ROOT pointing nowhere."""
+    nowhere = tmp_path / "no-media-here"
+    prefix = f"live-{secrets.token_hex(4)}"
+    stack = live_stack(workers=1, MEDIA_ROOT=str(nowhere), **seaweedfs.settings_env(prefix=prefix))
+    headers = live_auth_headers(stack, user)
+    content = distinct_photo(42)
+    response = live_upload(stack, headers, content)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["status"] == "done"
+    keys = seaweedfs.list_keys(f"{prefix}/")
+    assert keys == [f"{prefix}/{Prediction.objects.get().image.name}"]
+    stored = seaweedfs.client().get_object(Bucket=seaweedfs.bucket, Key=keys[0])
+    assert stored["Body"].read() == content
+    assert not nowhere.exists()
