@@ -15,6 +15,7 @@ from django.db import DatabaseError
 from rq import get_current_job
 
 from classifier import services
+from classifier.storage import StorageUnavailable
 from mlworker.catalog import load_model
 from mlworker.inference import classify_predictions
 from monitoring.metrics import FailureReason
@@ -64,6 +65,10 @@ def record_job_failure(job, connection, exc_type, exc_value, traceback) -> None:
     if exc_type is not None and exc_type.__name__ == "AbandonedJobError":
         reason = "the worker stopped"
         metric_reason = FailureReason.WORKER_LOST
+    elif exc_type is not None and issubclass(exc_type, StorageUnavailable):
+        logger.warning("prediction %s: image store unavailable: %s", prediction_id, exc_value)
+        reason = "the image store was unavailable"
+        metric_reason = FailureReason.ERROR
     else:
         metric_reason = FailureReason.ERROR
         # The details go to the log, not to the user's screen.

@@ -213,3 +213,17 @@ def test_a_store_outage_answers_503_keeps_nothing_and_uploads_work_again_after(
     assert after.status_code == 202, after.content
     assert Prediction.objects.count() == 2
     assert len(lone_seaweedfs.list_keys()) == len(keys) + 1
+
+
+def test_a_worker_facing_a_store_outage_retries_instead_of_calling_the_image_missing(
+    api_client, lone_seaweedfs, settings, run_worker
+):
+    settings.PREDICT_WAIT_SECONDS = 0
+    response = upload(api_client, distinct_photo(5))
+    lone_seaweedfs.kill()
+    run_worker()  # burst: every attempt runs now, while the store is still down
+    prediction = Prediction.objects.get(pk=response.json()["id"])
+    assert prediction.attempts == settings.PREDICTION_MAX_ATTEMPTS
+    assert prediction.error == (
+        "Classification failed after repeated attempts (the image store was unavailable)."
+    )
