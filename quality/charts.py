@@ -11,8 +11,8 @@ from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
-WIDTH, HEIGHT = 640, 240
-PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 44, 16, 12, 36
+WIDTH, HEIGHT = 960, 260
+PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 52, 16, 12, 44
 SERIES_CLASSES = 6  # .series-0 … .series-5 in site.css
 
 
@@ -48,7 +48,7 @@ def _y_axis(plot_h: int) -> SafeString:
         y = PAD_TOP + plot_h * (1 - fraction)
         lines.append(
             _tag(
-                '<line class="grid" x1="{}" x2="{}" y1="{:.1f}" y2="{:.1f}"/>'
+                '<line class="gridline" x1="{}" x2="{}" y1="{:.1f}" y2="{:.1f}"/>'
                 '<text class="axis" x="{}" y="{:.1f}" text-anchor="end">{}%</text>',
                 PAD_LEFT,
                 WIDTH - PAD_RIGHT,
@@ -109,7 +109,7 @@ def accuracy_line_chart(timeline) -> SafeString:
             _tag(
                 '<text class="legend {}" x="{}" y="{}">■ {}</text>',
                 css,
-                PAD_LEFT + 8 + 200 * index,
+                PAD_LEFT + 8 + 260 * index,
                 HEIGHT - 6,
                 model,
             )
@@ -150,7 +150,7 @@ def calibration_chart(buckets, n_buckets: int = 10) -> SafeString:
         height = plot_h * bucket.accuracy.rate
         parts.append(
             _tag(
-                '<rect class="bar series-0" x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}">'
+                '<rect class="cbar series-0" x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}">'
                 "<title>{}–{}: {} ({}/{})</title></rect>",
                 x + 2,
                 PAD_TOP + plot_h - height,
@@ -192,7 +192,7 @@ def confusion_bars(confusions) -> SafeString:
             _tag('<text class="axis" x="20" y="40">{}</text>', _("No corrections in this period.")),
             height=60,
         )
-    row_h, label_w = 24, 300
+    row_h, label_w = 28, 380
     height = PAD_TOP + row_h * len(confusions) + 8
     most = max(item.count for item in confusions)
     scale = (WIDTH - label_w - PAD_RIGHT - 40) / most
@@ -202,7 +202,7 @@ def confusion_bars(confusions) -> SafeString:
         rows.append(
             _tag(
                 '<text class="axis" x="{}" y="{}" text-anchor="end">{} → {}</text>'
-                '<rect class="bar series-1" x="{}" y="{}" width="{:.1f}" height="{}">'
+                '<rect class="cbar series-1" x="{}" y="{}" width="{:.1f}" height="{}">'
                 "<title>{}</title></rect>"
                 '<text class="axis" x="{:.1f}" y="{}">{}</text>',
                 label_w - 8,

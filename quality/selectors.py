@@ -346,32 +346,48 @@ def conflicting_images() -> QuerySet:
 
 
 def review_queue(*, reason: str = "", low_confidence: float = LOW_CONFIDENCE) -> QuerySet:
-    """Answered, not yet reviewed predictions worth a look, with why: the user said wrong,
-    users disagree about the same bytes, or the model was unsure. Newest first.
+    """Images worth a look, one entry each (its newest answered, unreviewed prediction), with
+    why: a user said wrong, users disagree about the bytes, or the model was unsure.
+    Newest first. A review labels every prediction of the image.
 
     Runs one query (the conflicting images) when called; the queryset adds its own."""
     # The conflicting images are read once (a short list: images several users judged
     # differently), so neither the count nor the page re-aggregates all feedback per row.
-    said_wrong = Q(pk__in=Feedback.objects.filter(is_correct=False).values("prediction_id"))
+    said_wrong = Q(
+        image_sha256__in=Feedback.objects.filter(
+            is_correct=False, prediction__isnull=False
+        ).values("prediction__image_sha256")
+    )
     conflict = Q(
         image_sha256__in=list(
             conflicting_images().values_list("prediction__image_sha256", flat=True)
         )
     )
-    queryset = Prediction.objects.filter(
-        status=Prediction.Status.DONE, reviewed_label__isnull=True
-    ).annotate(
-        said_wrong=ExpressionWrapper(said_wrong, output_field=BooleanField()),
-        conflict=ExpressionWrapper(conflict, output_field=BooleanField()),
-    )
     low = Q(score__lt=low_confidence)
     wanted = {"wrong": said_wrong, "conflict": conflict, "low": low}
-    if reason in wanted:
-        queryset = queryset.filter(wanted[reason])
-    else:
-        queryset = queryset.filter(reduce(or_, wanted.values()))
+    candidates = Prediction.objects.filter(
+        wanted[reason] if reason in wanted else reduce(or_, wanted.values()),
+        status=Prediction.Status.DONE,
+        reviewed_label__isnull=True,
+    )
+    newest_per_image = (
+        candidates.annotate(
+            newest=Window(
+                RowNumber(),
+                partition_by=[F("image_sha256")],
+                order_by=[F("created_at").desc(), F("pk").desc()],
+            )
+        )
+        .filter(newest=1)
+        .values("pk")
+    )
     return (
-        queryset.select_related("owner")
+        Prediction.objects.filter(pk__in=newest_per_image)
+        .annotate(
+            said_wrong=ExpressionWrapper(said_wrong, output_field=BooleanField()),
+            conflict=ExpressionWrapper(conflict, output_field=BooleanField()),
+        )
+        .select_related("owner")
         .prefetch_related("feedback_entries")
         .order_by("-created_at", "-pk")
     )

@@ -3,6 +3,7 @@
     .venv/bin/python scripts/screenshots.py                   # EfficientNet-Lite0 (pretrained)
     .venv/bin/python scripts/screenshots.py --model resnet50  # random weights unless
                                                               # RESNET50_WEIGHTS says otherwise
+    .venv/bin/python scripts/screenshots.py --only quality    # the staff quality pages only
 
 Starts a throw-away system with `ops.stack.Stack`, as the tests and `run_stack` do:
 a SQLite database and media folder in a temporary directory, an embedded Redis (unless
@@ -44,6 +45,18 @@ MORE = [
     ("rocket", "launch.jpg", None),
     ("china", "temple.jpg", "palace"),
 ]
+# --only quality: more photos and a second user, so the dashboard and the review queue have
+# corrections, a confusion and a conflict (the same bytes judged differently) to show.
+QUALITY_PHOTOS = [
+    ("chelsea", "chelsea.jpg", "tabby"),
+    ("cat", "cat.jpg", "tabby"),
+    ("coffee", "coffee.jpg", "espresso"),
+    ("china", "temple.jpg", "palace"),
+    ("flower", "flower.jpg", "daisy"),
+    ("rocket", "launch.jpg", "space shuttle"),
+    ("astronaut", "astronaut.jpg", "space shuttle"),
+]
+SECOND = {"email": "sam@example.com", "name": "Sam", "password": "amber-harbour-58"}
 DESKTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 390, "height": 844}
 CLASSIFY_TIMEOUT_MS = 240_000  # the first answer waits for the worker to load the model
@@ -98,7 +111,8 @@ def manage(env: dict[str, str], *command: str) -> None:
 class Tour:
     """Drives the site through Playwright and writes the PNGs."""
 
-    def __init__(self, browser, stack: Stack, out: Path, work: Path):
+    def __init__(self, browser, stack: Stack, out: Path, work: Path, only: set[str] | None = None):
+        self.only = only  # shot names to write; None: all
         self.browser = browser
         self.stack = stack
         self.out = out
@@ -111,24 +125,26 @@ class Tour:
         return context.new_page()
 
     def shot(self, page, name: str, *, full_page: bool = True) -> None:
+        if self.only is not None and name not in self.only:
+            return
         page.evaluate("document.activeElement && document.activeElement.blur()")
         page.evaluate("Promise.all([...document.images].map(i => i.decode().catch(() => 0)))")
         path = self.out / f"{name}.png"
         page.screenshot(path=str(path), full_page=full_page, animations="disabled")
         print(f"  wrote {path.relative_to(BASE_DIR) if path.is_relative_to(BASE_DIR) else path}")
 
-    def register(self) -> None:
+    def register(self, person: dict = DEMO) -> None:
         page = self.page
         page.goto("/")
         self.shot(page, "welcome")
         page.get_by_role("link", name="Create a free account").click()
-        page.get_by_label("Email").fill(DEMO["email"])
-        page.get_by_label("Display name").fill(DEMO["name"])
+        page.get_by_label("Email").fill(person["email"])
+        page.get_by_label("Display name").fill(person["name"])
         page.get_by_label("Password").fill("dana")  # too short, too like the email: refused
         page.get_by_role("button", name="Create account").click()
         page.locator(".has-error").first.wait_for()
         self.shot(page, "register-errors")
-        page.get_by_label("Password").fill(DEMO["password"])
+        page.get_by_label("Password").fill(person["password"])
         page.get_by_role("button", name="Create account").click()
         page.get_by_role("heading", name="Classify a photo").wait_for()
 
@@ -155,6 +171,28 @@ class Tour:
         page.get_by_role("button", name="Send feedback").click()
         page.locator("#feedback-saved").wait_for()
 
+    def log_out(self) -> None:
+        self.page.get_by_role("button", name="Log out").click()
+        self.page.wait_for_url("**/accounts/login/")
+
+    def quality_pages(self) -> None:
+        """The operator's side: the admin index's links, the dashboard, the review queue."""
+        page = self.new_page({"width": 1280, "height": 900})
+        page.goto("/accounts/login/")
+        page.get_by_label("Email").fill(ADMIN["email"])
+        page.get_by_label("Password").fill(ADMIN["password"])
+        page.get_by_role("button", name="Log in").click()
+        page.goto("/admin/")
+        page.locator("#quality-links").wait_for()
+        self.shot(page, "admin-quality-links", full_page=False)
+        page.goto("/quality/")
+        page.locator("#models").wait_for()
+        self.shot(page, "quality-dashboard")
+        page.goto("/quality/review/")
+        page.locator("#queue").wait_for()
+        self.shot(page, "review-queue")
+        page.context.close()
+
     def admin_feedback_list(self) -> None:
         page = self.new_page({"width": 1440, "height": 720})
         # Collapse the admin's app sidebar so the whole feedback table fits.
@@ -169,6 +207,28 @@ class Tour:
         page.locator("#result_list").wait_for()
         self.shot(page, "admin-feedback")
         page.context.close()
+
+
+QUALITY_SHOTS = {"admin-quality-links", "quality-dashboard", "review-queue"}
+
+
+def quality_tour(tour: Tour, stack: Stack, args) -> None:
+    """Two users classify photos and say what they really are (the second one disagrees
+    about the same cat photo), then the operator opens the quality pages."""
+    tour.register()
+    print(f"Starting the {args.model} worker (loading the model takes a while) …")
+    stack.add_worker()
+    stack.config.workers = 1
+    for name, filename, truth in QUALITY_PHOTOS:
+        tour.upload(name, filename)
+        tour.wait_for_answer()
+        tour.feedback(truth)
+    tour.log_out()
+    tour.register(SECOND)
+    tour.upload("chelsea", "chelsea.jpg")  # the same bytes as Dana's
+    tour.wait_for_answer()
+    tour.feedback("Egyptian cat")
+    tour.quality_pages()
 
 
 def run(args) -> None:
@@ -192,6 +252,9 @@ def run(args) -> None:
                 executable_path=str(CHROMIUM_PATH), args=CHROMIUM_ARGS
             )
             try:
+                if args.only == "quality":
+                    quality_tour(Tour(browser, stack, out, work, only=QUALITY_SHOTS), stack, args)
+                    return
                 tour = Tour(browser, stack, out, work)
                 tour.register()
                 # No worker yet: the first upload shows the pending state.
@@ -245,6 +308,9 @@ def main() -> None:
     )
     parser.add_argument("--redis-url", default="", help="use this Redis instead of an embedded one")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs)")
+    parser.add_argument(
+        "--only", choices=["quality"], help="only the staff quality pages (dashboard, queue)"
+    )
     args = parser.parse_args()
     if not CHROMIUM_PATH.exists():
         raise SystemExit(f"{CHROMIUM_PATH} is missing: apt-get install chromium")

@@ -20,30 +20,29 @@ def reviewer(client, make_user):
     return person
 
 
-def queued(reason=""):
-    return {
-        p.image_sha256[:8]: (p.said_wrong, p.conflict)
-        for p in selectors.review_queue(reason=reason)
-    }
+def queued(reason="") -> set[str]:
+    return {p.original_filename or p.image.name for p in selectors.review_queue(reason=reason)}
 
 
 def test_queue_holds_disagreements_conflicts_and_low_confidence(user, other_user):
     said_wrong = fixtures.make(user, "wrong", "tabby", 0.9)
     fixtures.say(said_wrong, False, "lynx")
     fixtures.say(fixtures.make(user, "fine", "tabby", 0.9), True)
-    unsure = fixtures.make(user, "unsure", "goldfish", 0.1)
+    fixtures.make(user, "unsure", "goldfish", 0.1)
     # Same bytes, two users: one says right, the other wrong.
     mine = fixtures.make(user, "shared", "tabby", 0.9)
     theirs = fixtures.make(other_user, "shared", "tabby", 0.9)
     fixtures.say(mine, True)
     fixtures.say(theirs, True)
-    assert not selectors.review_queue(reason="conflict").exists(), "agreeing users: no conflict"
+    assert queued("conflict") == set(), "agreeing users: no conflict"
     Feedback.objects.filter(prediction=theirs).update(is_correct=False, correct_label="lynx")
 
-    assert set(selectors.review_queue(reason="wrong")) == {said_wrong, theirs}
-    assert set(selectors.review_queue(reason="conflict")) == {mine, theirs}
-    assert set(selectors.review_queue(reason="low")) == {unsure}
-    assert set(selectors.review_queue()) == {said_wrong, unsure, mine, theirs}
+    assert queued("wrong") == {"images/wrong.jpg", "images/shared.jpg"}
+    assert queued("conflict") == {"images/shared.jpg"}, "one entry per image"
+    assert queued("low") == {"images/unsure.jpg"}
+    assert queued() == {"images/wrong.jpg", "images/unsure.jpg", "images/shared.jpg"}
+    (entry,) = selectors.review_queue(reason="conflict")
+    assert (entry.said_wrong, entry.conflict) == (True, True)
 
 
 def test_reviewing_labels_every_prediction_of_the_same_bytes(user, other_user, reviewer):
