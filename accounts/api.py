@@ -1,14 +1,19 @@
-"""JSON API for accounts: register, obtain and refresh JWTs, who am I."""
+"""JSON API for accounts: register, obtain and refresh JWTs, who am I, delete my account."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, permissions, serializers, status
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from accounts import services
-from accounts.serializers import RegistrationSerializer, UserSerializer
+from accounts.serializers import (
+    AccountDeletionSerializer,
+    RegistrationSerializer,
+    UserSerializer,
+)
 from accounts.throttles import LoginAccountThrottle, LoginRateThrottle, RegisterRateThrottle
 
 
@@ -47,3 +52,22 @@ class MeView(generics.RetrieveAPIView):
 
     def get_object(self):
         return self.request.user
+
+    @extend_schema(
+        request=AccountDeletionSerializer,
+        responses={204: None},
+        description="Delete your account, your predictions (and their images) and your "
+        "feedback, confirmed by your password. The last superuser gets 403.",
+    )
+    def delete(self, request):
+        confirmation = AccountDeletionSerializer(data=request.data)
+        confirmation.is_valid(raise_exception=True)
+        try:
+            services.delete_own_account(
+                user=request.user, password=confirmation.validated_data["password"]
+            )
+        except services.WrongPassword as error:
+            raise serializers.ValidationError({"password": [str(error)]}) from None
+        except services.DeletionRefused as error:
+            raise PermissionDenied(str(error)) from None
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,20 +1,24 @@
 from django import forms
+from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 
 from accounts import services
 
 
 class EmailAuthenticationForm(AuthenticationForm):
     username = forms.EmailField(
-        label="Email", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
+        label=_("Email"),
+        widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
     )
     error_messages = {
         **AuthenticationForm.error_messages,
         # Emails are matched case-insensitively, so Django's "may be case-sensitive" misleads.
-        "invalid_login": "That email and password do not match an account. Check both and "
-        "try again.",
+        "invalid_login": _(
+            "That email and password do not match an account. Check both and try again."
+        ),
     }
 
     def __init__(self, *args, **kwargs):
@@ -24,14 +28,16 @@ class EmailAuthenticationForm(AuthenticationForm):
 
 class RegistrationForm(forms.Form):
     email = forms.EmailField(
-        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True})
+        label=_("Email"),
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
     )
     name = forms.CharField(
         max_length=150,
-        label="Display name",
+        label=_("Display name"),
         widget=forms.TextInput(attrs={"autocomplete": "name"}),
     )
     password = forms.CharField(
+        label=_("Password"),
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
         help_text=password_validation.password_validators_help_text_html(),
     )
@@ -43,7 +49,7 @@ class RegistrationForm(forms.Form):
     def clean_email(self) -> str:
         email = self.cleaned_data["email"].strip().lower()
         if services.email_is_registered(email=email):
-            raise ValidationError("An account with this email already exists.")
+            raise ValidationError(_("An account with this email already exists."))
         return email
 
     def register(self):
@@ -53,5 +59,48 @@ class RegistrationForm(forms.Form):
         except ValidationError as error:
             self.add_error("password", error)
         except services.EmailAlreadyRegistered:
-            self.add_error("email", "An account with this email already exists.")
+            self.add_error("email", _("An account with this email already exists."))
         return None
+
+
+class NoSuffixMixin:
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class PasswordChangeForm(NoSuffixMixin, auth_forms.PasswordChangeForm):
+    """Django's form; the new password is stored by accounts.services.change_password."""
+
+    def save(self, commit: bool = True):
+        services.change_password(user=self.user, password=self.cleaned_data["new_password1"])
+        return self.user
+
+
+class SetPasswordForm(NoSuffixMixin, auth_forms.SetPasswordForm):
+    """The reset-by-e-mail form's last step, through the same service as a change."""
+
+    def save(self, commit: bool = True):
+        services.change_password(user=self.user, password=self.cleaned_data["new_password1"])
+        return self.user
+
+
+class PasswordResetForm(NoSuffixMixin, auth_forms.PasswordResetForm):
+    email = forms.EmailField(
+        label=_("Email"),
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
+    )
+
+
+class AccountDeletionForm(NoSuffixMixin, forms.Form):
+    password = forms.CharField(
+        label=_("Your password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text=_("To confirm that it is you."),
+    )
+
+    def __init__(self, user, *args, **kwargs):
+        self.user = user
+        super().__init__(*args, **kwargs)

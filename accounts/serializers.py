@@ -15,3 +15,9 @@ class RegistrationSerializer(serializers.Serializer):
     email = serializers.EmailField()
     name = serializers.CharField(max_length=150)
     password = serializers.CharField(write_only=True, style={"input_type": "password"})
+
+
+class AccountDeletionSerializer(serializers.Serializer):
+    password = serializers.CharField(
+        write_only=True, trim_whitespace=False, style={"input_type": "password"}
+    )

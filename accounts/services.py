@@ -3,6 +3,7 @@
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext
 
 User = get_user_model()
 
@@ -52,3 +53,48 @@ def delete_user(*, actor: User, user: User) -> None:
     if (user.is_staff or user.is_superuser) and not actor.is_superuser:
         raise DeletionRefused("Only a superuser can delete a staff account.")
     user.delete()
+
+
+# --- Self-service: a person managing their own account ------------------------------------
+class WrongPassword(ValueError):
+    """The password given to confirm an operation is not the account's."""
+
+
+def change_password(*, user: User, password: str) -> None:
+    """Every password change goes through here: the change form, the reset-by-e-mail form.
+
+    Runs Django's password validators first (raises ValidationError). Setting the
+    password revokes the account's API tokens (User.set_password bumps the token version
+    the JWT authentication checks), so anything else a password change must do belongs
+    here too.
+    """
+    validate_password(password, user=user)
+    user.set_password(password)
+    user.save(update_fields=["password"])
+
+
+def is_last_superuser(*, user: User) -> bool:
+    return (
+        user.is_superuser
+        and not User.objects.filter(is_superuser=True, is_active=True).exclude(pk=user.pk).exists()
+    )
+
+
+def delete_own_account(*, user: User, password: str) -> None:
+    """Delete the account and everything in it, confirmed by its password.
+
+    Predictions and feedback go with the account (foreign keys cascade; the classifier
+    removes stored images no other prediction uses). The last superuser cannot leave
+    this way: nobody could run the site's admin afterwards.
+    """
+    if not user.check_password(password):
+        raise WrongPassword(gettext("The password is not correct."))
+    if is_last_superuser(user=user):
+        raise DeletionRefused(
+            gettext(
+                "You are the only superuser: make someone else a superuser before "
+                "deleting your account."
+            )
+        )
+    with transaction.atomic():
+        user.delete()

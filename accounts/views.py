@@ -1,12 +1,24 @@
-"""Browser pages: register, log in, log out."""
+"""Browser pages: register, log in and out, and the account's self-service pages
+(password change, password reset by e-mail, deleting the account)."""
 
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, logout, update_session_auth_hash
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.urls import reverse_lazy
+from django.utils.translation import gettext
+from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts.forms import EmailAuthenticationForm, RegistrationForm
+from accounts import services
+from accounts.forms import (
+    AccountDeletionForm,
+    EmailAuthenticationForm,
+    PasswordChangeForm,
+    PasswordResetForm,
+    RegistrationForm,
+    SetPasswordForm,
+)
 
 
 class LoginView(auth_views.LoginView):
@@ -28,8 +40,89 @@ def register(request):
         user = form.register()
         if user is not None:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            messages.success(request, f"Welcome, {user.get_short_name()}! Your account is ready.")
+            messages.success(
+                request,
+                gettext("Welcome, %(name)s! Your account is ready.")
+                % {"name": user.get_short_name()},
+            )
             return redirect("classifier:upload")
     # A rejected form is a client error, like the upload form's.
     status = 400 if request.method == "POST" else 200
     return render(request, "accounts/register.html", {"form": form}, status=status)
+
+
+# --- My account ---------------------------------------------------------------------------
+@login_required
+@require_GET
+def account(request):
+    return render(
+        request,
+        "accounts/account.html",
+        {"is_last_superuser": services.is_last_superuser(user=request.user)},
+    )
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Django's view with our form (the change goes through accounts.services)."""
+
+    template_name = "accounts/password_change.html"
+    form_class = PasswordChangeForm
+    success_url = reverse_lazy("accounts:account")
+
+    def form_valid(self, form):
+        form.save()
+        # Stay logged in here; other sessions and API tokens of the account end.
+        update_session_auth_hash(self.request, form.user)
+        messages.success(self.request, gettext("Your password has been changed."))
+        return redirect(self.success_url)
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    template_name = "accounts/password_reset.html"
+    form_class = PasswordResetForm
+    email_template_name = "accounts/email/password_reset.txt"
+    subject_template_name = "accounts/email/password_reset_subject.txt"
+    success_url = reverse_lazy("accounts:password_reset_done")
+
+
+class PasswordResetDoneView(auth_views.PasswordResetDoneView):
+    template_name = "accounts/password_reset_done.html"
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "accounts/password_reset_confirm.html"
+    form_class = SetPasswordForm
+    success_url = reverse_lazy("accounts:password_reset_complete")
+
+
+class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
+    template_name = "accounts/password_reset_complete.html"
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def delete_account(request):
+    """Confirmation page; the POST, confirmed by the password, deletes everything."""
+    user = request.user
+    refused = services.is_last_superuser(user=user)
+    form = AccountDeletionForm(user, request.POST if request.method == "POST" else None)
+    status = 200
+    if request.method == "POST" and not refused:
+        status = 400
+        if form.is_valid():
+            try:
+                services.delete_own_account(user=user, password=form.cleaned_data["password"])
+            except services.WrongPassword as error:
+                form.add_error("password", str(error))
+            except services.DeletionRefused as error:
+                form.add_error(None, str(error))
+            else:
+                logout(request)
+                messages.success(
+                    request, gettext("Your account and all its photos and feedback are deleted.")
+                )
+                return redirect("accounts:login")
+    elif request.method == "POST":
+        status = 403
+    context = {"form": form, "refused": refused}
+    return render(request, "accounts/delete_account.html", context, status=status)

@@ -2,9 +2,10 @@
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, parsers, status, viewsets
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.response import Response
 
 from accounts.throttles import UploadRateThrottle
@@ -22,7 +23,7 @@ RETRY_AFTER_WAIT_SLOTS_FULL = 2
 
 class ServiceUnavailable(APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "The service is temporarily unavailable."
+    default_detail = _("The service is temporarily unavailable.")
     default_code = "service_unavailable"
 
 
@@ -56,7 +57,12 @@ def submit_or_raise(*, user, upload):
         raise service_error(error) from None
 
 
-class PredictionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class PredictionViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
     serializer_class = PredictionSerializer
     lookup_value_converter = "uuid"  # a malformed id is a plain 404, never a 500
     parser_classes = [parsers.MultiPartParser, parsers.FormParser]
@@ -64,6 +70,16 @@ class PredictionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
     def get_queryset(self):
         return selectors.predictions_visible_to(user=self.request.user)
+
+    @extend_schema(
+        responses={204: None},
+        description="Delete one of your predictions, its feedback and (when no other "
+        "prediction uses the same bytes) its stored image.",
+    )
+    def destroy(self, request, pk=None):
+        if not services.delete_prediction(user=request.user, prediction_id=pk):
+            raise NotFound()
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     def get_throttles(self):
         return [UploadRateThrottle()] if self.action == "create" else []

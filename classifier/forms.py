@@ -1,4 +1,5 @@
 from django import forms
+from django.utils.translation import gettext_lazy as _
 from PIL import Image
 
 from classifier.imaging import ACCEPTED_FORMATS
@@ -14,7 +15,7 @@ ACCEPT = ",".join(
 
 class UploadForm(forms.Form):
     image = forms.FileField(
-        label="Photo",
+        label=_("Photo"),
         allow_empty_file=True,  # the service gives emptiness its own message
         widget=forms.ClearableFileInput(attrs={"accept": ACCEPT}),
     )

@@ -14,11 +14,13 @@ from io import BytesIO
 
 import numpy as np
 from django.conf import settings
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 # Pillow format name → the extension we store the file under.
 ACCEPTED_FORMATS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp"}
-UNSUPPORTED_MESSAGE = "File type is not supported. Upload a JPEG, PNG, GIF, WebP or BMP image."
+UNSUPPORTED_MESSAGE = _("File type is not supported. Upload a JPEG, PNG, GIF, WebP or BMP image.")
 _DECODE_ERRORS = (
     UnidentifiedImageError,
     OSError,
@@ -56,6 +58,12 @@ class ValidatedImage:
         return f"images/{self.sha256[:2]}/{self.sha256}.{self.extension}"
 
 
+def too_large_message() -> str:
+    return gettext("The file is larger than the %(limit)s MB limit.") % {
+        "limit": f"{settings.MAX_UPLOAD_MB:g}"
+    }
+
+
 def max_upload_bytes() -> int:
     return int(settings.MAX_UPLOAD_MB * 1024 * 1024)
 
@@ -63,16 +71,16 @@ def max_upload_bytes() -> int:
 def read_upload(upload) -> bytes:
     """Read an uploaded file, refusing empty and oversized ones before decoding anything."""
     if upload is None:
-        raise InvalidImage("No file was sent. Attach an image file.")
+        raise InvalidImage(gettext("No file was sent. Attach an image file."))
     limit = max_upload_bytes()
     if upload.size is not None and upload.size > limit:
-        raise InvalidImage(f"The file is larger than the {settings.MAX_UPLOAD_MB:g} MB limit.")
+        raise InvalidImage(too_large_message())
     upload.seek(0)
     content = upload.read(limit + 1)
     if not content:
-        raise InvalidImage("The file is empty.")
+        raise InvalidImage(gettext("The file is empty."))
     if len(content) > limit:
-        raise InvalidImage(f"The file is larger than the {settings.MAX_UPLOAD_MB:g} MB limit.")
+        raise InvalidImage(too_large_message())
     return content
 
 
@@ -87,8 +95,15 @@ def validate_image_bytes(content: bytes) -> ValidatedImage:
                 width, height = image.size
                 if width * height > settings.MAX_IMAGE_PIXELS:
                     raise InvalidImage(
-                        f"The image is {width}×{height} pixels; the limit is "
-                        f"{settings.MAX_IMAGE_PIXELS:,} pixels."
+                        gettext(
+                            "The image is %(width)d×%(height)d pixels; the limit is "
+                            "%(limit)s pixels."
+                        )
+                        % {
+                            "width": width,
+                            "height": height,
+                            "limit": f"{settings.MAX_IMAGE_PIXELS:,}",
+                        }
                     )
                 image.load()  # decoding everything is what catches truncated files
                 image_format = image.format
@@ -97,10 +112,12 @@ def validate_image_bytes(content: bytes) -> ValidatedImage:
     except UnidentifiedImageError:
         raise UnsupportedImageType(UNSUPPORTED_MESSAGE) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InvalidImage("The image has too many pixels to be processed safely.") from None
+        raise InvalidImage(
+            gettext("The image has too many pixels to be processed safely.")
+        ) from None
     except _DECODE_ERRORS:
         raise InvalidImage(
-            "The file is damaged or incomplete and cannot be read as an image."
+            gettext("The file is damaged or incomplete and cannot be read as an image.")
         ) from None
     return ValidatedImage(
         content=content,
@@ -129,7 +146,9 @@ def open_rgb(content: bytes) -> Image.Image:
             image = ImageOps.exif_transpose(image)
             return _to_rgb(image)
     except _DECODE_ERRORS as error:
-        raise InvalidImage(f"The image could not be decoded: {error}") from None
+        raise InvalidImage(
+            gettext("The image could not be decoded: %(error)s") % {"error": error}
+        ) from None
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

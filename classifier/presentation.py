@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 from django.utils.timesince import timesince
+from django.utils.translation import gettext
 
 from classifier.models import Prediction
 
@@ -30,8 +31,8 @@ def format_percent(score: float | None) -> str:
 
 def format_age(moment) -> str:
     if timezone.now() - moment < timedelta(minutes=1):
-        return "just now"
-    return f"{timesince(moment)} ago"
+        return gettext("just now")
+    return gettext("%(time)s ago") % {"time": timesince(moment)}
 
 
 @dataclass(frozen=True)

@@ -367,3 +367,34 @@ def requeue_prediction(*, prediction_id: str, message: str) -> bool:
 
 def retry_limit() -> int:
     return settings.PREDICTION_MAX_ATTEMPTS
+
+
+def delete_prediction(*, user, prediction_id) -> bool:
+    """Delete one of the user's own predictions (its feedback goes with it).
+
+    False when the user has no such prediction (someone else's is the same as none).
+    The stored image is removed once no prediction references those bytes any more
+    (see `forget_image_when_unused`, run for every deleted prediction).
+    """
+    with transaction.atomic():
+        deleted, _ = selectors.predictions_visible_to(user=user).filter(pk=prediction_id).delete()
+    return deleted > 0
+
+
+def forget_image_when_unused(*, name: str) -> None:
+    """After the deleting transaction commits: delete the stored file if nothing uses it.
+
+    Identical bytes share one file, so the file outlives a deleted prediction while any
+    other prediction (another user's upload of the same photo, or a cached answer)
+    still references it. Deleted through the storage API, so it works on any backend.
+    """
+
+    def delete_if_unused() -> None:
+        if Prediction.objects.filter(image=name).exists():
+            return
+        try:
+            default_storage.delete(name)
+        except OSError as error:
+            logger.warning("could not delete unused image %s: %s", name, error)
+
+    transaction.on_commit(delete_if_unused)

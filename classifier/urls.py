@@ -9,4 +9,5 @@ urlpatterns = [
     path("predictions/", views.history, name="history"),
     path("predictions/<uuid:pk>/", views.detail, name="detail"),
     path("predictions/<uuid:pk>/image/", views.image, name="image"),
+    path("predictions/<uuid:pk>/delete/", views.delete, name="delete"),
 ]

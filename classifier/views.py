@@ -8,12 +8,14 @@ What the templates show is formatted by `classifier.presentation`; the result pa
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods
 
 from classifier import selectors, services
@@ -76,6 +78,19 @@ def upload(request):
 def detail(request, pk):
     prediction = get_object_or_404(selectors.predictions_visible_to(user=request.user), pk=pk)
     return render_result_page(request, prediction)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def delete(request, pk):
+    """Confirmation page; the POST deletes the prediction, its feedback and (when no other
+    prediction uses the same bytes) its stored image."""
+    prediction = get_object_or_404(selectors.predictions_visible_to(user=request.user), pk=pk)
+    if request.method == "POST":
+        services.delete_prediction(user=request.user, prediction_id=prediction.pk)
+        messages.success(request, gettext("The photo and its result are deleted."))
+        return redirect("classifier:history")
+    return render(request, "classifier/delete.html", {"prediction": present(prediction)})
 
 
 @login_required

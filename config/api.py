@@ -12,6 +12,8 @@ import logging
 from pathlib import Path
 
 from django.db import InterfaceError, OperationalError
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions, status
@@ -23,8 +25,8 @@ logger = logging.getLogger(__name__)
 
 DATABASE_ERRORS = (OperationalError, InterfaceError)
 REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError)
-DATABASE_UNAVAILABLE = "The database is unavailable. Try again shortly."
-REDIS_UNAVAILABLE = "The queue and cache service is unavailable. Try again shortly."
+DATABASE_UNAVAILABLE = _("The database is unavailable. Try again shortly.")
+REDIS_UNAVAILABLE = _("The queue and cache service is unavailable. Try again shortly.")
 _PARSERS_MODULE = str(Path(exceptions.__file__).with_name("parsers.py"))
 
 
@@ -67,7 +69,9 @@ def _first_message(errors) -> str:
 
 def exception_handler(exc, context):
     if isinstance(exc, RecursionError) and _raised_by_a_parser(exc):
-        exc = exceptions.ParseError("JSON parse error - the document is nested too deeply.")
+        exc = exceptions.ParseError(
+            gettext("JSON parse error - the document is nested too deeply.")
+        )
     elif isinstance(exc, (*DATABASE_ERRORS, *REDIS_ERRORS, StorageUnavailable)):
         logger.warning("answering 503, a backing service failed: %r", exc)
         if isinstance(exc, StorageUnavailable):

@@ -1,4 +1,5 @@
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from feedback.labels import LABEL_SUGGESTIONS, readable_label
 from feedback.models import Feedback
@@ -6,19 +7,19 @@ from feedback.models import Feedback
 
 class FeedbackForm(forms.ModelForm):
     is_correct = forms.TypedChoiceField(
-        label="Is the top answer right?",
-        choices=[("true", "Yes, it is right"), ("false", "No, it is wrong")],
+        label=_("Is the top answer right?"),
+        choices=[("true", _("Yes, it is right")), ("false", _("No, it is wrong"))],
         coerce=lambda value: value == "true",
         widget=forms.RadioSelect,
-        error_messages={"required": "Choose yes or no."},
+        error_messages={"required": _("Choose yes or no.")},
     )
 
     class Meta:
         model = Feedback
         fields = ["is_correct", "correct_label", "comment"]
-        labels = {"correct_label": "What is it really?", "comment": "Comment (optional)"}
+        labels = {"correct_label": _("What is it really?"), "comment": _("Comment (optional)")}
         help_texts = {
-            "correct_label": "Pick one of the 1,000 ImageNet labels or type your own.",
+            "correct_label": _("Pick one of the 1,000 ImageNet labels or type your own."),
         }
         widgets = {
             "correct_label": forms.TextInput(

@@ -4,6 +4,8 @@ Every path that stores a corrected label (the result page's form, the API, the l
 `/feedback/` endpoint) goes through `canonicalise_label`, so the rule is written once.
 """
 
+from django.utils.translation import gettext
+
 from feedback.labels import CanonicalLabel, canonicalise_label, rank_in_top
 from feedback.models import Feedback
 
@@ -39,9 +41,11 @@ def give_feedback(
     the ownership check here is the last line of defence, not the access rule.
     """
     if prediction.owner_id != user.pk:
-        raise NotYourPrediction("Feedback can only be given on your own predictions.")
+        raise NotYourPrediction(gettext("Feedback can only be given on your own predictions."))
     if prediction.status != prediction.Status.DONE:
-        raise PredictionNotFinished("Feedback can be given once the prediction has an answer.")
+        raise PredictionNotFinished(
+            gettext("Feedback can be given once the prediction has an answer.")
+        )
     stated = CanonicalLabel("", "") if is_correct else canonicalise_label(correct_label)
     if is_correct is None:
         rank = None

@@ -3,6 +3,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from classifier.result_page import render_result_page
@@ -27,6 +28,9 @@ def give(request, prediction_id):
         form.add_error(None, str(error))
         return render_result_page(request, prediction, feedback_form=form, status=400)
     messages.success(
-        request, "Thanks — your feedback was saved." if created else "Your feedback was updated."
+        request,
+        gettext("Thanks — your feedback was saved.")
+        if created
+        else gettext("Your feedback was updated."),
     )
     return redirect("classifier:detail", pk=prediction.pk)

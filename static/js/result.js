@@ -10,7 +10,13 @@
   "use strict";
   var result = document.getElementById("result");
   var pending = ["queued", "running"];
-  var labels = { queued: "Queued", running: "Running", done: "Done", failed: "Failed" };
+  // Status names in the page's language, from data-status-queued="…" etc. on #result.
+  var labels = result ? result.dataset : {};
+
+  function capitalised(word) {
+    return word.charAt(0).toUpperCase() + word.slice(1);
+  }
+
   var retryAfter = 0;
 
   // Queue position and time estimate (the sentences come translated from the server;
@@ -49,7 +55,7 @@
           return;
         }
         var status = document.getElementById("status");
-        if (status) status.textContent = labels[prediction.status] || prediction.status;
+        if (status) status.textContent = labels["status" + capitalised(prediction.status)] || prediction.status;
         showStanding(prediction);
         setTimeout(function () { waitForResult(url, 0); }, retryAfter * 1000);
       })

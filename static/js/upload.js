@@ -13,6 +13,8 @@
   var button = document.getElementById("classify-button");
   var buttonText = button.textContent;
   var maxBytes = parseInt(zone.dataset.maxBytes, 10) || 0;
+  // Messages in the page's language, from data-msg-*="…" on the drop zone.
+  var text = zone.dataset;
   var previewUrl = null;
 
   function showError(message) {
@@ -28,12 +30,12 @@
   }
 
   function check(file) {
-    if (!file) return "Choose a photo first.";
+    if (!file) return text.msgNoFile;
     if (file.type && file.type.indexOf("image/") !== 0) {
-      return "That file is not an image. Choose a JPEG, PNG, GIF, WebP or BMP photo.";
+      return text.msgNotImage;
     }
     if (maxBytes && file.size > maxBytes) {
-      return "The file is larger than the " + zone.dataset.maxMb + " MB limit.";
+      return text.msgTooLarge;
     }
     return "";
   }
@@ -97,7 +99,7 @@
     }
     button.disabled = true;
     button.setAttribute("aria-busy", "true");
-    button.textContent = "Uploading…";
+    button.textContent = text.msgUploading;
   });
 
   // Coming back with the Back button restores the page from cache: make it usable again.
