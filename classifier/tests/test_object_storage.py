@@ -227,3 +227,16 @@ def test_a_worker_facing_a_store_outage_retries_instead_of_calling_the_image_mis
     assert prediction.error == (
         "Classification failed after repeated attempts (the image store was unavailable)."
     )
+
+
+def test_compose_web_and_worker_share_no_media_volume_only_the_object_store():
+    import yaml
+
+    services = yaml.safe_load((BASE_DIR / "docker-compose.yml").read_text())["services"]
+    assert "objectstore" in services
+    for name in ("web", "worker"):
+        env = services[name]["environment"]
+        assert env["STORAGE_BACKEND"] == "s3"
+        assert env["S3_ENDPOINT_URL"].startswith("http://objectstore:")
+        assert "MEDIA_ROOT" not in env
+        assert not [volume for volume in services[name].get("volumes", []) if "media" in volume]
