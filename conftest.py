@@ -150,11 +150,14 @@ def live_stack(transactional_db, tmp_path):
 
     stacks = []
 
-    def start(workers: int = 1, worker_args: list[str] | None = None, **env) -> Stack:
+    def start(
+        workers: int = 1, worker_args: list[str] | None = None, web_processes: int = 1, **env
+    ) -> Stack:
         config = StackConfig(
             web_port=free_port(),
             workers=workers,
             worker_args=worker_args or [],
+            web_processes=web_processes,
             web_threads=8,
             env=subprocess_env(**env),
             log_dir=tmp_path / "logs",

@@ -10,6 +10,10 @@ clients (nginx: deploy/nginx/, docs/DEPLOYMENT.md). The limits below are the sec
 for a request that reaches gunicorn directly (the quick start, a mistaken deployment).
 """
 
+import os
+import tempfile
+from pathlib import Path
+
 # Where to listen. Behind nginx, on loopback or the compose network only.
 bind = "127.0.0.1:8000"
 
@@ -40,3 +44,25 @@ limit_request_field_size = 8190
 
 # Behind a proxy the client's address arrives in X-Forwarded-For; which hop to trust is
 # decided in Django (NUM_PROXIES, SECURE_PROXY_SSL_HEADER), not here.
+
+
+# --- Metrics from every worker process (docs/METRICS.md) --------------------------------------
+# With several gunicorn processes a scrape of /metrics reaches one of them; prometheus_client's
+# multiprocess mode makes each process write its counters to files in PROMETHEUS_MULTIPROC_DIR
+# and /metrics sum them. The library reads that variable from the process environment when
+# it is imported, so it is set here, in the master, before the workers are forked.
+def on_starting(server):
+    directory = Path(
+        os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        or tempfile.mkdtemp(prefix="imageclassifier-metrics-")
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):  # a previous run's counts are not this server's
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -15,7 +15,7 @@ from django.http import Http404, HttpResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, values
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from redis.exceptions import RedisError
 
@@ -23,9 +23,9 @@ from monitoring.collectors import redis_collectors
 
 
 def _multiprocess() -> bool:
-    # prometheus_client reads PROMETHEUS_MULTIPROC_DIR from the environment itself;
-    # settings reads the same variable, so the two agree.
-    return bool(settings.PROMETHEUS_MULTIPROC_DIR)
+    """Whether prometheus_client keeps values in PROMETHEUS_MULTIPROC_DIR files: the library
+    decides this from the environment when it is imported, so ask the library."""
+    return values.ValueClass is not values.MutexValue
 
 
 def build_registry(*, with_redis: bool = True) -> CollectorRegistry:
