@@ -20,7 +20,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-import traceback
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -30,13 +30,12 @@ from django.db import connection as db_connection
 from django.db import connections
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.exceptions import WatchError
 from rq.exceptions import StopRequested
 from rq.executions import Execution
-from rq.job import Job, JobStatus
+from rq.job import Job
 from rq.queue import Queue
 from rq.utils import now
-from rq.worker import SimpleWorker, WorkerStatus
+from rq.worker import WorkerStatus
 
 from classifier import queueing
 from classifier.catalog import CLASSIFY_JOB
@@ -49,6 +48,7 @@ from mlworker.inference import (
 )
 from mlworker.models.base import ImageClassifier
 from mlworker.recovery import sweep_lost_predictions
+from mlworker.rq_adapter import BatchRQWorker
 from monitoring import metrics
 
 STATS_KEY = "mlworker:stats"
@@ -67,7 +67,7 @@ class BatchSettings:
     job_lease_seconds: int = 60
 
 
-class BatchWorker(SimpleWorker):
+class BatchWorker(BatchRQWorker):
     #: longest pause between reconnection attempts while Redis is down (RQ's default: 60 s)
     max_connection_wait_time = 5.0
 
@@ -111,8 +111,8 @@ class BatchWorker(SimpleWorker):
         """
         warm_up(self.model, sorted({1, self.batching.batch_size}))
         self.bootstrap(logging_level)
-        self._install_signal_handlers()
-        leases = self.keep_leases()
+        self.install_signal_handlers()
+        stop_beating = self.keep_alive()
         # The helper has its own database connection; inside an open transaction (a test's)
         # it could not see this one's rows, so batches then run one at a time.
         prefetcher = (
@@ -122,11 +122,12 @@ class BatchWorker(SimpleWorker):
         )
         in_hand: PreparedBatch | None = None
         try:
-            while in_hand is not None or not self._stop_requested:
+            while in_hand is not None or not self.stop_requested:
                 try:
                     if self.should_run_maintenance_tasks:
                         self.run_maintenance_tasks()
                     if in_hand is None:
+                        self.check_for_suspension(burst)  # `rq suspend`: wait (burst: stop)
                         batch = self.dequeue_batch(burst=burst)
                         if not batch:
                             if burst:
@@ -151,54 +152,38 @@ class BatchWorker(SimpleWorker):
         finally:
             if prefetcher is not None:
                 prefetcher.shutdown(wait=True)
-            leases.set()
+            stop_beating()
             with suppress(*REDIS_DOWN):  # stopping during an outage is still a clean exit
                 self.teardown()
         return self.batches_done
 
-    def keep_leases(self) -> threading.Event:
-        """Renew the leases of the jobs this worker has started, until the returned event.
+    def keep_alive(self) -> Callable[[], None]:
+        """Until the returned function is called: heartbeat and renew this worker's leases.
 
-        So JOB_LEASE_SECONDS is how long a job outlives its worker, not a limit on how long
-        it may wait and run here: a slow batch, or one prepared behind it, is never taken
-        for abandoned by another worker's maintenance and run twice.
+        A thread of its own, so a worker deep in a slow forward pass or waiting out
+        `rq suspend` still beats (health counts workers that beat within two periods, so a
+        killed one drops out of it within two), and JOB_LEASE_SECONDS is how long a job
+        outlives its worker, not a limit on how long it may wait and run here: a slow
+        batch, or one prepared behind it, is never taken for abandoned and run twice.
         """
         stop = threading.Event()
         lease = self.batching.job_lease_seconds
+        period = max(0.5, min(lease / 3, self.worker_ttl / 2))
 
-        def renew():
-            while not stop.wait(max(lease / 3, 0.5)):
+        def beat():
+            while not stop.wait(period):
                 with suppress(*REDIS_DOWN):
+                    self.mark_alive(ttl=self.worker_ttl * 2)
                     self.renew_leases(lease)
 
-        threading.Thread(target=renew, name=f"{self.name}-leases", daemon=True).start()
-        return stop
+        thread = threading.Thread(target=beat, name=f"{self.name}-alive", daemon=True)
+        thread.start()
 
-    def renew_leases(self, lease: int) -> None:
-        for queue in self.queues:
-            registry = queue.started_job_registry
-            started = [
-                Execution(id=execution_id, job_id=job_id, connection=self.connection)
-                for job_id, execution_id in registry.get_job_and_execution_ids(cleanup=False)
-            ]
-            if not started:
-                continue
-            with self.connection.pipeline() as pipeline:
-                for execution in started:
-                    pipeline.hget(execution.key, "worker_name")
-                owners = pipeline.execute()
-            mine = [
-                e for e, owner in zip(started, owners, strict=True) if owner == self.name.encode()
-            ]
-            if not mine:
-                continue
-            expires = time.time() + lease  # not RQ's whole-second clock: that can cut a lease short
-            with self.connection.pipeline() as pipeline:
-                for execution in mine:  # XX: a job finished meanwhile is not put back
-                    pipeline.zadd(registry.key, {execution.composite_key: expires}, xx=True)
-                    pipeline.expire(execution.key, lease)
-                pipeline.expire(self.key, lease + self.worker_ttl)
-                pipeline.execute()
+        def stop_beating() -> None:
+            stop.set()
+            thread.join(timeout=15)  # before teardown, so no beat re-creates the worker's key
+
+        return stop_beating
 
     def dequeue_batch(self, *, burst: bool) -> list[tuple[Job, Queue]]:
         """Block for the first job, take what is waiting, then maybe wait for company.
@@ -207,34 +192,21 @@ class BatchWorker(SimpleWorker):
         previous batch: a lone user gains nothing from it, it only adds latency. Under
         load batches form without waiting (jobs queue up during each forward pass).
         """
-        first = self.dequeue_job_and_maintain_ttl(None if burst else self.dequeue_timeout)
+        # At most one dequeue timeout idle, so the loop looks at `rq suspend` that often
+        # (RQ's own wait would block until a job came, and then start it, suspended or not).
+        timeout = None if burst else self.dequeue_timeout
+        first = self.dequeue_job_and_maintain_ttl(timeout, max_idle_time=timeout)
         if first is None:
             return []
         self.set_state(WorkerStatus.BUSY)  # from here a first SIGTERM lets the batch finish
-        batch = [first, *self._take_waiting_jobs(self.batching.batch_size - 1)]
+        batch = [first, *self.take_waiting_jobs(self.batching.batch_size - 1)]
         if len(batch) == 1 and self._last_batch_size <= 1:
             return batch
         deadline = time.monotonic() + self.batching.max_wait_ms / 1000
         while len(batch) < self.batching.batch_size and time.monotonic() < deadline:
             time.sleep(min(WAIT_POLL_SECONDS, max(deadline - time.monotonic(), 0)))
-            batch += self._take_waiting_jobs(self.batching.batch_size - len(batch))
+            batch += self.take_waiting_jobs(self.batching.batch_size - len(batch))
         return batch
-
-    def _take_waiting_jobs(self, limit: int) -> list[tuple[Job, Queue]]:
-        """Up to `limit` jobs that are queued right now (never blocks).
-
-        Waiting is done by polling, not BLMOVE: Redis checks blocking timeouts only
-        `hz` (10) times a second, so a 10 ms BLMOVE could block for up to 100 ms.
-        """
-        taken = []
-        while len(taken) < limit:
-            job_and_queue = self.queue_class.dequeue_any(
-                self._ordered_queues, None, connection=self.connection, job_class=self.job_class
-            )
-            if job_and_queue is None:
-                break
-            taken.append(job_and_queue)
-        return taken
 
     def prepare_batch(self, batch: list[tuple[Job, Queue]]) -> PreparedBatch:
         """Start the batch's classification jobs (one Redis transaction), mark their
@@ -245,7 +217,7 @@ class BatchWorker(SimpleWorker):
         if not classify:
             return PreparedBatch(jobs=[], executions={}, other_jobs=others)
         started = time.monotonic()
-        executions = self._start_jobs(classify)
+        executions = self.start_jobs(classify, lease=self.batching.job_lease_seconds)
         waits = queue_waits([job for job, _ in classify])
         try:
             work = prepare_inputs(self.model, [job.args[0] for job, _ in classify])
@@ -272,7 +244,7 @@ class BatchWorker(SimpleWorker):
         started = time.monotonic()
         forward_done = threading.Event()
         upcoming = None
-        if prefetcher is not None and batch.work is not None and not self._stop_requested:
+        if prefetcher is not None and batch.work is not None and not self.stop_requested:
             upcoming = prefetcher.submit(self._prefetch_batch, forward_done)
         try:
             outcome = None
@@ -302,7 +274,7 @@ class BatchWorker(SimpleWorker):
         arriving before its forward pass ends), start them and decode their images."""
         drop_broken_database_connections()  # this thread's own connection
         limit = self.batching.batch_size
-        taken = self._take_waiting_jobs(limit)
+        taken = self.take_waiting_jobs(limit)
         if not taken:
             # Nothing queued: the next job goes to the main loop's blocking dequeue. Polling
             # for it here would wake this thread during the forward pass, which on a small
@@ -311,34 +283,12 @@ class BatchWorker(SimpleWorker):
         prepared = self.prepare_batch(taken)
         late = []
         while len(taken) + len(late) < limit and not forward_done.wait(PREFETCH_POLL_SECONDS):
-            if self._stop_requested:
+            if self.stop_requested:
                 break
-            late += self._take_waiting_jobs(limit - len(taken) - len(late))
+            late += self.take_waiting_jobs(limit - len(taken) - len(late))
         if late:
             prepared = prepared.merge(self.prepare_batch(late))
         return prepared
-
-    # --- RQ bookkeeping for a whole batch in one transaction -------------------------------
-    def _start_jobs(self, jobs: list[tuple[Job, Queue]]) -> dict[str, Execution]:
-        """What RQ's prepare_execution + prepare_job_execution do per job, for all jobs in one
-        MULTI/EXEC: an Execution each, in the StartedJobRegistry with the lease as TTL (so a
-        killed worker's jobs are retried), job status started, out of the intermediate queue.
-        """
-        lease = self.batching.job_lease_seconds
-        executions = {}
-        with self.connection.pipeline() as pipeline:
-            for job, queue in jobs:
-                executions[job.id] = Execution.create(
-                    job, lease, pipeline=pipeline, worker_name=self.name
-                )
-                job.heartbeat(now(), lease, pipeline=pipeline)
-                job.prepare_for_execution(self.name, pipeline=pipeline)
-                pipeline.lrem(queue.intermediate_queue_key, 1, job.id)
-            self.set_current_job_id(jobs[-1][0].id, pipeline=pipeline)
-            self.set_current_job_working_time(0, pipeline=pipeline)
-            self.heartbeat(lease, pipeline=pipeline)
-            pipeline.execute()
-        return executions
 
     def _finish_batch(self, batch: PreparedBatch, outcome: BatchOutcome | None) -> None:
         if not batch.jobs:
@@ -348,88 +298,24 @@ class BatchWorker(SimpleWorker):
             job.ended_at = ended
         if batch.error is not None or outcome is None:
             for job, queue in batch.jobs:
-                self._finish_failed(job, queue, batch.executions, exc_info=batch.error)
+                self.finish_failed(job, queue, batch.executions, exc_info=batch.error)
             return
         succeeded = [(job, q) for job, q in batch.jobs if job.args[0] not in outcome.failures]
-        self._finish_succeeded(succeeded, batch.executions, outcome, batch.queue_waits)
+        self.finish_succeeded(
+            succeeded,
+            batch.executions,
+            result=lambda job: {"prediction": job.args[0]},
+            also=lambda pipeline: self._record_batch(pipeline, outcome, batch.queue_waits),
+        )
         for job, queue in batch.jobs:
             message = outcome.failures.get(job.args[0])
             if message is not None:
                 job.retries_left = 0  # a broken image stays broken
-                self._finish_failed(job, queue, batch.executions, message=message)
+                self.finish_failed(job, queue, batch.executions, message=message)
 
-    def _finish_succeeded(
-        self, jobs, executions, outcome: BatchOutcome, queue_waits: list[float]
-    ) -> None:
-        """What RQ's handle_job_success does per job, for all jobs in one MULTI/EXEC: result
-        written to the job's result stream (this wakes the waiting web request), job in the
-        FinishedJobRegistry, its Execution removed from the StartedJobRegistry; plus the
-        batch counters. Jobs with dependents or repeats go through RQ's own method."""
-        with self.connection.pipeline() as pipeline:
-            while True:
-                try:
-                    if jobs:
-                        pipeline.watch(*[job.dependents_key for job, _ in jobs])
-                        if pipeline.exists(*[job.dependents_key for job, _ in jobs]) or any(
-                            job.repeats_left for job, _ in jobs
-                        ):
-                            pipeline.reset()
-                            self._finish_succeeded_one_by_one(jobs, executions)
-                            jobs = []
-                    pipeline.multi()
-                    for job, _ in jobs:
-                        execution = executions[job.id]
-                        job._result = {"prediction": job.args[0]}
-                        self.increment_successful_job_count(pipeline=pipeline)
-                        self.increment_total_working_time(job.ended_at - job.started_at, pipeline)
-                        result_ttl = job.get_result_ttl(self.default_result_ttl)
-                        if result_ttl != 0:
-                            job._handle_success(
-                                result_ttl,
-                                pipeline=pipeline,
-                                worker_name=self.name,
-                                execution_id=execution.id,
-                                execution_started_at=execution.created_at,
-                                execution_ended_at=job.ended_at,
-                            )
-                        job.cleanup(result_ttl, pipeline=pipeline, remove_from_queue=False)
-                        execution.delete(job=job, pipeline=pipeline)
-                    self.set_current_job_id(None, pipeline=pipeline)
-                    self._record_stats(pipeline, outcome)
-                    self._record_metrics(pipeline, outcome, queue_waits)
-                    pipeline.execute()
-                    return
-                except WatchError:
-                    continue
-
-    def _finish_succeeded_one_by_one(self, jobs, executions) -> None:
-        for job, queue in jobs:
-            self.execution = executions[job.id]
-            job._result = {"prediction": job.args[0]}
-            job._status = JobStatus.FINISHED
-            self.handle_job_success(
-                job=job, queue=queue, started_job_registry=queue.started_job_registry
-            )
-        self.execution = None
-
-    def _finish_failed(
-        self, job: Job, queue: Queue, executions, *, message: str = "", exc_info=None
-    ) -> None:
-        """Through RQ's own handle_job_failure: failed registry, retries, failure callback."""
-        self.execution = executions[job.id]
-        job._status = JobStatus.FAILED
-        if exc_info is not None:
-            job.execute_failure_callback(self.death_penalty_class, *exc_info)
-            message = "".join(traceback.format_exception(*exc_info))
-        try:
-            self.handle_job_failure(
-                job=job,
-                queue=queue,
-                started_job_registry=queue.started_job_registry,
-                exc_string=message,
-            )
-        finally:
-            self.execution = None
+    def _record_batch(self, pipeline, outcome: BatchOutcome, queue_waits: list[float]) -> None:
+        self._record_stats(pipeline, outcome)
+        self._record_metrics(pipeline, outcome, queue_waits)
 
     def _record_metrics(self, pipeline, outcome: BatchOutcome, queue_waits: list[float]) -> None:
         """The Prometheus metrics of this batch, added up in Redis with every other worker's

@@ -284,6 +284,17 @@ class Stack:
         self.workers.append(process)
         return process
 
+    def restart_dead_workers(self) -> list[tuple[int, int]]:
+        """Start a new process for every worker that exited; returns (number, exit code)
+        of each one replaced. The quick start calls this in its loop (a supervisor)."""
+        restarted = []
+        for index, process in enumerate(self.workers):
+            code = process.poll()
+            if code is not None:
+                self.workers[index] = self._spawn(f"worker{index + 1}", self.worker_command())
+                restarted.append((index + 1, code))
+        return restarted
+
     def _spawn(self, name: str, command: list[str]) -> subprocess.Popen:
         log = open(self.config.log_dir / f"{name}.log", "ab")  # noqa: SIM115 (closed with the process)
         return subprocess.Popen(

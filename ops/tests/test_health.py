@@ -1,8 +1,17 @@
 """GET /api/health/: 200 only when database, Redis and a worker are all up."""
 
+import os
+import subprocess
+import sys
+import time
+
 import django_rq
 import pytest
 from django.conf import settings
+from rq.worker import Worker
+
+from conftest import subprocess_env
+from ops.stack import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -35,3 +44,52 @@ def test_health_is_200_while_a_worker_heartbeats(client, resnet_random):
     finally:
         worker.register_death()
     assert client.get("/api/health/").status_code == 503
+
+
+def spawn_worker(tmp_path, **env) -> subprocess.Popen:
+    """A real `run_model_worker` process on this test's database and Redis."""
+    log = open(tmp_path / "worker.log", "ab")  # noqa: SIM115 (closed with the process)
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "run_model_worker"],
+        cwd=settings.BASE_DIR,
+        env={**os.environ, **subprocess_env(**env)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+@pytest.mark.slow
+def test_a_killed_worker_counts_dead_within_two_heartbeats(
+    client, transactional_db, settings, tmp_path
+):
+    settings.WORKER_HEARTBEAT_SECONDS = 2
+    queue = django_rq.get_queue(settings.INFERENCE_QUEUE)
+    process = spawn_worker(tmp_path, WORKER_HEARTBEAT_SECONDS="2")
+    try:
+        wait_until(
+            lambda: client.get("/api/health/").json()["live_workers"] == 1,
+            timeout=180,
+            what="the worker to report in",
+        )
+        # It keeps beating while idle: its last heartbeat moves on.
+        first = Worker.all(queue=queue)[0].last_heartbeat
+        wait_until(
+            lambda: Worker.all(queue=queue)[0].last_heartbeat > first,
+            timeout=10,
+            what="a second heartbeat",
+        )
+        process.kill()
+        process.wait(timeout=10)
+        killed_at = time.monotonic()
+        body = wait_until(
+            lambda: (body := client.get("/api/health/").json())["live_workers"] == 0 and body,
+            timeout=30,
+            interval=0.1,
+            what="health to count the killed worker dead",
+        )
+        assert time.monotonic() - killed_at <= 2 * 2 + 1
+        assert "no model worker running" in body["problems"]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)

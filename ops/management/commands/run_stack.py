@@ -2,6 +2,7 @@
 
 import signal
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -17,6 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, default=1)
         parser.add_argument("--web-processes", type=int, default=1)
         parser.add_argument("--web-threads", type=int, default=32)
+        parser.add_argument("--log-dir", type=Path, default=StackConfig.log_dir)
 
     def handle(self, *args, **options):
         config = StackConfig(
@@ -24,6 +26,7 @@ class Command(BaseCommand):
             workers=options["workers"],
             web_processes=options["web_processes"],
             web_threads=options["web_threads"],
+            log_dir=options["log_dir"],
         )
         stack = Stack(config)
         stopping = False
@@ -53,6 +56,8 @@ class Command(BaseCommand):
                 self.stderr.write("run_stack: the web server exited; stopping.")
                 exit_code = 1
                 break
+            for number, code in stack.restart_dead_workers():
+                self.stderr.write(f"run_stack: worker {number} exited with code {code}; restarted")
             time.sleep(0.5)
         self.stdout.write("Stopping…")
         stack.stop()

@@ -5,7 +5,8 @@ import socket
 import django_rq
 from django.conf import settings
 from django.core.management.base import BaseCommand
-from rq.worker import Worker
+
+from ops.selectors import live_workers
 
 
 class Command(BaseCommand):
@@ -14,7 +15,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         queue = django_rq.get_queue(settings.INFERENCE_QUEUE)
         host = socket.gethostname()
-        alive = [w for w in Worker.all(queue=queue) if w.name.startswith(f"{host}.")]
+        alive = live_workers(queue, name_prefix=f"{host}.")
         if not alive:
             self.stderr.write(f"no live model worker on {host}")
             raise SystemExit(1)

@@ -1,0 +1,75 @@
+"""The quick start (`manage.py run_stack`) replaces a model worker that died."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import pytest
+
+from conftest import subprocess_env
+from ops.stack import free_port, wait_until
+
+pytestmark = [pytest.mark.slow]
+
+
+def health(port: int) -> dict | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health/", timeout=5) as answer:
+            return json.load(answer)
+    except urllib.error.HTTPError as error:
+        return json.load(error)
+    except (OSError, ValueError):
+        return None
+
+
+def live_worker_pids(queue) -> set[int]:
+    from ops.selectors import live_workers
+
+    return {worker.pid for worker in live_workers(queue)}
+
+
+def test_run_stack_restarts_a_worker_that_was_killed(transactional_db, settings, tmp_path):
+    import django_rq
+
+    settings.WORKER_HEARTBEAT_SECONDS = 2
+    queue = django_rq.get_queue(settings.INFERENCE_QUEUE)
+    port = free_port()
+    log = open(tmp_path / "run_stack.log", "ab")  # noqa: SIM115 (closed with the process)
+    command = [sys.executable, "manage.py", "run_stack", "--port", str(port)]
+    command += ["--web-threads", "4", "--log-dir", str(tmp_path / "logs")]
+    stack = subprocess.Popen(
+        command,
+        cwd=settings.BASE_DIR,
+        env={**os.environ, **subprocess_env()},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        first = wait_until(
+            lambda: live_worker_pids(queue), timeout=240, interval=0.5, what="the first worker"
+        )
+        wait_until(lambda: (health(port) or {}).get("status") == "ok", timeout=60, what="health")
+        (pid,) = first
+        os.kill(pid, signal.SIGKILL)
+        replaced = wait_until(
+            lambda: live_worker_pids(queue) - first,
+            timeout=240,
+            interval=0.5,
+            what="run_stack to start a new worker",
+        )
+        assert len(replaced) == 1
+        assert health(port)["live_workers"] == 1
+        assert stack.poll() is None
+    finally:
+        stack.send_signal(signal.SIGTERM)
+        try:
+            stack.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            stack.kill()
+            stack.wait(timeout=10)
+        log.close()
+    assert "worker 1 exited with code -9; restarted" in (tmp_path / "run_stack.log").read_text()
