@@ -112,7 +112,15 @@ class ImageS3Storage(S3Storage):
 
     @_errors_as_unavailable
     def _save(self, name, content):
-        return super()._save(name, content)
+        # One PutObject: images are at most MAX_UPLOAD_MB and already in memory, so the
+        # parent's transfer manager (a thread pool per upload, multipart above 8 MB) buys
+        # nothing here.
+        cleaned = clean_name(name)
+        key = self._normalize_name(cleaned)
+        params = self._get_write_parameters(key, content)
+        content.seek(0)
+        self.client.put_object(Bucket=self.bucket_name, Key=key, Body=content.read(), **params)
+        return cleaned
 
     @_errors_as_unavailable
     def delete(self, name):
