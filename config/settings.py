@@ -370,5 +370,8 @@ LOGGING = {
         # A request for a host not in ALLOWED_HOSTS is the client's mistake (or a scanner):
         # one warning line naming the host, not an error with a traceback.
         "django.security.DisallowedHost": {"level": "WARNING", "filters": ["one_line"]},
+        # Django's own console handler (DEBUG only) would print every django.* line a
+        # second time, next to the root handler's copy: log through the root only.
+        "django": {"handlers": [], "propagate": True},
     },
 }
