@@ -354,9 +354,9 @@ def review_queue(*, reason: str = "", low_confidence: float = LOW_CONFIDENCE) ->
     # The conflicting images are read once (a short list: images several users judged
     # differently), so neither the count nor the page re-aggregates all feedback per row.
     said_wrong = Q(
-        image_sha256__in=Feedback.objects.filter(is_correct=False, prediction__isnull=False).values(
-            "prediction__image_sha256"
-        )
+        image_sha256__in=Feedback.objects.filter(
+            is_correct=False, prediction__status=Prediction.Status.DONE
+        ).values("prediction__image_sha256")
     )
     conflict = Q(
         image_sha256__in=list(
