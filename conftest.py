@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 
 import django_rq
@@ -13,13 +14,23 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
 
+def _clear_cache() -> None:
+    from django.core.cache import caches
+
+    # A test may have pointed the cache at a server that is down on purpose.
+    with contextlib.suppress(Exception):
+        caches["default"].clear()  # the cache's own database (CACHE_REDIS_URL)
+
+
 @pytest.fixture(autouse=True)
 def clean_redis():
-    """Each test starts with an empty Redis database (the test-only db index)."""
+    """Each test starts with empty Redis databases (the test-only queue and cache indexes)."""
     connection = django_rq.get_connection(settings.INFERENCE_QUEUE)
     connection.flushdb()
+    _clear_cache()
     yield connection
     connection.flushdb()
+    _clear_cache()
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """JSON API for accounts: register, obtain and refresh JWTs, who am I, delete my account."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, permissions, serializers, status
 from rest_framework.exceptions import PermissionDenied
@@ -11,10 +12,12 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 from accounts import services
 from accounts.serializers import (
     AccountDeletionSerializer,
+    RefreshSerializer,
     RegistrationSerializer,
+    TokenObtainSerializer,
     UserSerializer,
 )
-from accounts.throttles import LoginAccountThrottle, LoginRateThrottle, RegisterRateThrottle
+from accounts.throttles import RefreshRateThrottle, RegisterRateThrottle
 
 
 def register_from_validated(data: dict):
@@ -22,9 +25,9 @@ def register_from_validated(data: dict):
     try:
         return services.register_user(**data)
     except services.EmailAlreadyRegistered:
-        raise serializers.ValidationError({"email": ["Email already registered"]}) from None
+        raise serializers.ValidationError({"email": [_("Email already registered")]}) from None
     except DjangoValidationError as error:
-        raise serializers.ValidationError({"password": list(error.messages)}) from None
+        raise serializers.ValidationError(error.message_dict) from None
 
 
 class RegisterView(APIView):
@@ -40,11 +43,15 @@ class RegisterView(APIView):
 
 
 class TokenView(TokenObtainPairView):
-    throttle_classes = [LoginRateThrottle, LoginAccountThrottle]
+    """Failed attempts are limited behind authenticate() (accounts.login_guard)."""
+
+    serializer_class = TokenObtainSerializer
+    throttle_classes = []
 
 
 class RefreshView(TokenRefreshView):
-    throttle_classes = [LoginRateThrottle]
+    serializer_class = RefreshSerializer
+    throttle_classes = [RefreshRateThrottle]
 
 
 class MeView(generics.RetrieveAPIView):

@@ -6,10 +6,27 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from accounts import services
+from accounts.identity import MAX_EMAIL_LENGTH, MAX_RAW_LENGTH, normalize_email
+
+ALREADY_REGISTERED = _("An account with this email already exists.")
+
+
+class NormalisedEmailField(forms.EmailField):
+    """An address in its one spelling (accounts.identity) before it is validated, so the
+    full-width or upper-case spelling of an address is that address. Over-long input is
+    left as it is, for the length check to refuse."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", MAX_EMAIL_LENGTH)
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return normalize_email(value) if len(value) <= MAX_RAW_LENGTH else value
 
 
 class EmailAuthenticationForm(AuthenticationForm):
-    username = forms.EmailField(
+    username = NormalisedEmailField(
         label=_("Email"),
         widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
     )
@@ -27,7 +44,7 @@ class EmailAuthenticationForm(AuthenticationForm):
 
 
 class RegistrationForm(forms.Form):
-    email = forms.EmailField(
+    email = NormalisedEmailField(
         label=_("Email"),
         widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
     )
@@ -47,19 +64,20 @@ class RegistrationForm(forms.Form):
         super().__init__(*args, **kwargs)
 
     def clean_email(self) -> str:
-        email = self.cleaned_data["email"].strip().lower()
+        email = services.email_or_error(self.cleaned_data["email"])
         if services.email_is_registered(email=email):
-            raise ValidationError(_("An account with this email already exists."))
+            raise ValidationError(ALREADY_REGISTERED)
         return email
 
     def register(self):
-        """Create the user; field errors from password validation land on `password`."""
+        """Create the user; field errors from validation land on their fields."""
         try:
             return services.register_user(**self.cleaned_data)
         except ValidationError as error:
-            self.add_error("password", error)
+            for field, messages in error.message_dict.items():
+                self.add_error(field if field in self.fields else None, messages)
         except services.EmailAlreadyRegistered:
-            self.add_error("email", _("An account with this email already exists."))
+            self.add_error("email", ALREADY_REGISTERED)
         return None
 
 

@@ -6,22 +6,23 @@ Authentication is by JWT alone (no session), so CSRF does not apply.
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, parsers, permissions, serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework_simplejwt.authentication import JWTAuthentication
-from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 
 from accounts import services
-from accounts.serializers import RegistrationSerializer, UserSerializer
-from accounts.throttles import LoginAccountThrottle, LoginRateThrottle, RegisterRateThrottle
+from accounts.authentication import VersionedJWTAuthentication
+from accounts.permissions import StaffWithPermission
+from accounts.serializers import RegistrationSerializer, TokenObtainSerializer, UserSerializer
+from accounts.throttles import RegisterRateThrottle
 
 User = get_user_model()
 
 
-class LegacyLoginSerializer(TokenObtainPairSerializer):
+class LegacyLoginSerializer(TokenObtainSerializer):
     """OAuth2's password form: the email arrives as `username`; the other fields may be empty."""
 
     username_field = "username"  # passed to authenticate(username=...), which the email backs
@@ -41,7 +42,7 @@ class LegacyLoginView(APIView):
     authentication_classes = []  # a stale token in the header must not block logging in
     permission_classes = [permissions.AllowAny]
     parser_classes = [parsers.FormParser, parsers.MultiPartParser]
-    throttle_classes = [LoginRateThrottle, LoginAccountThrottle]
+    throttle_classes = []  # failed attempts are limited behind authenticate()
 
     def get_authenticate_header(self, request) -> str:
         return "Bearer"  # makes bad credentials a 401 (DRF turns it into 403 without one)
@@ -59,16 +60,16 @@ class LegacyLoginView(APIView):
         )
 
 
-class StaffOrRegistering(permissions.BasePermission):
-    """Anyone may register (POST); only staff may list, read or delete accounts."""
+class StaffOrRegistering(StaffWithPermission):
+    """Anyone may register (POST); listing accounts needs `accounts.view_user`."""
 
     def has_permission(self, request, view) -> bool:
-        return request.method == "POST" or bool(request.user and request.user.is_staff)
+        return request.method == "POST" or super().has_permission(request, view)
 
 
 @extend_schema(exclude=True)  # documented in docs/MIGRATION.md
 class LegacyUsersView(generics.ListCreateAPIView):
-    authentication_classes = [JWTAuthentication]
+    authentication_classes = [VersionedJWTAuthentication]
     permission_classes = [StaffOrRegistering]
     serializer_class = UserSerializer
     queryset = User.objects.order_by("id")
@@ -84,17 +85,17 @@ class LegacyUsersView(generics.ListCreateAPIView):
             user = services.register_user(**incoming.validated_data)
         except services.EmailAlreadyRegistered:
             return Response(
-                {"detail": "Email already registered"}, status=status.HTTP_400_BAD_REQUEST
+                {"detail": _("Email already registered")}, status=status.HTTP_400_BAD_REQUEST
             )
         except DjangoValidationError as error:
-            raise serializers.ValidationError({"password": list(error.messages)}) from None
+            raise serializers.ValidationError(error.message_dict) from None
         return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
 @extend_schema(exclude=True)  # documented in docs/MIGRATION.md
 class LegacyUserView(generics.RetrieveDestroyAPIView):
-    authentication_classes = [JWTAuthentication]
-    permission_classes = [permissions.IsAdminUser]
+    authentication_classes = [VersionedJWTAuthentication]
+    permission_classes = [StaffWithPermission]
     serializer_class = UserSerializer
     queryset = User.objects.all()
 

@@ -2,29 +2,52 @@
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from accounts import tokens
+from accounts.identity import MAX_EMAIL_LENGTH, canonical_email
 
 User = get_user_model()
+
+EMAIL_TOO_LONG = _("Enter an email address of at most %(limit)d characters.")
 
 
 class EmailAlreadyRegistered(Exception):
     """Raised when someone registers an email that already has an account."""
 
 
+def email_or_error(email: str) -> str:
+    """The normalised address, or a ValidationError (before any lookup) if it cannot be one."""
+    canonical = canonical_email(email)
+    if canonical is None:
+        raise ValidationError(EMAIL_TOO_LONG % {"limit": MAX_EMAIL_LENGTH}, code="max_length")
+    return canonical
+
+
 def email_is_registered(*, email: str) -> bool:
-    return User.objects.filter(email__iexact=email.strip()).exists()
+    canonical = canonical_email(email)
+    return canonical is not None and User.objects.filter(email=canonical).exists()
 
 
 def register_user(*, email: str, name: str, password: str) -> User:
     """Create an ordinary (non-staff) user after running Django's password validators.
 
-    Raises `EmailAlreadyRegistered` or `django.core.exceptions.ValidationError`.
+    Raises `EmailAlreadyRegistered` or `django.core.exceptions.ValidationError` (a message
+    dict keyed by field).
     """
-    email = User.objects.normalize_email(email.strip()).lower()
+    try:
+        email = email_or_error(email)
+    except ValidationError as error:
+        raise ValidationError({"email": error.messages}) from None
     if email_is_registered(email=email):
         raise EmailAlreadyRegistered(email)
-    validate_password(password, user=User(email=email, name=name))
+    try:
+        validate_password(password, user=User(email=email, name=name))
+    except ValidationError as error:
+        raise ValidationError({"password": error.messages}) from None
     try:
         with transaction.atomic():
             return User.objects.create_user(email=email, name=name.strip(), password=password)
@@ -35,7 +58,7 @@ def register_user(*, email: str, name: str, password: str) -> User:
 
 def ensure_superuser(*, email: str, password: str, name: str = "Admin") -> tuple[User, bool]:
     """Create the operator account once; never change an existing account's password."""
-    existing = User.objects.filter(email__iexact=email).first()
+    existing = User.objects.filter(email=email_or_error(email)).first()
     if existing is not None:
         return existing, False
     return User.objects.create_superuser(email=email, password=password, name=name), True
@@ -46,12 +69,13 @@ class DeletionRefused(PermissionError):
 
 
 def delete_user(*, actor: User, user: User) -> None:
-    """Staff may delete ordinary accounts; only superusers may delete staff. Nobody deletes
-    their own account this way (it would lock an operator out mid-session)."""
+    """Staff (with the delete permission) may delete ordinary accounts; only superusers may
+    delete staff. Nobody deletes their own account this way (it would lock an operator out
+    mid-session)."""
     if user.pk == actor.pk:
-        raise DeletionRefused("You cannot delete your own account here.")
+        raise DeletionRefused(_("You cannot delete your own account here."))
     if (user.is_staff or user.is_superuser) and not actor.is_superuser:
-        raise DeletionRefused("Only a superuser can delete a staff account.")
+        raise DeletionRefused(_("Only a superuser can delete a staff account."))
     user.delete()
 
 
@@ -98,3 +122,20 @@ def delete_own_account(*, user: User, password: str) -> None:
         )
     with transaction.atomic():
         user.delete()
+
+
+# --- Token revocation (connected to the User model's signals in accounts.apps) -------------
+def account_saved(*, user: User, credentials_changed: bool) -> None:
+    """A password change or reset, or a deactivation, revokes every token issued before."""
+    if credentials_changed or not user.is_active:
+        tokens.blacklist_refresh_tokens(user)
+    tokens.drop_cached(user.pk)
+    transaction.on_commit(lambda: tokens.remember_user(user))
+
+
+def account_deleting(*, user: User) -> None:
+    """Before the row goes (the outstanding tokens lose their link to it)."""
+    tokens.blacklist_refresh_tokens(user)
+    user_id = user.pk
+    tokens.drop_cached(user_id)
+    transaction.on_commit(lambda: tokens.forget_user(user_id))

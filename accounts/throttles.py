@@ -1,21 +1,31 @@
-"""Rate limits for the endpoints people hammer: log in, register and upload.
+"""Rate limits for the endpoints people hammer: register, refresh tokens and upload.
+
+(Failed logins have their own limits, counted behind every login door:
+`accounts.login_guard`.)
 
 Rates come from `REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]` (env THROTTLE_*), read when a
 request arrives rather than when this module is imported, so changing the setting
-changes the limit.
+changes the limit. Clients are counted by `accounts.client_ip` (a digest of a validated
+address), users by id: no raw request text ever becomes a cache key.
 
-They use the default cache (Redis). If Redis is down they let requests through rather
-than turning every login into a 500: losing rate limiting for a moment is better
-than locking everybody out. Only the cache's own failures are forgiven; a request
-whose body cannot be parsed still gets its 400.
+They use the default cache (the cache Redis). If it is down they let requests through
+rather than turning every request into a 500: losing rate limiting for a moment is better
+than locking everybody out. Only the cache's own failures are forgiven; a request whose
+body cannot be parsed still gets its 400.
+
+The HTML forms use the same throttles and buckets through `form_post_wait`.
 """
 
 import logging
+import math
+from types import SimpleNamespace
 
 from django.core.cache import cache as default_cache
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework.settings import api_settings
-from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle, SimpleRateThrottle
+from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle
+
+from accounts.client_ip import client_key
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +63,9 @@ class FailOpenMixin:
             message = f"No throttle rate set for the {self.scope!r} scope"
             raise ImproperlyConfigured(message) from None
 
+    def get_ident(self, request) -> str:
+        return client_key(request)
+
     def allow_request(self, request, view):
         try:
             return super().allow_request(request, view)
@@ -61,34 +74,40 @@ class FailOpenMixin:
             return True
 
 
-class LoginRateThrottle(FailOpenMixin, AnonRateThrottle):
-    """Per client IP."""
-
-    scope = "login"
+class PerAddressThrottle(FailOpenMixin, AnonRateThrottle):
+    """Per client address, whether or not the caller is logged in."""
 
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
-class LoginAccountThrottle(FailOpenMixin, SimpleRateThrottle):
-    """Per account being logged into, whichever IP the attempts come from."""
-
-    scope = "login_account"
-
-    def get_cache_key(self, request, view):
-        data = request.data
-        account = (data.get("email") or data.get("username")) if hasattr(data, "get") else None
-        if not account or not isinstance(account, str):
-            return None
-        return self.cache_format % {"scope": self.scope, "ident": account.strip().lower()}
+class RefreshRateThrottle(PerAddressThrottle):
+    scope = "refresh"
 
 
-class RegisterRateThrottle(FailOpenMixin, AnonRateThrottle):
+class RegisterRateThrottle(PerAddressThrottle):
     scope = "register"
-
-    def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
 class UploadRateThrottle(FailOpenMixin, ScopedRateThrottle):
     """Per user (per IP for anonymous callers), at the rate of the view's `throttle_scope`."""
+
+
+class _FormPost:
+    """What the throttles read from a request, for a plain Django form POST."""
+
+    def __init__(self, request):
+        self.META = request.META
+        self.headers = request.headers
+        self.user = request.user
+
+
+def form_post_wait(request, throttle, *, scope: str | None = None) -> int | None:
+    """Count a browser form POST against an API throttle's bucket.
+
+    Returns None when allowed, else the seconds to wait (for Retry-After).
+    """
+    view = SimpleNamespace(throttle_scope=scope)
+    if throttle.allow_request(_FormPost(request), view):
+        return None
+    return max(1, math.ceil(throttle.wait() or 1))

@@ -7,7 +7,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts import services
@@ -19,6 +19,9 @@ from accounts.forms import (
     RegistrationForm,
     SetPasswordForm,
 )
+from accounts.throttles import RegisterRateThrottle, form_post_wait
+
+BACKEND = "accounts.backends.EmailBackend"
 
 
 class LoginView(auth_views.LoginView):
@@ -31,15 +34,35 @@ class LogoutView(auth_views.LogoutView):
     pass
 
 
+def too_many(request, *, wait: int, message: str, template: str, context: dict):
+    """A form page answered 429: the form again with a message saying how long to wait."""
+    messages.error(request, message)
+    response = render(request, template, context, status=429)
+    response["Retry-After"] = str(wait)
+    return response
+
+
 @require_http_methods(["GET", "POST"])
 def register(request):
     if request.user.is_authenticated:
         return redirect("classifier:upload")
+    if request.method == "POST":
+        # The API's registration limit and bucket (THROTTLE_REGISTER, per address).
+        wait = form_post_wait(request, RegisterRateThrottle())
+        if wait is not None:
+            message = ngettext(
+                "Too many registrations from your address. Try again in %(seconds)d second.",
+                "Too many registrations from your address. Try again in %(seconds)d seconds.",
+                wait,
+            ) % {"seconds": wait}
+            context = {"form": RegistrationForm()}
+            template = "accounts/register.html"
+            return too_many(request, wait=wait, message=message, template=template, context=context)
     form = RegistrationForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         user = form.register()
         if user is not None:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            login(request, user, backend=BACKEND)
             messages.success(
                 request,
                 gettext("Welcome, %(name)s! Your account is ready.")

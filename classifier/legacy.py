@@ -12,8 +12,8 @@ from rest_framework import parsers, permissions, serializers, status
 from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework_simplejwt.authentication import JWTAuthentication
 
+from accounts.authentication import VersionedJWTAuthentication
 from accounts.throttles import UploadRateThrottle
 from classifier import services
 from classifier.api import service_error
@@ -70,7 +70,7 @@ class LegacyPredictionSerializer(serializers.Serializer):
 
 @extend_schema(exclude=True)  # documented in docs/MIGRATION.md
 class LegacyPredictView(APIView):
-    authentication_classes = [JWTAuthentication]
+    authentication_classes = [VersionedJWTAuthentication]
     permission_classes = [permissions.IsAuthenticated]
     parser_classes = [parsers.MultiPartParser, parsers.FormParser]
     throttle_classes = [UploadRateThrottle]

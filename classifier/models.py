@@ -43,6 +43,10 @@ class Prediction(models.Model):
             models.Index(fields=["owner", "-created_at"]),
             models.Index(fields=["image_sha256", "model_name", "status"]),
         ]
+        permissions = [
+            # The job queue serves predictions; its dashboard (/admin/rq/) needs this.
+            ("view_queue", "Can view the job queue dashboard"),
+        ]
 
     def __str__(self) -> str:
         outcome = self.label or self.status

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from django.db.models import QuerySet
 from redis.exceptions import RedisError
 
+from accounts.permissions import staff_may
 from classifier import queueing
 from classifier.models import Prediction
 
@@ -19,10 +20,12 @@ def predictions_visible_to(*, user) -> QuerySet[Prediction]:
 
 
 def prediction_image_visible_to(*, user, prediction_id) -> Prediction | None:
-    """The prediction whose image the user may download: their own, or any for staff."""
+    """The prediction whose image the user may download: their own, or any for staff who
+    may view predictions (`classifier.view_prediction`, as in the admin)."""
     if not user.is_authenticated:
         return None
-    queryset = Prediction.objects.all() if user.is_staff else Prediction.objects.filter(owner=user)
+    everyone = staff_may(user, "classifier.view_prediction")
+    queryset = Prediction.objects.all() if everyone else Prediction.objects.filter(owner=user)
     return queryset.filter(pk=prediction_id).first()
 
 

@@ -1,4 +1,4 @@
-"""Middleware: outages answered 503, login forms rate-limited, oversized bodies refused.
+"""Middleware: outages answered 503, login lock-outs answered 429, oversized bodies refused.
 
 Pages answer 503 with a message, not a 500, when the database, Redis or the image store
 cannot be reached. The API gets the same treatment from `config.api.exception_handler`; this
@@ -9,7 +9,6 @@ that needs neither the database nor a template context, so it renders during the
 from __future__ import annotations
 
 import logging
-import math
 import re
 
 from django.conf import settings
@@ -21,8 +20,8 @@ from django.core.exceptions import (
     TooManyFilesSent,
 )
 from django.http import HttpResponse, JsonResponse
-from django.urls import reverse
 from django.utils.html import escape
+from django.utils.translation import gettext, ngettext
 
 from classifier.storage import STORAGE_UNAVAILABLE, StorageUnavailable
 from config.api import DATABASE_ERRORS, DATABASE_UNAVAILABLE, REDIS_ERRORS, REDIS_UNAVAILABLE
@@ -78,49 +77,39 @@ class ServiceUnavailableMiddleware:
         )
 
 
-class _FormPost:
-    """What the throttles read from a request, for a plain Django form POST."""
+class LoginLockoutMiddleware:
+    """Whichever door a refused login came through, the answer is a 429 with Retry-After.
 
-    def __init__(self, request):
-        self.META = request.META
-        self.headers = request.headers
-        self.data = request.POST
-        self.user = request.user
-
-
-class LoginFormThrottleMiddleware:
-    """The HTML login forms (the site's and the admin's) get the API's login limits.
-
-    Same throttles and same buckets as /api/auth/token/ and the older /login, so moving
-    between them buys an attacker nothing. Over the limit: 429 with Retry-After.
+    `accounts.backends.EmailBackend` marks the request when a failed-login limit refused
+    the attempt (the door itself only saw "no user"). APIs (JSON answers) get
+    `{"detail": ...}`; pages get a page saying how long to wait.
     """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        return self.get_response(request)
+        from accounts.backends import RETRY_AFTER_ATTRIBUTE
 
-    @staticmethod
-    def _login_forms() -> set[str]:
-        return {reverse("accounts:login"), reverse("admin:login")}
-
-    def process_view(self, request, view_func, view_args, view_kwargs):
-        if request.method != "POST" or request.path_info not in self._login_forms():
-            return None
-        from accounts.throttles import LoginAccountThrottle, LoginRateThrottle
-
-        post = _FormPost(request)
-        for throttle in (LoginRateThrottle(), LoginAccountThrottle()):
-            if not throttle.allow_request(post, None):
-                wait = math.ceil(throttle.wait() or 1)
-                return plain_page(
-                    title="Too many login attempts",
-                    message=f"Too many login attempts. Try again in {wait} seconds.",
-                    status=429,
-                    retry_after=wait,
-                )
-        return None
+        response = self.get_response(request)
+        wait = getattr(request, RETRY_AFTER_ATTRIBUTE, None)
+        if wait is None:
+            return response
+        message = ngettext(
+            "Too many failed login attempts. Try again in %(seconds)d second.",
+            "Too many failed login attempts. Try again in %(seconds)d seconds.",
+            wait,
+        ) % {"seconds": wait}
+        if response.get("Content-Type", "").startswith("application/json"):
+            locked = JsonResponse({"detail": message}, status=429)
+            locked["Retry-After"] = str(wait)
+            return locked
+        return plain_page(
+            title=gettext("Too many login attempts"),
+            message=message,
+            status=429,
+            retry_after=wait,
+        )
 
 
 class RequestSizeLimitMiddleware:

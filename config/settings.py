@@ -5,6 +5,7 @@ The README's configuration table lists each variable with its default.
 
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -39,6 +40,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework_simplejwt",
+    "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served locally, no CDN
     "csp",  # Content-Security-Policy header (CONTENT_SECURITY_POLICY below)
@@ -72,8 +74,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Database or Redis unreachable: a 503 page with a message instead of a 500.
     "config.middleware.ServiceUnavailableMiddleware",
-    # The HTML login forms get the API's login rate limits (429 with Retry-After).
-    "config.middleware.LoginFormThrottleMiddleware",
+    # A login refused by the failed-login limits (any door) is a 429 with Retry-After.
+    "config.middleware.LoginLockoutMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -120,6 +122,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Accounts -----------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
+# Every login door (API, older /login, the site's, the browsable API's and the admin's
+# forms) checks passwords here, behind the failed-login limits (accounts.login_guard).
+AUTHENTICATION_BACKENDS = ["accounts.backends.EmailBackend"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -272,7 +277,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 # --- REST framework -----------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "accounts.authentication.VersionedJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -281,8 +286,11 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
-        "login": env.str("THROTTLE_LOGIN", default="10/min"),
-        "login_account": env.str("THROTTLE_LOGIN_ACCOUNT", default="10/min"),
+        # Failed logins (successful ones give their slot back): per client address and
+        # per normalised account; rates like "30/min" or "10/15min".
+        "login": env.str("THROTTLE_LOGIN", default="30/min"),
+        "login_account": env.str("THROTTLE_LOGIN_ACCOUNT", default="10/15min"),
+        "refresh": env.str("THROTTLE_REFRESH", default="60/min"),
         "register": env.str("THROTTLE_REGISTER", default="20/hour"),
         "uploads": env.str("THROTTLE_UPLOADS", default="600/min"),
     },
@@ -291,6 +299,9 @@ SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=60)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=7)),
     "UPDATE_LAST_LOGIN": False,
+    # A refresh token works once: refreshing returns a new one and blacklists the old.
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Image classifier API",
@@ -311,10 +322,25 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
 PROMETHEUS_EXPORT_MIGRATIONS = False
 
+
+def _cache_redis_default(queue_url: str) -> str:
+    """The queue's Redis URL with the database index moved to the other half of Redis's 16
+    (0 ↔ 8, 3 ↔ 11, ...): the cache never shares a database with the queue."""
+    parts = urlsplit(queue_url)
+    index = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{(index + 8) % 16}"))
+
+
+# Rate limits, failed-login counts and token versions live in this cache, apart from the
+# queue: in production a separate Redis instance with a memory cap and an eviction policy
+# (docker-compose's `cache` service: maxmemory + allkeys-lru), while the queue's Redis keeps
+# `noeviction`, so filling the cache can never evict a job. maxmemory is per instance: a
+# database index of the queue's instance (the default) separates the keys, not the memory.
+CACHE_REDIS_URL = env.str("CACHE_REDIS_URL", default=_cache_redis_default(REDIS_URL))
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
+        "LOCATION": CACHE_REDIS_URL,
         "KEY_PREFIX": "imageclassifier",
     }
 }

@@ -29,6 +29,8 @@ os.environ.setdefault("DEBUG", "1")
 (PROJECT_DIR / ".run").mkdir(exist_ok=True)
 if not os.environ.get("REDIS_URL"):
     os.environ["REDIS_URL"] = _default_redis_url()
+    if os.environ["REDIS_URL"].endswith("/15"):
+        os.environ.setdefault("CACHE_REDIS_URL", os.environ["REDIS_URL"][: -len("/15")] + "/14")
 os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="imageclassifier-media-"))
 os.environ.setdefault("RESNET50_WEIGHTS", "random")
 # The suite's workers run today's TensorFlow path (names like "resnet50 (random weights)");

@@ -1,7 +1,10 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, include, path
+from django_rq.urls import get_admin_urlpatterns, get_api_urlpatterns
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from accounts.permissions import staff_permission_required
+from accounts.views import LoginView
 from ops.views import HealthView
 
 api_patterns = [
@@ -15,10 +18,27 @@ api_patterns = [
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
 ]
 
+# django-rq's dashboard admits any staff user; ours also needs this permission.
+queue_guard = staff_permission_required("classifier.view_queue")
+queue_patterns = [
+    # stats.json (and metrics): django-rq's own staff-or-API-token check, behind the guard
+    *(
+        URLPattern(p.pattern, queue_guard(p.callback), p.default_args, p.name)
+        for p in get_api_urlpatterns()
+    ),
+    *get_admin_urlpatterns(view_wrapper=queue_guard),
+]
+
 urlpatterns = [
-    path("admin/rq/", include("django_rq.urls")),
+    path("admin/rq/", include((queue_patterns, "django_rq"))),
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
+    # The browsable API's login: our form and backend (failed-login limits), DRF's template.
+    path(
+        "api-auth/login/",
+        LoginView.as_view(template_name="rest_framework/login.html"),
+        name="api-auth-login",
+    ),
     path("api-auth/", include("rest_framework.urls")),
     # set_language: the language switch in every page posts here.
     path("i18n/", include("django.conf.urls.i18n")),

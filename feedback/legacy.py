@@ -10,8 +10,8 @@ from pathlib import PurePosixPath
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, parsers, serializers, status
 from rest_framework.response import Response
-from rest_framework_simplejwt.authentication import JWTAuthentication
 
+from accounts.authentication import VersionedJWTAuthentication
 from classifier.models import Prediction
 from classifier.selectors import predictions_visible_to
 from feedback import selectors, services
@@ -51,7 +51,7 @@ def own_prediction_of_image(*, user, image_file_name: str) -> Prediction | None:
 
 @extend_schema(exclude=True)  # documented in docs/MIGRATION.md
 class LegacyFeedbackView(generics.ListCreateAPIView):
-    authentication_classes = [JWTAuthentication]
+    authentication_classes = [VersionedJWTAuthentication]
     parser_classes = [parsers.JSONParser]
     serializer_class = LegacyFeedbackSerializer
     pagination_class = None  # the old clients expect a bare list

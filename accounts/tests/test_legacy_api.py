@@ -23,7 +23,15 @@ def login(client, username: str, password: str, path: str = "/login"):
 
 @pytest.fixture
 def staff(make_user):
-    return make_user(email="staff@example.com", is_staff=True)
+    """An operator allowed to see and delete accounts (staff alone is not enough)."""
+    from django.contrib.auth.models import Permission
+
+    user = make_user(email="staff@example.com", is_staff=True)
+    allowed = Permission.objects.filter(
+        content_type__app_label="accounts", codename__in=["view_user", "delete_user"]
+    )
+    user.user_permissions.add(*allowed)
+    return user
 
 
 # --- POST /login -------------------------------------------------------------------------

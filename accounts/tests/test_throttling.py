@@ -38,7 +38,8 @@ def rates(settings):
     """Every scope generous; a test tightens the one it is about."""
 
     def set_rates(**tight):
-        rates = {scope: GENEROUS for scope in ("login", "login_account", "register", "uploads")}
+        scopes = ("login", "login_account", "refresh", "register", "uploads")
+        rates = {scope: GENEROUS for scope in scopes}
         rates.update({scope: f"{LIMIT}/min" for scope in tight})
         settings.REST_FRAMEWORK = {
             **django_settings.REST_FRAMEWORK,
@@ -118,7 +119,7 @@ LIMITS = [
           "login_account", "/api/auth/token/", "json",
           lambda i: login_body(i, ["ALICE@example.com", "Alice@Example.com"][i % 2]),
           "account", bob_json),
-    Limit("token-refresh-per-address", "POST /api/auth/token/refresh/", "login",
+    Limit("token-refresh-per-address", "POST /api/auth/token/refresh/", "refresh",
           "/api/auth/token/refresh/", "json", lambda i: {"refresh": f"bad-{i}"}, "address"),
     Limit("register-per-address", "POST /api/auth/register/", "register",
           "/api/auth/register/", "json", lambda i: {"email": f"n{i}@example.com"}, "address"),
@@ -266,9 +267,14 @@ def test_env_limits_apply_on_a_real_server_and_uploads_share_one_bucket(
     assert codes == [400, 400, 400, 429], codes
     assert 1 <= int(response.headers["Retry-After"]) <= 60
     assert requests.post(f"{stack.url}/api/auth/token/", json=login, timeout=10).status_code == 200
+    wrong = {**login, "password": "wrong"}
+    for _ in range(2):
+        assert (
+            requests.post(f"{stack.url}/api/auth/token/", json=wrong, timeout=10).status_code == 401
+        )
     third = requests.post(f"{stack.url}/api/auth/token/", json=login, timeout=10)
     assert third.status_code == 429
-    assert "throttled" in third.json()["detail"].lower()
+    assert "too many failed login attempts" in third.json()["detail"].lower()
 
 
 # --- The document --------------------------------------------------------------------------
@@ -285,6 +291,7 @@ def test_reliability_doc_lists_every_limit():
          "accepted (then 504 with no worker running): the upload limit fails open"),
         ("env-configured", "real server with THROTTLE_UPLOADS=3/min, THROTTLE_LOGIN=2/min; "
          "uploads alternating /api/predictions/ and /model/predict",
-         "4th upload 429 (one bucket for both endpoints), 3rd login 429"),
+         "4th upload 429 (one bucket for both endpoints); successful logins not counted, "
+         "after 2 wrong passwords the right one 429"),
     ]  # fmt: skip
     check_section("limits", rows)

@@ -1,9 +1,13 @@
-"""Who may do what: every endpoint × anonymous / another user / the owner / staff.
+"""Who may do what: every endpoint × anonymous / another user / the owner / staff without
+permissions / staff with the permission / a superuser.
 
 One world per test: `owner` has a finished prediction (with its stored image) and feedback
-on it; `other` is an ordinary user with nothing; `staff` is an operator; `victim` exists
-only to be deleted. Someone else's prediction, feedback or image is a 404, never a 403
-(a 403 would confirm that the id exists). The API and the older API authenticate by
+on it; `other` is an ordinary user with nothing; `staff` may log into the admin but holds
+no permission; `operator` is staff holding the permissions the staff-only paths check
+(`OPERATOR_PERMISSIONS`); `superuser` holds all; `victim` exists only to be deleted.
+Staff is not superuser: a staff-only path answers plain staff 403. Someone else's
+prediction, feedback or image is a 404, never a 403 (a 403 would confirm that the id
+exists). The API and the older API authenticate by
 JWT, pages by session.
 """
 
@@ -31,7 +35,13 @@ from feedback.services import give_feedback
 
 pytestmark = pytest.mark.django_db
 
-ROLES = ("anonymous", "other", "owner", "staff")
+ROLES = ("anonymous", "other", "owner", "staff", "operator", "superuser")
+#: what the staff-only paths check (accounts.permissions): legacy /user/, other people's
+#: images, the queue dashboard
+OPERATOR_PERMISSIONS = {
+    "accounts": ["view_user", "delete_user"],
+    "classifier": ["view_prediction", "view_queue"],
+}
 LOGIN = "/accounts/login/"
 ADMIN_LOGIN = "/admin/login/"
 
@@ -46,6 +56,8 @@ class World:
     owner: object
     other: object
     staff: object
+    operator: object
+    superuser: object
     victim: object
     prediction: Prediction
     feedback: Feedback
@@ -87,10 +99,19 @@ def world(django_user_model, settings, tmp_path) -> World:
     feedback, _ = give_feedback(
         user=owner, prediction=prediction, is_correct=False, correct_label="rocket"
     )
+    from django.contrib.auth.models import Permission
+
+    operator = make("operator@example.com", is_staff=True)
+    for app_label, codenames in OPERATOR_PERMISSIONS.items():
+        operator.user_permissions.add(
+            *Permission.objects.filter(content_type__app_label=app_label, codename__in=codenames)
+        )
     return World(
         owner=owner,
         other=make("other@example.com"),
         staff=make("staff@example.com", is_staff=True),
+        operator=operator,
+        superuser=make("boss@example.com", is_staff=True, is_superuser=True),
         victim=make("victim@example.com"),
         prediction=prediction,
         feedback=feedback,
@@ -130,16 +151,16 @@ def serves_the_image(response, role, world):
 def owners_feedback_untouched(response, role, world):
     world.feedback.refresh_from_db()
     assert world.feedback.comment == ("legacy words" if role == "owner" else "")
-    if role in ("other", "staff"):
+    if role not in ("anonymous", "owner"):
         created = Feedback.objects.get(user=getattr(world, role))
         assert created.prediction is None  # never attached to the owner's prediction
 
 
-def victim_gone_only_for_staff(response, role, world):
+def victim_gone_only_with_permission(response, role, world):
     from django.contrib.auth import get_user_model
 
     exists = get_user_model().objects.filter(pk=world.victim.pk).exists()
-    assert exists == (role != "staff")
+    assert exists == (role not in ("operator", "superuser"))
 
 
 # --- The matrix ----------------------------------------------------------------------------
@@ -160,8 +181,19 @@ class Row:
         return f"{result}; {self.note}" if self.note else result
 
 
-def statuses(anonymous, other, owner, staff) -> dict[str, int]:
-    return {"anonymous": anonymous, "other": other, "owner": owner, "staff": staff}
+def statuses(anonymous, other, owner, staff, operator=None, superuser=None) -> dict[str, int]:
+    """Status per role; the operator answers as staff and the superuser as the operator
+    unless given."""
+    operator = staff if operator is None else operator
+    superuser = operator if superuser is None else superuser
+    return {
+        "anonymous": anonymous,
+        "other": other,
+        "owner": owner,
+        "staff": staff,
+        "operator": operator,
+        "superuser": superuser,
+    }
 
 
 ROWS = [
@@ -244,23 +276,30 @@ ROWS = [
         body={"file": "photo"},
         note="same bytes: answered from the result cache",
     ),
-    Row("legacy-users", "GET", "/user/", "jwt", statuses(401, 403, 403, 200), note="staff only"),
+    Row(
+        "legacy-users",
+        "GET",
+        "/user/",
+        "jwt",
+        statuses(401, 403, 403, 403, 200),
+        note="needs accounts.view_user (staff alone: 403)",
+    ),
     Row(
         "legacy-user",
         "GET",
         "/user/{owner_id}",
         "jwt",
-        statuses(401, 403, 403, 200),
-        note="staff only, even for one's own account",
+        statuses(401, 403, 403, 403, 200),
+        note="needs accounts.view_user, even for one's own account",
     ),
     Row(
         "legacy-user-delete",
         "DELETE",
         "/user/{victim_id}",
         "jwt",
-        statuses(401, 403, 403, 204),
-        check=victim_gone_only_for_staff,
-        note="staff only",
+        statuses(401, 403, 403, 403, 204),
+        check=victim_gone_only_with_permission,
+        note="needs accounts.delete_user (staff alone: 403)",
     ),
     Row(
         "legacy-feedback-list",
@@ -326,8 +365,9 @@ ROWS = [
         "GET",
         "/predictions/{prediction}/image/",
         "session",
-        statuses(302, 404, 200, 200),
-        note="anonymous → login; staff may see images (moderation)",
+        statuses(302, 404, 200, 404, 200),
+        note="anonymous → login; staff with classifier.view_prediction may see others' "
+        "images (moderation); staff without it: 404",
     ),
     Row(
         "page-feedback",
@@ -363,31 +403,32 @@ ROWS = [
         "session",
         statuses(302, 302, 302, 200),
         login_url=ADMIN_LOGIN,
-        note="others → admin login, which says they are not authorised",
+        note="others → admin login, which says they are not authorised; staff see only "
+        "what their permissions allow",
     ),
     Row(
         "admin-prediction",
         "GET",
         "/admin/classifier/prediction/{prediction}/change/",
         "session",
-        statuses(302, 302, 302, 403),
+        statuses(302, 302, 302, 403, 200),
         login_url=ADMIN_LOGIN,
-        note="others → admin login; staff need the model permission too (superusers 200)",
+        note="others → admin login; staff need classifier.view_prediction (read-only page)",
     ),
     Row(
         "admin-queue-stats",
         "GET",
         "/admin/rq/stats.json",
         "session",
-        statuses(401, 401, 401, 200),
-        note="queue statistics: staff only (django-rq answers others 401)",
+        statuses(401, 401, 401, 403, 200),
+        note="queue statistics: needs classifier.view_queue (django-rq answers non-staff 401)",
     ),
     Row(
         "admin-queue-stats-token",
         "GET",
         "/admin/rq/stats.json/guessedtoken123/",
         "session",
-        statuses(401, 401, 401, 200),
+        statuses(401, 401, 401, 403, 200),
         note="no RQ_API_TOKEN is configured, so no token opens it",
     ),
     Row(
@@ -395,9 +436,9 @@ ROWS = [
         "GET",
         "/admin/rq/",
         "session",
-        statuses(302, 302, 302, 200),
+        statuses(302, 302, 302, 403, 200),
         login_url=ADMIN_LOGIN,
-        note="others → admin login",
+        note="others → admin login; staff need classifier.view_queue",
     ),
 ]
 
