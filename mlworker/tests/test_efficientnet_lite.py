@@ -145,7 +145,7 @@ def test_weight_cache_is_written_once_and_reused(model, cache_dir, monkeypatch):
     def must_not_read(path):
         raise AssertionError(f"re-read {path} although the cache exists")
 
-    monkeypatch.setattr(efficientnet_lite, "read_torch_state_dict", must_not_read)
+    monkeypatch.setattr(efficientnet_lite.weights, "read_torch_state_dict", must_not_read)
     second = EfficientNetLite0(cache_dir=cache_dir)
 
     assert model.cache_path.stat().st_mtime_ns == written_at
