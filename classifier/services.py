@@ -6,6 +6,7 @@ them touch the queue or the result fields directly.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -16,7 +17,7 @@ from pathlib import PureWindowsPath
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -225,12 +226,17 @@ def wait_for_prediction(*, prediction: Prediction, timeout: float) -> Prediction
 
 
 def _wait(*, prediction: Prediction, timeout: float) -> Prediction:
+    """`prediction` was just read or created: wait first, read again only after an event.
+
+    The stream is read from its start ("0-0"), so an answer written before the first XREAD
+    still wakes it at once; the re-read of a row we already hold is one query saved.
+    """
     deadline = time.monotonic() + timeout
     last_entry = "0-0"
     while True:
-        prediction.refresh_from_db()
         remaining = deadline - time.monotonic()
-        if prediction.is_finished or remaining <= 0:
+        if remaining <= 0:
+            prediction.refresh_from_db()
             return prediction
         try:
             last_entry = queueing.wait_for_job_event(
@@ -239,6 +245,9 @@ def _wait(*, prediction: Prediction, timeout: float) -> Prediction:
         except RedisError as error:
             logger.warning("stopped waiting for %s: %s", prediction.id, error)
             prediction.refresh_from_db()
+            return prediction
+        prediction.refresh_from_db()
+        if prediction.is_finished:
             return prediction
 
 
@@ -271,10 +280,18 @@ def start_predictions(*, prediction_ids: Iterable[str]) -> dict[str, Prediction]
 
 
 def complete_predictions(*, results: dict[str, list[dict]], model_name: str) -> None:
-    """Store each prediction's top-5 (list of {label, score}, best first) in one transaction."""
+    """Store each prediction's top-5 (list of {label, score}, best first): one statement.
+
+    On PostgreSQL the whole batch is one UPDATE … FROM (VALUES …), so a batch of 16 costs
+    one round trip instead of 16 (Django's bulk_update builds a CASE per row and field,
+    twice the CPU of the per-row loop). Other databases get the per-row loop.
+    """
+    if not results:
+        return
     now = timezone.now()
-    # One short UPDATE per row in one transaction: Django's bulk_update builds a CASE
-    # expression per row and field, which costs twice the CPU for a batch of 16.
+    if connection.vendor == "postgresql":
+        _complete_in_one_statement(results=results, model_name=model_name, now=now)
+        return
     with transaction.atomic():
         for prediction_id, top5 in results.items():
             _claimable([prediction_id]).update(
@@ -286,6 +303,27 @@ def complete_predictions(*, results: dict[str, list[dict]], model_name: str) -> 
                 error="",
                 finished_at=now,
             )
+
+
+def _complete_in_one_statement(*, results, model_name: str, now) -> None:
+    table = connection.ops.quote_name(Prediction._meta.db_table)
+    rows = ", ".join(["(%s::uuid, %s, %s::double precision, %s::jsonb)"] * len(results))
+    parameters: list = []
+    for prediction_id, top5 in results.items():
+        parameters += [prediction_id, top5[0]["label"], top5[0]["score"], json.dumps(top5)]
+    sql = (
+        f"UPDATE {table} AS p SET status = %s, label = v.label, score = v.score, "
+        "top5 = v.top5, model_name = %s, error = '', finished_at = %s "
+        f"FROM (VALUES {rows}) AS v(id, label, score, top5) "
+        "WHERE p.id = v.id AND p.status IN (%s, %s)"
+    )
+    done, queued, running = (
+        Prediction.Status.DONE,
+        Prediction.Status.QUEUED,
+        Prediction.Status.RUNNING,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [done, model_name, now, *parameters, queued, running])
 
 
 def fail_prediction(

@@ -1,0 +1,80 @@
+"""How many SQL queries the hot endpoints cost, so a regression shows up here first.
+
+The bounds are today's counts (each query is a PostgreSQL round trip and ~0.1-0.3 ms
+of CPU on both sides at saturation, docs/BENCHMARK_PIPELINE.md).
+"""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from classifier.models import Prediction
+from conftest import distinct_photo
+
+pytestmark = pytest.mark.django_db
+
+
+def post_photo(client, seed: int):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    image = SimpleUploadedFile("p.jpg", distinct_photo(seed), content_type="image/jpeg")
+    return client.post("/api/predictions/", {"image": image}, format="multipart")
+
+
+def test_an_upload_the_queue_takes(api_client, settings, django_assert_max_num_queries):
+    settings.PREDICT_WAIT_SECONDS = 0
+    post_photo(api_client, 0)  # warm-up: content types, first connection
+    with django_assert_max_num_queries(UPLOAD_QUERIES):
+        response = post_photo(api_client, 1)
+    assert response.status_code == 202
+
+
+def test_an_upload_the_result_cache_answers(
+    api_client, run_worker, settings, django_assert_max_num_queries
+):
+    settings.PREDICT_WAIT_SECONDS = 0
+    post_photo(api_client, 2)
+    run_worker()
+    with django_assert_max_num_queries(CACHED_UPLOAD_QUERIES):
+        response = post_photo(api_client, 2)
+    assert response.status_code == 201 and response.json()["cached"]
+
+
+def test_a_result(api_client, run_worker, settings, django_assert_max_num_queries):
+    settings.PREDICT_WAIT_SECONDS = 0
+    url = post_photo(api_client, 3).json()["url"]
+    run_worker()
+    with django_assert_max_num_queries(RESULT_QUERIES):
+        response = api_client.get(url)
+    assert response.json()["status"] == "done"
+
+
+def test_history_costs_the_same_for_one_or_many_predictions(
+    api_client, user, settings, django_assert_max_num_queries
+):
+    Prediction.objects.bulk_create(
+        Prediction(owner=user, image=f"x/{i}.jpg", image_sha256=f"{i:064x}", model_name="m")
+        for i in range(30)
+    )
+    with django_assert_max_num_queries(HISTORY_QUERIES):
+        response = api_client.get("/api/predictions/")
+    assert response.status_code == 200 and len(response.json()["results"]) == 20
+
+
+def test_a_finished_batch_of_sixteen(api_client, run_worker, settings):
+    settings.PREDICT_WAIT_SECONDS = 0
+    for seed in range(10, 26):
+        assert post_photo(api_client, seed).status_code == 202
+    with CaptureQueriesContext(connection) as queries:
+        stats = run_worker(batch_size=16)
+    assert stats["images"] == 16 and stats["forward_passes"] == 1
+    assert len(queries) <= BATCH_QUERIES, [q["sql"][:80] for q in queries]
+
+
+UPLOAD_QUERIES = 3  # user (JWT), result-cache lookup, insert
+CACHED_UPLOAD_QUERIES = 3  # user, lookup, insert of the cached answer
+RESULT_QUERIES = 2  # user, the prediction
+HISTORY_QUERIES = 3  # user, count, one page
+BATCH_QUERIES = (
+    6  # claim (select for update + update), one UPDATE for all 16 results; savepoints in tests
+)
