@@ -997,7 +997,14 @@ def write_benchmark_doc(results: dict, path: Path) -> Path:
     if results.get("web_steps"):
         lines += web_steps_section(results)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines))
+    # The runtimes' section (python -m loadtests.bench_runtimes) is a separate run: keep it.
+    kept = ""
+    if path.exists() and "<!-- bench_runtimes:start -->" in (previous := path.read_text()):
+        start = previous.index("<!-- bench_runtimes:start -->")
+        end = previous.find("<!-- bench_runtimes:end -->", start)
+        if end != -1:
+            kept = "\n" + previous[start : end + len("<!-- bench_runtimes:end -->")] + "\n"
+    path.write_text("\n".join(lines) + kept)
     return path
 
 

@@ -1,0 +1,531 @@
+"""Inference runtimes side by side, and BentoML as the peer: one run, same machine, same photos.
+
+    flock -x -w 1800 /work/machine.lock .venv/bin/python -m loadtests.bench_runtimes
+    ... -m loadtests.bench_runtimes --models resnet50 --variants tensorflow-fp32 openvino-bf16
+
+For each model (ResNet50 random weights, EfficientNet-Lite0 pretrained) and each runtime ×
+precision (`INFERENCE_RUNTIME` / `INFERENCE_PRECISION`):
+
+1. the model alone, in its own process, built the way the worker builds it: images/s on
+   full batches, median single image, CPU per image, RSS;
+2. end to end at saturation: gunicorn + one `run_model_worker`, --clients closed-loop
+   clients uploading photos nobody sent before (the result cache never answers);
+3. one client alone on the same stack: p50;
+
+and the same Keras ResNet50 served by BentoML 1.4.40 with adaptive batching (max batch 16)
+at the same --clients and alone. BentoML lives in its own virtualenv (.run/bentoml-venv,
+created on first use with pip; never a dependency of this project), usage tracking off.
+
+Writes loadtests/results/<run>/runtimes.json and the "Runtimes side by side" section of
+docs/BENCHMARK_PIPELINE.md, with the targets' verdicts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from loadtests import bench_pipeline, common
+from loadtests.common import fmt
+from ops.stack import free_port
+
+MODELS = ("resnet50", "efficientnet_lite0")
+VARIANTS = ("tensorflow-fp32", "openvino-fp32", "openvino-bf16", "onnxruntime-fp32")
+BENTOML_VERSION = "1.4.40"
+BENTOML_VENV = common.REPO_ROOT / ".run" / "bentoml-venv"
+DOC_PATH = common.REPO_ROOT / "docs" / "BENCHMARK_PIPELINE.md"
+SECTION_START = "<!-- bench_runtimes:start -->"
+SECTION_END = "<!-- bench_runtimes:end -->"
+
+
+def variant_env(variant: str) -> dict[str, str]:
+    runtime, precision = variant.split("-")
+    return {"INFERENCE_RUNTIME": runtime, "INFERENCE_PRECISION": precision}
+
+
+# --- ours ------------------------------------------------------------------------------------
+
+
+def bench_variant(args, env: dict, model: str, variant: str, pool, tokens, run_dir: Path) -> dict:
+    env = {**env, **variant_env(variant)}
+    tag = f"[{model} {variant}]"
+    print(f"{tag} model alone…", flush=True)
+    forward = bench_pipeline.run_forward_process(model, args.batch_size, args.forward_seconds, env)
+    print(
+        f"{tag}     {forward['images_per_second']:.1f} img/s at batch {args.batch_size}, "
+        f"{forward['single_image_ms_median']:.1f} ms single, RSS {forward['rss_mb']:.0f} MB",
+        flush=True,
+    )
+    stack = bench_pipeline.start_stack(
+        args,
+        env,
+        model=model,
+        batch_size=args.batch_size,
+        log_dir=run_dir / "logs" / model / variant,
+    )
+    try:
+        stack_tokens = tokens(stack)
+        saturated = bench_pipeline.closed_loop_load(
+            stack,
+            clients=args.clients,
+            tokens=stack_tokens,
+            pool=pool,
+            warmup=args.warmup,
+            seconds=args.seconds,
+        ).summary()
+        bench_pipeline.print_load(f"{model} {variant}", saturated)
+        time.sleep(1)
+        single = bench_pipeline.single_client_latency(
+            stack, token=stack_tokens[0], pool=pool, requests=args.single_requests, warmup=3
+        ).summary()
+        bench_pipeline.print_load(f"{model} {variant} alone", single)
+    finally:
+        stack.stop()
+    return {
+        "forward": forward,
+        "saturated": saturated,
+        "single_user": single,
+        "non_model_cpu_ms_per_upload": non_model_cpu(saturated, forward),
+    }
+
+
+def non_model_cpu(saturated: dict, forward: dict) -> float | None:
+    """CPU per answered upload of everything but the forward pass: web, worker bookkeeping
+    (the worker's CPU less the model's CPU per image measured alone), PostgreSQL, Redis."""
+    parts = [
+        saturated.get("web_cpu_ms_per_request"),
+        saturated.get("worker_cpu_ms_per_request"),
+        saturated.get("postgres_cpu_ms_per_request"),
+        saturated.get("redis_cpu_ms_per_request"),
+    ]
+    if any(part is None for part in parts[:2]):
+        return None
+    return sum(p or 0.0 for p in parts) - forward["cpu_ms_per_image"]
+
+
+# --- BentoML ---------------------------------------------------------------------------------
+
+
+def ensure_bentoml_venv() -> Path:
+    python = BENTOML_VENV / "bin" / "python"
+    check = [
+        str(python),
+        "-c",
+        f"import bentoml; assert bentoml.__version__ == '{BENTOML_VERSION}'",
+    ]
+    if python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
+        return python
+    print(f"Creating {BENTOML_VENV} (bentoml=={BENTOML_VERSION}, tensorflow-cpu)…", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", str(BENTOML_VENV)], check=True)
+    tensorflow = common.package_versions().get("tensorflow-cpu", "2.21.0")
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", f"bentoml=={BENTOML_VERSION}",
+         f"tensorflow-cpu=={tensorflow}", "pillow", "numpy"],
+        check=True,
+    )  # fmt: skip
+    return python
+
+
+class BentoClient:
+    def __init__(self, port: int, pool, first_photo: int):
+        self.port, self.pool, self.next_photo = port, pool, first_photo
+        self.connection = None
+
+    def upload_once(self) -> tuple[int, str | None]:
+        body, content_type = common.multipart_body(
+            "images", "photo.jpg", self.pool.unique_jpeg(self.next_photo)
+        )
+        self.next_photo += 1
+        try:
+            if self.connection is None:
+                self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+            self.connection.request(
+                "POST", "/classify", body=body, headers={"Content-Type": content_type}
+            )
+            response = self.connection.getresponse()
+            payload = response.read()
+        except (OSError, http.client.HTTPException) as error:
+            if self.connection is not None:
+                self.connection.close()
+            self.connection = None
+            return 0, f"{type(error).__name__}: {error}"
+        if response.status != 200:
+            return response.status, f"HTTP {response.status}: {payload[:200]!r}"
+        return 200, None
+
+
+def bentoml_load(port: int, pid: int, pool, *, clients: int, warmup: float, seconds: float):
+    stop, measuring = threading.Event(), threading.Event()
+    latencies: list[float] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+
+    def loop(index: int) -> None:
+        client = BentoClient(port, pool, 50_000_000 + index * 100_000)
+        while not stop.is_set():
+            started = time.monotonic()
+            status, error = client.upload_once()
+            elapsed = time.monotonic() - started
+            if measuring.is_set() and not stop.is_set():
+                with lock:
+                    if status == 200:
+                        latencies.append(1000 * elapsed)
+                    else:
+                        failures.append(error or str(status))
+
+    threads = [threading.Thread(target=loop, args=(i,), daemon=True) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    time.sleep(warmup)
+    sampler = common.ProcessSampler(interval=1.0)
+    sampler.add("bentoml", [pid], include_children=True)
+    sampler.add("load generator", [os.getpid()])
+    sampler.start()
+    measuring.set()
+    time.sleep(seconds)
+    stop.set()
+    resources = sampler.stop()
+    for thread in threads:
+        thread.join(timeout=150)
+    window = resources["window_seconds"]
+    group = resources["groups"]["bentoml"]
+    return {
+        "clients": clients,
+        "images_per_second": len(latencies) / window,
+        "failures": len(failures),
+        "requests": len(latencies) + len(failures),
+        "p50_ms": common.percentile(latencies, 50),
+        "p95_ms": common.percentile(latencies, 95),
+        "cpu_ms_per_request": 1000 * group["cpu_seconds"] / max(len(latencies), 1),
+        "rss_mb_total": group["rss_peak_mb_total"],
+        "errors": sorted(set(failures))[:5],
+    }
+
+
+def bentoml_single(port: int, pool, requests: int) -> dict:
+    client = BentoClient(port, pool, 90_000_000)
+    for _ in range(3):
+        client.upload_once()
+    latencies = []
+    for _ in range(requests):
+        started = time.monotonic()
+        status, _ = client.upload_once()
+        if status == 200:
+            latencies.append(1000 * (time.monotonic() - started))
+    return {"p50_ms": common.percentile(latencies, 50), "requests": len(latencies)}
+
+
+def bench_bentoml(args, pool, run_dir: Path) -> dict:
+    python = ensure_bentoml_venv()
+    port = free_port()
+    log = run_dir / "logs" / "bentoml.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        **common.tensorflow_threads(workers=1),
+        "BENTOML_DO_NOT_TRACK": "True",  # BentoML's usage tracking, off
+        "PEER_BATCH_SIZE": str(args.batch_size),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+    bentoml = python.parent / "bentoml"
+    command = [str(bentoml), "serve", "loadtests.peers.bentoml_resnet50:ResNet50",
+               "--port", str(port), "--host", "127.0.0.1"]  # fmt: skip
+    print(f"[bentoml] serving ResNet50 on port {port}…", flush=True)
+    with open(log, "wb") as output:
+        process = subprocess.Popen(
+            command, cwd=common.REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"bentoml serve exited; see {log}")
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                connection.request("GET", "/readyz")
+                if connection.getresponse().status == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.5)
+        else:
+            raise RuntimeError(f"bentoml serve not ready within 180 s; see {log}")
+        saturated = bentoml_load(
+            port, process.pid, pool, clients=args.clients, warmup=args.warmup, seconds=args.seconds
+        )
+        print(
+            f"[bentoml]     {saturated['images_per_second']:.2f} img/s, {saturated['failures']} "
+            f"failed, p50 {fmt(saturated['p50_ms'], 0)} ms",
+            flush=True,
+        )
+        single = bentoml_single(port, pool, args.single_requests)
+        print(f"[bentoml]     alone: p50 {fmt(single['p50_ms'], 0)} ms", flush=True)
+    finally:
+        os.killpg(process.pid, 15)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+            process.wait(timeout=10)
+    return {"saturated": saturated, "single_user": single, "bentoml": BENTOML_VERSION}
+
+
+# --- the report ------------------------------------------------------------------------------
+
+
+def verdicts(results: dict) -> list[tuple[str, str, str]]:
+    """(target, figure, verdict) for the issue's targets, from this run only."""
+    rows = []
+    resnet = results["models"].get("resnet50", {})
+    tf = resnet.get("tensorflow-fp32")
+    default = results.get("default_variant")
+    best_name, best = max(
+        ((name, r) for name, r in resnet.items()),
+        key=lambda item: item[1]["saturated"]["images_per_second"],
+        default=(None, None),
+    )
+    chosen = resnet.get(default)
+    peer = results.get("bentoml")
+
+    def ratio_row(label, numerator_name, numerator, denominator, what):
+        if numerator is None or denominator is None:
+            return
+        ratio = numerator["saturated"]["images_per_second"] / denominator
+        rows.append(
+            (
+                f"{label} ({numerator_name})",
+                f"{numerator['saturated']['images_per_second']:.1f} / {denominator:.1f} = "
+                f"{ratio:.2f}×",
+                "met" if ratio >= 2 else f"**not met** ({what})",
+            )
+        )
+
+    if tf is not None:
+        tf_rate = tf["saturated"]["images_per_second"]
+        ratio_row("ResNet50 e2e ≥ 2× TensorFlow path", default, chosen, tf_rate, "see below")
+        if best_name != default:
+            ratio_row("ResNet50 e2e ≥ 2× TensorFlow path", best_name, best, tf_rate, "see below")
+    if peer is not None:
+        rate = peer["saturated"]["images_per_second"]
+        ratio_row("ResNet50 e2e ≥ 2× BentoML", default, chosen, rate, "see below")
+        if best_name != default:
+            ratio_row("ResNet50 e2e ≥ 2× BentoML", best_name, best, rate, "see below")
+    for model, variants in results["models"].items():
+        for name, r in variants.items():
+            if name != default:
+                continue
+            cpu = r["non_model_cpu_ms_per_upload"]
+            rows.append(
+                (
+                    f"non-model CPU per upload ≤ 7 ms ({model}, {name})",
+                    f"{fmt(cpu, 1)} ms",
+                    "met" if cpu is not None and cpu <= 7 else "**not met**",
+                )
+            )
+            p50 = r["single_user"]["p50_ms"]
+            forward = r["forward"]["single_image_ms_median"]
+            rows.append(
+                (
+                    f"single-user p50 ≤ forward(1) + 15 ms ({model}, {name})",
+                    f"{fmt(p50, 1)} ≤ {forward:.1f} + 15",
+                    "met" if p50 is not None and p50 <= forward + 15 else "**not met**",
+                )
+            )
+    rss = [
+        (f"{model} {name}", max(r["saturated"]["rss_mb_per_process"].get("workers", 0), 0))
+        for model, variants in results["models"].items()
+        for name, r in variants.items()
+    ]
+    if rss:
+        worst = max(rss, key=lambda item: item[1])
+        rows.append(
+            (
+                "worker RSS ≤ 1.5 GB (largest of all variants)",
+                f"{worst[1]:.0f} MB ({worst[0]})",
+                "met" if worst[1] <= 1536 else "**not met**",
+            )
+        )
+    return rows
+
+
+def markdown_section(results: dict) -> str:
+    s = results["settings"]
+    lines = [
+        SECTION_START,
+        "## Runtimes side by side, and BentoML (one run)",
+        "",
+        f"Generated by `python -m loadtests.bench_runtimes` (run `{results['run']}`, commit "
+        f"{results['git_commit']}, {results['started']} → {results['finished']}), under the "
+        "exclusive machine lock:",
+        "",
+        f"    {results['command']}",
+        "",
+        f"Host: {results['host']['cpu_model']}, {results['host']['logical_cpus']} logical CPUs "
+        f"(bf16: {results['bf16_flags'] or 'none'}). Batch size {s['batch_size']}, max wait "
+        f"{s['max_wait_ms']:g} ms, {s['clients']} clients, {s['seconds']:g} s measured after "
+        f"{s['warmup']:g} s warm-up; one client alone: {s['single_requests']} uploads. One "
+        "gunicorn process, one worker, PostgreSQL, embedded Redis; ResNet50 random weights, "
+        "EfficientNet-Lite0 pretrained. Model alone: its own process, real photos, "
+        f"{s['forward_seconds']:g} s per batch size. `auto` picks **{results['default_variant']}**"
+        " on this host.",
+        "",
+        "| model | runtime-precision | alone, batch 16 img/s | alone, 1 image ms | "
+        "e2e 50 clients img/s | e2e / alone | p50 at 50 clients ms | one client p50 ms | "
+        "non-model CPU ms/upload | web ms | worker RSS MB |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for model, variants in results["models"].items():
+        for name, r in variants.items():
+            f, sat, one = r["forward"], r["saturated"], r["single_user"]
+            lines.append(
+                f"| {model} | {name} | {f['images_per_second']:.1f} | "
+                f"{f['single_image_ms_median']:.1f} | {sat['images_per_second']:.1f} "
+                f"({sat['failures']} failed) | "
+                f"{sat['images_per_second'] / f['images_per_second']:.2f} | "
+                f"{fmt(sat['p50_ms'], 0)} | {fmt(one['p50_ms'], 1)} | "
+                f"{fmt(r['non_model_cpu_ms_per_upload'], 1)} | "
+                f"{fmt(sat['web_cpu_ms_per_request'], 1)} | "
+                f"{sat['rss_mb_per_process'].get('workers', 0):.0f} |"
+            )
+    peer = results.get("bentoml")
+    if peer is not None:
+        sat = peer["saturated"]
+        lines.append(
+            f"| resnet50 | **BentoML {peer['bentoml']}**, TensorFlow, adaptive batching "
+            f"(max {s['batch_size']}) | | | {sat['images_per_second']:.1f} "
+            f"({sat['failures']} failed) | | {fmt(sat['p50_ms'], 0)} | "
+            f"{fmt(peer['single_user']['p50_ms'], 1)} | {sat['cpu_ms_per_request']:.1f} (all "
+            f"its CPU, model included) | | {sat['rss_mb_total']:.0f} (all processes) |"
+        )
+    lines += ["", "### Targets (ratios within this run)", "", "| target | figure | verdict |"]
+    lines += ["| --- | --- | --- |"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in verdicts(results)]
+    lines += ["", SECTION_END, ""]
+    return "\n".join(lines)
+
+
+def write_section(results: dict, path: Path) -> None:
+    section = markdown_section(results)
+    text = path.read_text() if path.exists() else ""
+    if SECTION_START in text and SECTION_END in text:
+        before, rest = text.split(SECTION_START, 1)
+        after = rest.split(SECTION_END, 1)[1].lstrip("\n")
+        text = before + section + after
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
+
+
+# --- main ------------------------------------------------------------------------------------
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--no-bentoml", action="store_true")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--max-wait-ms", type=float, default=10.0)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=12, help="measured window per load run")
+    parser.add_argument("--warmup", type=float, default=6, help="unmeasured seconds first")
+    parser.add_argument("--forward-seconds", type=float, default=4)
+    parser.add_argument("--single-requests", type=int, default=30)
+    parser.add_argument("--web-processes", type=int, default=1)
+    parser.add_argument("--web-threads", type=int, default=64)
+    parser.add_argument("--run-name", default=None)
+    parser.add_argument("--results-dir", type=Path, default=common.RESULTS_DIR)
+    parser.add_argument("--doc", default=str(DOC_PATH), help="markdown to update ('' skips)")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("LOADTEST_DATABASE_URL", common.DEFAULT_DATABASE_URL),
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    run_name = args.run_name or "runtimes-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    run_dir = args.results_dir / run_name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    work_dir = common.REPO_ROOT / ".run" / "loadtests"
+    env = {
+        **common.stack_environment(
+            database_url=args.database_url,
+            model=args.models[0],
+            media_root=work_dir / "bench-media",
+            static_root=work_dir / "static",
+        ),
+        **common.tensorflow_threads(workers=1),
+        "MODEL_CACHE_DIR": str(work_dir / "model-cache"),
+    }
+    print(f"Preparing {args.database_url}…", flush=True)
+    accounts = min(args.clients, 5)
+    common.prepare_database(env, accounts=accounts)
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from classifier.runtimes import choose, host_bf16_flags
+
+    auto = choose()
+    pool = common.PhotoPool.build(64, seed=7)
+
+    def tokens(stack) -> list[str]:
+        return [bench_pipeline.log_in(stack.url, index) for index in range(accounts)]
+
+    results = {
+        **common.run_record(run_name),
+        "packages": common.package_versions(),
+        "bf16_flags": ", ".join(sorted(host_bf16_flags())),
+        "default_variant": auto.variant,
+        "default_reason": auto.reason,
+        "settings": {
+            key: getattr(args, key)
+            for key in (
+                "batch_size",
+                "max_wait_ms",
+                "clients",
+                "seconds",
+                "warmup",
+                "forward_seconds",
+                "single_requests",
+            )
+        },
+        "models": {},
+    }
+    for model in args.models:
+        results["models"][model] = {}
+        for variant in args.variants:
+            results["models"][model][variant] = bench_variant(
+                args, env, model, variant, pool, tokens, run_dir
+            )
+            (run_dir / "runtimes.json").write_text(json.dumps(results, indent=2))
+    if not args.no_bentoml and "resnet50" in args.models:
+        results["bentoml"] = bench_bentoml(args, pool, run_dir)
+    results["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+    (run_dir / "runtimes.json").write_text(json.dumps(results, indent=2))
+    for target, figure, verdict in verdicts(results):
+        print(f"{target}: {figure} → {verdict}")
+    if args.doc:
+        write_section(results, Path(args.doc))
+        print(f"Updated {args.doc}")
+    print(f"Results in {run_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
