@@ -37,7 +37,8 @@ pytestmark = [
 
 @pytest.fixture
 def open_page(live_stack):
-    """`open_page(stack)` gives a fresh browser tab (own cookies) on that stack's site.
+    """`open_page(stack)` gives a fresh browser tab (own cookies) on that stack's site;
+    `locale="es-ES"` makes the browser ask for Spanish (Accept-Language).
 
     Chromium starts on the first call, after the test's database fixtures have run, and
     closes before the servers stop (this fixture depends on `live_stack`). JavaScript
@@ -46,14 +47,14 @@ def open_page(live_stack):
     started = {}
     page_errors = []
 
-    def open_page(stack):
+    def open_page(stack, locale: str = "en-US"):
         if not started:
             started["playwright"] = sync_playwright().start()
             started["browser"] = started["playwright"].chromium.launch(
                 executable_path=str(CHROMIUM_PATH), args=CHROMIUM_ARGS, timeout=30_000
             )
         context = started["browser"].new_context(
-            base_url=stack.url, viewport={"width": 1280, "height": 900}
+            base_url=stack.url, viewport={"width": 1280, "height": 900}, locale=locale
         )
         context.set_default_timeout(STEP_TIMEOUT_MS)
         context.set_default_navigation_timeout(30_000)
