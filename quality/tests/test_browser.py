@@ -25,8 +25,12 @@ def test_user_says_wrong_then_staff_sets_the_label_and_it_counts_as_reviewed(
     alice = make_user(email="alice@example.com")
     prediction = make_prediction(alice)  # tiger_cat, 62 %
     reviewer = make_user(email="rita@example.com", name="Rita", is_staff=True)
+    # Photos come through the owner-checked image view: staff see them with the
+    # classifier's own permission to view predictions.
     reviewer.user_permissions.add(
-        *Permission.objects.filter(codename__in=["view_dashboard", "review_predictions"])
+        *Permission.objects.filter(
+            codename__in=["view_dashboard", "review_predictions", "view_prediction"]
+        )
     )
     stack = live_stack(workers=0)  # answered already: no model needed
 
