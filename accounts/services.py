@@ -1,6 +1,5 @@
 """Account operations shared by the browser forms, the API and the legacy endpoints."""
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -9,8 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts import tokens
 from accounts.identity import MAX_EMAIL_LENGTH, canonical_email
-
-User = get_user_model()
+from accounts.models import User
 
 EMAIL_TOO_LONG = _("Enter an email address of at most %(limit)d characters.")
 

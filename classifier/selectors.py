@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from uuid import UUID
 
 from django.db.models import QuerySet
 from redis.exceptions import RedisError
 
 from accounts.permissions import staff_may
+from accounts.types import Requester
 from classifier import queueing
 from classifier.models import Prediction
 
 
-def predictions_visible_to(*, user) -> QuerySet[Prediction]:
+def predictions_visible_to(*, user: Requester) -> QuerySet[Prediction]:
     """A user's own predictions, newest first. Anonymous users see none."""
     if not user.is_authenticated:
         return Prediction.objects.none()
     return Prediction.objects.filter(owner=user)
 
 
-def prediction_image_visible_to(*, user, prediction_id) -> Prediction | None:
+def prediction_image_visible_to(*, user: Requester, prediction_id: UUID | str) -> Prediction | None:
     """The prediction whose image the user may download: their own, or any for staff who
     may view predictions (`classifier.view_prediction`, as in the admin)."""
     if not user.is_authenticated:
@@ -52,7 +54,7 @@ class QueueStanding:
 _READ = object()
 
 
-def queue_standing(*, prediction: Prediction, rate=_READ) -> QueueStanding | None:
+def queue_standing(*, prediction: Prediction, rate: object = _READ) -> QueueStanding | None:
     """Approximate: the queue moves while this is read. None when finished or Redis is down.
 
     `rate` (images/s, `queueing.images_per_second`) may be passed in to read it once
@@ -62,10 +64,10 @@ def queue_standing(*, prediction: Prediction, rate=_READ) -> QueueStanding | Non
         return None
     try:
         position = queueing.queue_position(job_id=str(prediction.pk))
-        if rate is _READ:
-            rate = queueing.images_per_second()
+        images_per_second = queueing.images_per_second() if rate is _READ else rate
     except RedisError:
         return None
+    assert images_per_second is None or isinstance(images_per_second, int | float)
     position = position or 0  # not in the queue: taken by a worker (or about to be)
-    estimate = queueing.estimated_seconds(position=max(position, 1), rate=rate)
+    estimate = queueing.estimated_seconds(position=max(position, 1), rate=images_per_second)
     return QueueStanding(position=position, estimated_seconds=estimate)

@@ -14,15 +14,19 @@ import unicodedata
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import PureWindowsPath
+from uuid import UUID
 
 from django.conf import settings
 from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 
+from accounts.models import User
+from accounts.types import Requester
 from classifier import queueing, selectors, wait_slots
 from classifier.catalog import configured_model_name
 from classifier.imaging import InvalidImage, ValidatedImage, validate_upload
@@ -153,7 +157,7 @@ def _holds(name: str, image: ValidatedImage) -> bool:
         return False
 
 
-def submit_prediction(*, user, upload) -> Prediction:
+def submit_prediction(*, user: User, upload: UploadedFile) -> Prediction:
     """Validate and store an upload, then answer it from cache or put it on the queue.
 
     Raises `QueueFull` (checked first: nothing read or stored), `classifier.imaging.
@@ -251,7 +255,7 @@ def _wait(*, prediction: Prediction, timeout: float) -> Prediction:
             return prediction
 
 
-def _claimable(prediction_ids: Iterable[str]):
+def _claimable(prediction_ids: Iterable[str]) -> QuerySet[Prediction]:
     return Prediction.objects.filter(
         id__in=list(prediction_ids),
         status__in=[Prediction.Status.QUEUED, Prediction.Status.RUNNING],
@@ -407,7 +411,7 @@ def retry_limit() -> int:
     return settings.PREDICTION_MAX_ATTEMPTS
 
 
-def delete_prediction(*, user, prediction_id) -> bool:
+def delete_prediction(*, user: Requester, prediction_id: UUID | str) -> bool:
     """Delete one of the user's own predictions (its feedback goes with it).
 
     False when the user has no such prediction (someone else's is the same as none).

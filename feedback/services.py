@@ -6,6 +6,8 @@ Every path that stores a corrected label (the result page's form, the API, the l
 
 from django.utils.translation import gettext
 
+from accounts.models import User
+from classifier.models import Prediction
 from feedback.labels import CanonicalLabel, canonicalise_label, rank_in_top
 from feedback.models import Feedback
 
@@ -29,8 +31,8 @@ class PredictionNotFinished(ValueError):
 
 def give_feedback(
     *,
-    user,
-    prediction,
+    user: User,
+    prediction: Prediction,
     is_correct: bool | None,
     correct_label: str = "",
     comment: str = "",
@@ -68,7 +70,13 @@ def give_feedback(
 
 
 def record_legacy_feedback(
-    *, user, prediction, text: str, predicted_label: str, score: float | None, image_file_name: str
+    *,
+    user: User,
+    prediction: Prediction | None,
+    text: str,
+    predicted_label: str,
+    score: float | None,
+    image_file_name: str,
 ) -> Feedback:
     """The older API's free-text feedback. Attached to the user's prediction when there is one.
 
@@ -78,6 +86,7 @@ def record_legacy_feedback(
     is kept.
     """
     named = canonicalise_label(text)
+    is_correct: bool | None
     if prediction is not None:
         earlier = Feedback.objects.filter(user=user, prediction=prediction).first()
         if named.is_canonical:

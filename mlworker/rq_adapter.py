@@ -147,6 +147,7 @@ class BatchRQWorker(SimpleWorker):
                     pipeline.multi()
                     for job, _ in jobs:
                         execution = executions[job.id]
+                        assert job.started_at is not None and job.ended_at is not None
                         job._result = result(job)
                         self.increment_successful_job_count(pipeline=pipeline)
                         self.increment_total_working_time(job.ended_at - job.started_at, pipeline)
@@ -171,7 +172,10 @@ class BatchRQWorker(SimpleWorker):
                     continue
 
     def _finish_succeeded_one_by_one(
-        self, jobs: Iterable[JobAndQueue], executions: dict[str, Execution], result
+        self,
+        jobs: Iterable[JobAndQueue],
+        executions: dict[str, Execution],
+        result: Callable[[Job], Any],
     ) -> None:
         for job, queue in jobs:
             self.execution = executions[job.id]

@@ -20,14 +20,17 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from django.db import connection as db_connection
 from django.db import connections
+from redis import Redis
+from redis.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq.exceptions import StopRequested
@@ -71,7 +74,14 @@ class BatchWorker(BatchRQWorker):
     #: longest pause between reconnection attempts while Redis is down (RQ's default: 60 s)
     max_connection_wait_time = 5.0
 
-    def __init__(self, queues, *, model: ImageClassifier, batching: BatchSettings, **kwargs):
+    def __init__(
+        self,
+        queues: Sequence[Queue],
+        *,
+        model: ImageClassifier,
+        batching: BatchSettings,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(queues, **kwargs)
         self.model = model
         self.batching = batching
@@ -84,7 +94,7 @@ class BatchWorker(BatchRQWorker):
         # Wake up often enough to heartbeat well inside worker_ttl.
         return max(1, self.worker_ttl // 2)
 
-    def heartbeat(self, timeout: int | None = None, pipeline=None):
+    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
         super().heartbeat(timeout or self.worker_ttl * 2, pipeline=pipeline)
         if pipeline is None and not self.connection.hexists(self.key, "birth"):
             self.log.warning("Worker %s: Redis lost its registration; registering again", self.name)
@@ -100,9 +110,9 @@ class BatchWorker(BatchRQWorker):
             sweep_lost_predictions(queue, grace_seconds=self.batching.job_lease_seconds)
 
     # --- the loop ---------------------------------------------------------------------------
-    def work(
+    def work(  # type: ignore[override]  # batches, not RQ's per-job options
         self, burst: bool = False, logging_level: str = "INFO", max_batches: int | None = None
-    ):
+    ) -> int:
         """Dequeue → prepare → perform (one forward pass) → finish each job, until stopped.
 
         While a batch is in the model, a helper thread takes the jobs waiting behind it and
@@ -281,7 +291,7 @@ class BatchWorker(BatchRQWorker):
             # host slows the pass (its threads wait for the one that lost its core).
             return None
         prepared = self.prepare_batch(taken)
-        late = []
+        late: list[tuple[Job, Queue]] = []
         while len(taken) + len(late) < limit and not forward_done.wait(PREFETCH_POLL_SECONDS):
             if self.stop_requested:
                 break
@@ -313,11 +323,15 @@ class BatchWorker(BatchRQWorker):
                 job.retries_left = 0  # a broken image stays broken
                 self.finish_failed(job, queue, batch.executions, message=message)
 
-    def _record_batch(self, pipeline, outcome: BatchOutcome, queue_waits: list[float]) -> None:
+    def _record_batch(
+        self, pipeline: Pipeline, outcome: BatchOutcome, queue_waits: list[float]
+    ) -> None:
         self._record_stats(pipeline, outcome)
         self._record_metrics(pipeline, outcome, queue_waits)
 
-    def _record_metrics(self, pipeline, outcome: BatchOutcome, queue_waits: list[float]) -> None:
+    def _record_metrics(
+        self, pipeline: Pipeline, outcome: BatchOutcome, queue_waits: list[float]
+    ) -> None:
         """The Prometheus metrics of this batch, added up in Redis with every other worker's
         (`monitoring.shared`): queued in the pipeline that finishes the batch."""
         model = self.model.name
@@ -345,7 +359,7 @@ class BatchWorker(BatchRQWorker):
         super().teardown()
 
     @staticmethod
-    def _record_stats(pipeline, outcome: BatchOutcome) -> None:
+    def _record_stats(pipeline: Pipeline, outcome: BatchOutcome) -> None:
         pipeline.hincrby(STATS_KEY, "forward_passes", outcome.forward_passes)
         pipeline.hincrby(STATS_KEY, "images", len(outcome.results))
         pipeline.hincrbyfloat(STATS_KEY, "forward_seconds", outcome.forward_seconds)
@@ -392,13 +406,13 @@ class PreparedBatch:
 def warm_up(model: ImageClassifier, batch_sizes: list[int]) -> None:
     """Run the model once per batch size before taking jobs, so the first uploads do not pay
     for graph tracing and kernel set-up (seconds, on the first call)."""
-    warmed = getattr(model, "_warmed_batch_sizes", set())
+    warmed: set[int] = getattr(model, "_warmed_batch_sizes", set())
     height, width = model.input_size
     for size in batch_sizes:
         if size not in warmed:
             model.predict_batch(np.zeros((size, height, width, 3), dtype=np.float32))
             warmed.add(size)
-    model._warmed_batch_sizes = warmed
+    model._warmed_batch_sizes = warmed  # type: ignore[attr-defined]  # a mark on the instance
 
 
 def queue_waits(jobs: list[Job]) -> list[float]:
@@ -421,6 +435,8 @@ def drop_broken_database_connections() -> None:
             connection.close_if_unusable_or_obsolete()
 
 
-def read_stats(connection) -> dict[str, float]:
+def read_stats(connection: Redis) -> dict[str, float]:
     raw = connection.hgetall(STATS_KEY)
-    return {key.decode(): float(value) for key, value in raw.items()}
+    return {
+        key.decode() if isinstance(key, bytes) else key: float(value) for key, value in raw.items()
+    }

@@ -11,7 +11,7 @@ from django.db import DatabaseError, connection
 from redis.exceptions import RedisError
 from rq.queue import Queue
 from rq.utils import now
-from rq.worker import Worker
+from rq.worker import BaseWorker, Worker
 
 
 @dataclass
@@ -27,7 +27,7 @@ class SystemHealth:
         return not self.problems
 
 
-def live_workers(queue: Queue, *, name_prefix: str = "") -> list[Worker]:
+def live_workers(queue: Queue, *, name_prefix: str = "") -> list[BaseWorker]:
     """Workers of `queue` that heart-beat within the last two heartbeat periods.
 
     A worker's key outlives its process (it lasts as long as the leases of its jobs), so
