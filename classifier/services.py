@@ -309,7 +309,9 @@ def complete_predictions(*, results: dict[str, list[dict]], model_name: str) -> 
             )
 
 
-def _complete_in_one_statement(*, results, model_name: str, now) -> None:
+def _complete_in_one_statement(
+    *, results: dict[str, list[dict]], model_name: str, now: datetime
+) -> None:
     table = connection.ops.quote_name(Prediction._meta.db_table)
     rows = ", ".join(["(%s::uuid, %s, %s::double precision, %s::jsonb)"] * len(results))
     parameters: list = []
