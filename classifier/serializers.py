@@ -51,6 +51,37 @@ class PredictionSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    def to_representation(self, prediction) -> dict:
+        """The same JSON as the declared fields give, built directly: DRF's generic path (a
+        field object per value, a nested serializer per top-5 entry) was 1.4 ms of the
+        upload's ~7 ms of web CPU. `test_plain_representation_matches_drf` keeps the two
+        equal; the declared fields still describe the API (OpenAPI)."""
+        return {
+            "id": str(prediction.id),
+            "url": self.get_url(prediction),
+            "status": prediction.status,
+            "label": prediction.label,
+            "score": None if prediction.score is None else float(prediction.score),
+            "top5": [
+                {"label": str(entry["label"]), "score": float(entry["score"])}
+                for entry in prediction.top5 or ()
+            ],
+            "model_name": prediction.model_name,
+            "cached": prediction.cached,
+            "error": prediction.error,
+            "original_filename": prediction.original_filename,
+            "image_sha256": prediction.image_sha256,
+            "image_url": self.get_image_url(prediction),
+            "attempts": prediction.attempts,
+            "created_at": _iso(prediction.created_at),
+            "started_at": _iso(prediction.started_at),
+            "finished_at": _iso(prediction.finished_at),
+            "wait_seconds": prediction.wait_seconds,
+            "run_seconds": prediction.run_seconds,
+            "queue_position": self.get_queue_position(prediction),
+            "estimated_seconds": self.get_estimated_seconds(prediction),
+        }
+
     def _absolute(self, path: str) -> str:
         request = self.context.get("request")
         return request.build_absolute_uri(path) if request else path
@@ -87,6 +118,13 @@ class PredictionSerializer(serializers.ModelSerializer):
         if standing is None or standing.estimated_seconds is None:
             return None
         return round(standing.estimated_seconds, 1)
+
+
+_DATETIME = serializers.DateTimeField()
+
+
+def _iso(value) -> str | None:
+    return None if value is None else _DATETIME.to_representation(value)
 
 
 class PredictionUploadSerializer(serializers.Serializer):

@@ -408,6 +408,15 @@ def markdown_section(results: dict) -> str:
             f"{fmt(peer['single_user']['p50_ms'], 1)} | {sat['cpu_ms_per_request']:.1f} (all "
             f"its CPU, model included) | | {sat['rss_mb_total']:.0f} (all processes) |"
         )
+    steps = results.get("web_steps")
+    if steps:
+        lines += [
+            "",
+            f"One upload's steps inside a web process ({steps['uploads']} uploads, no worker: "
+            "the 202 path), CPU ms per upload: "
+            + "; ".join(f"{label.strip()} {ms:.2f}" for label, ms in steps["steps_ms"].items())
+            + f"; total {steps['total_ms']:.2f}.",
+        ]
     lines += ["", "### Targets (ratios within this run)", "", "| target | figure | verdict |"]
     lines += ["| --- | --- | --- |"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in verdicts(results)]
@@ -437,6 +446,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--no-bentoml", action="store_true")
+    parser.add_argument("--web-steps", type=int, default=200, help="uploads timed in process")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-wait-ms", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=50)
@@ -471,6 +481,10 @@ def main(argv=None) -> int:
         ),
         **common.tensorflow_threads(workers=1),
         "MODEL_CACHE_DIR": str(work_dir / "model-cache"),
+        # Every one of the --clients waits for its answer (the default slots, 4 per user and
+        # 16 per process, would answer most of them 202 at once: not what is measured here).
+        "WAIT_SLOTS_PER_USER": str(args.clients + 14),
+        "WAIT_SLOTS_PER_PROCESS": str(args.clients + 14),
     }
     print(f"Preparing {args.database_url}…", flush=True)
     accounts = min(args.clients, 5)
@@ -516,6 +530,9 @@ def main(argv=None) -> int:
             (run_dir / "runtimes.json").write_text(json.dumps(results, indent=2))
     if not args.no_bentoml and "resnet50" in args.models:
         results["bentoml"] = bench_bentoml(args, pool, run_dir)
+    if args.web_steps:
+        print(f"Where the web's CPU goes, in process ({args.web_steps} uploads)…", flush=True)
+        results["web_steps"] = bench_pipeline.run_web_steps_process(env, uploads=args.web_steps)
     results["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     (run_dir / "runtimes.json").write_text(json.dumps(results, indent=2))
     for target, figure, verdict in verdicts(results):

@@ -56,6 +56,7 @@ def test_history_costs_the_same_for_one_or_many_predictions(
         Prediction(owner=user, image=f"x/{i}.jpg", image_sha256=f"{i:064x}", model_name="m")
         for i in range(30)
     )
+    api_client.get("/api/predictions/")  # warm-up: the token version comes into the cache
     with django_assert_max_num_queries(HISTORY_QUERIES):
         response = api_client.get("/api/predictions/")
     assert response.status_code == 200 and len(response.json()["results"]) == 20
@@ -75,6 +76,31 @@ UPLOAD_QUERIES = 3  # user (JWT), result-cache lookup, insert
 CACHED_UPLOAD_QUERIES = 3  # user, lookup, insert of the cached answer
 RESULT_QUERIES = 2  # user, the prediction
 HISTORY_QUERIES = 3  # user, count, one page
-BATCH_QUERIES = (
-    6  # claim (select for update + update), one UPDATE for all 16 results; savepoints in tests
-)
+#: claim (select for update, expiry check, update) and one UPDATE for all 16 results;
+#: savepoints in tests
+BATCH_QUERIES = 7
+
+
+def test_plain_representation_matches_drf(api_client, run_worker, settings, user):
+    """PredictionSerializer builds its JSON directly; it must equal DRF's generic output."""
+    from rest_framework.serializers import ModelSerializer
+    from rest_framework.test import APIRequestFactory
+
+    from classifier.serializers import PredictionSerializer
+
+    settings.PREDICT_WAIT_SECONDS = 0
+    post_photo(api_client, 40)
+    run_worker()
+    post_photo(api_client, 40)  # answered from the result cache
+    post_photo(api_client, 41)  # still queued
+    Prediction.objects.create(
+        owner=user, image="x/f.jpg", image_sha256="f" * 64, model_name="m", status="failed",
+        error="The stored image is missing or unreadable.",
+    )  # fmt: skip
+    request = APIRequestFactory().get("/api/predictions/", HTTP_HOST="testserver")
+    predictions = list(Prediction.objects.order_by("created_at"))
+    assert {p.status for p in predictions} == {"done", "queued", "failed"}
+    for prediction in predictions:
+        serializer = PredictionSerializer(context={"request": request})
+        generic = ModelSerializer.to_representation(serializer, prediction)
+        assert serializer.to_representation(prediction) == dict(generic)
