@@ -5,7 +5,7 @@ from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, parsers, status, viewsets
-from rest_framework.exceptions import APIException, NotFound, ValidationError
+from rest_framework.exceptions import APIException, NotFound, Throttled, ValidationError
 from rest_framework.response import Response
 
 from accounts.throttles import UploadRateThrottle
@@ -53,6 +53,8 @@ def submit_or_raise(*, user, upload):
         return services.submit_prediction(user=user, upload=upload)
     except InvalidImage as error:
         raise ValidationError({"image": [str(error)]}) from None
+    except services.UploadQuotaExceeded as error:
+        raise Throttled(wait=error.retry_after, detail=str(error)) from None
     except (services.QueueUnavailable, services.StorageUnavailable) as error:
         raise service_error(error) from None
 

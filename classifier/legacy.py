@@ -9,7 +9,7 @@ from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import parsers, permissions, serializers, status
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, Throttled
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -108,5 +108,7 @@ def submit_legacy_upload(*, user, upload) -> Prediction:
         raise UploadRejected(UNSUPPORTED_FILE_TYPE) from None
     except InvalidImage as error:  # missing, empty, too big, damaged, too many pixels
         raise UploadRejected(str(error)) from None
+    except services.UploadQuotaExceeded as error:
+        raise Throttled(wait=error.retry_after, detail=str(error)) from None
     except (services.QueueUnavailable, services.StorageUnavailable) as error:
         raise service_error(error) from None  # a full queue adds Retry-After

@@ -23,6 +23,7 @@ from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from redis.exceptions import RedisError
 
 from accounts.models import User
@@ -52,6 +53,51 @@ class QueueFull(QueueUnavailable):
     def __init__(self, message: str, *, retry_after: int):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class UploadQuotaExceeded(Exception):
+    """The user has stored UPLOAD_QUOTA_PER_DAY uploads in the last 24 hours; nothing was
+    read or stored. `retry_after`: seconds until the oldest of them leaves the window."""
+
+    def __init__(self, message: str, *, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+QUOTA_WINDOW = timedelta(days=1)
+
+
+def check_upload_quota(*, user) -> None:
+    """Refuse an upload once the user's uploads of the last 24 hours reach the quota.
+
+    One indexed count (owner, created_at). Not atomic with the insert that follows:
+    uploads in flight together may pass it at quota-1, so it can overshoot by the
+    number of that user's parallel uploads (bounded by the upload rate limit).
+    """
+    quota = settings.UPLOAD_QUOTA_PER_DAY
+    if not quota:
+        return
+    since = timezone.now() - QUOTA_WINDOW
+    recent = Prediction.objects.filter(owner=user, created_at__gte=since)
+    count = recent.count()
+    if count < quota:
+        return
+    # Below the quota again once this one (and all older) leave the 24-hour window:
+    oldest = recent.order_by("created_at").values_list("created_at", flat=True)[count - quota]
+    retry_after = max(1, math.ceil((oldest + QUOTA_WINDOW - timezone.now()).total_seconds()))
+    count_upload(Outcome.REJECTED, RejectReason.QUOTA_EXCEEDED)
+    hours = max(1, math.ceil(retry_after / 3600))
+    raise UploadQuotaExceeded(
+        ngettext(
+            "You have reached your quota of %(quota)d uploads a day. Try again in about "
+            "%(hours)d hour.",
+            "You have reached your quota of %(quota)d uploads a day. Try again in about "
+            "%(hours)d hours.",
+            hours,
+        )
+        % {"quota": quota, "hours": hours},
+        retry_after=retry_after,
+    )
 
 
 #: Retry-After bounds for a full queue: at least a second, at most a minute
@@ -160,11 +206,13 @@ def _holds(name: str, image: ValidatedImage) -> bool:
 def submit_prediction(*, user: User, upload: UploadedFile) -> Prediction:
     """Validate and store an upload, then answer it from cache or put it on the queue.
 
-    Raises `QueueFull` (checked first: nothing read or stored), `classifier.imaging.
+    Raises `QueueFull` (checked first: nothing read or stored), `UploadQuotaExceeded`
+    (nothing read or stored), `classifier.imaging.
     InvalidImage` (nothing stored), `StorageUnavailable` (nothing stored, no prediction
     kept) or `QueueUnavailable` (nothing queued, no prediction kept).
     """
     check_queue_room()
+    check_upload_quota(user=user)
     try:
         image = validate_upload(upload)
     except InvalidImage:

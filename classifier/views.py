@@ -15,9 +15,10 @@ from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_GET, require_http_methods
 
+from accounts.throttles import UploadRateThrottle, form_post_wait
 from classifier import selectors, services
 from classifier.catalog import configured_model_name
 from classifier.forms import UploadForm
@@ -27,6 +28,14 @@ from classifier.result_page import render_result_page
 
 HISTORY_PAGE_SIZE = 24
 RECENT_COUNT = 6
+
+
+def too_many_uploads(wait: int) -> str:
+    return ngettext(
+        "Too many uploads. Try again in %(seconds)d second.",
+        "Too many uploads. Try again in %(seconds)d seconds.",
+        wait,
+    ) % {"seconds": wait}
 
 
 # --- Pages --------------------------------------------------------------------------------
@@ -44,13 +53,22 @@ def upload(request):
     retry_after = None
     if request.method == "POST":
         status_code = 400
-        if form.is_valid():
+        # The API's upload limit and bucket (THROTTLE_UPLOADS, per user).
+        wait = form_post_wait(request, UploadRateThrottle(), scope="uploads")
+        if wait is not None:
+            form = UploadForm()
+            messages.error(request, too_many_uploads(wait))
+            status_code, retry_after = 429, wait
+        elif form.is_valid():
             try:
                 prediction = services.submit_prediction(
                     user=request.user, upload=form.cleaned_data["image"]
                 )
             except InvalidImage as error:
                 form.add_error("image", str(error))
+            except services.UploadQuotaExceeded as error:
+                form.add_error(None, str(error))
+                status_code, retry_after = 429, error.retry_after
             except (services.QueueUnavailable, services.StorageUnavailable) as error:
                 form.add_error(None, str(error))
                 status_code = 503

@@ -40,6 +40,7 @@ class RejectReason:
     QUEUE_FULL = "queue_full"
     QUEUE_UNAVAILABLE = "queue_unavailable"
     INVALID_IMAGE = "invalid_image"
+    QUOTA_EXCEEDED = "quota_exceeded"
 
 
 def count_upload(outcome: str, reason: str = "") -> None:

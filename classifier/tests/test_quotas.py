@@ -1,0 +1,147 @@
+"""The upload and registration forms share the API's limits; a per-user daily upload quota.
+
+Was: 650 uploads through `POST /` in 4.1 s and 25 registrations from one address through
+`/accounts/register/` (against 20/hour on the API), and no cap on stored images.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.conf import settings as django_settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.utils import timezone
+
+from classifier.models import Prediction
+from classifier.tests.reliability_doc import check_section
+from conftest import jwt_client, photo_bytes
+
+pytestmark = pytest.mark.django_db
+
+LIMIT = 3
+
+
+@pytest.fixture(autouse=True)
+def no_waiting(settings):
+    settings.PREDICT_WAIT_SECONDS = 0  # no worker runs: accepted API uploads answer 202
+
+
+@pytest.fixture
+def rates(settings):
+    def set_rates(**tight):
+        rates = {**django_settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]}
+        rates.update({scope: f"{LIMIT}/min" for scope in tight})
+        settings.REST_FRAMEWORK = {
+            **django_settings.REST_FRAMEWORK,
+            "DEFAULT_THROTTLE_RATES": rates,
+        }
+
+    return set_rates
+
+
+def photo(index: int) -> SimpleUploadedFile:
+    return SimpleUploadedFile(f"{index}.jpg", photo_bytes("coffee"))
+
+
+def page_client(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def api_upload(user, index):
+    return jwt_client(user).post("/api/predictions/", {"image": photo(index)})
+
+
+def legacy_upload(user, index):
+    return jwt_client(user).post("/model/predict", {"file": photo(index)})
+
+
+def page_upload(user, index):
+    return page_client(user).post("/", {"image": photo(index)})
+
+
+UPLOADS = {"api": api_upload, "legacy": legacy_upload, "page": page_upload}
+ACCEPTED = {"api": (201, 202), "legacy": (200, 504), "page": (302,)}
+
+
+def test_the_upload_form_shares_the_api_upload_limit(rates, user, other_user):
+    rates(uploads=True)
+    assert api_upload(user, 0).status_code in (201, 202)
+    assert legacy_upload(user, 1).status_code in (200, 504)
+    assert page_upload(user, 2).status_code == 302
+    refused = page_upload(user, 3)
+    assert refused.status_code == 429
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    assert "Too many uploads. Try again in" in refused.content.decode()
+    assert Prediction.objects.filter(owner=user).count() == LIMIT
+    assert page_upload(other_user, 4).status_code == 302  # another user unaffected
+
+
+def test_the_registration_form_shares_the_api_registration_limit(rates):
+    rates(register=True)
+    client = Client(REMOTE_ADDR="10.9.0.1")
+    for index in range(LIMIT):
+        body = {"email": f"n{index}@example.com", "name": "N", "password": "tulip-garden-93"}
+        if index % 2:
+            response = client.post("/api/auth/register/", body, content_type="application/json")
+        else:
+            response = client.post("/accounts/register/", body)
+        assert response.status_code in (201, 302), response.content[:200]
+        client.logout()
+    body = {"email": "late@example.com", "name": "Late", "password": "tulip-garden-93"}
+    refused = client.post("/accounts/register/", body)
+    assert refused.status_code == 429
+    assert 1 <= int(refused["Retry-After"]) <= 3600
+    assert "Too many registrations from your address" in refused.content.decode()
+    assert not _exists("late@example.com")
+
+
+def _exists(email: str) -> bool:
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(email=email).exists()
+
+
+@pytest.mark.parametrize("door", UPLOADS, ids=UPLOADS.keys())
+def test_the_daily_upload_quota_applies_to_every_upload_path(door, settings, user, other_user):
+    settings.UPLOAD_QUOTA_PER_DAY = 2
+    for index in range(2):
+        assert api_upload(user, index).status_code in (201, 202)
+    refused = UPLOADS[door](user, 9)
+    assert refused.status_code == 429, refused.content[:300]
+    assert 23 * 3600 < int(refused["Retry-After"]) <= 24 * 3600
+    text = refused.content.decode()
+    assert "quota of 2 uploads a day" in text
+    if door != "page":
+        assert "quota" in refused.json()["detail"]
+    assert Prediction.objects.filter(owner=user).count() == 2
+    assert UPLOADS[door](other_user, 10).status_code in ACCEPTED[door]
+
+
+def test_uploads_older_than_a_day_leave_the_quota(settings, user):
+    settings.UPLOAD_QUOTA_PER_DAY = 2
+    for index in range(2):
+        assert api_upload(user, index).status_code in (201, 202)
+    Prediction.objects.filter(owner=user).update(created_at=timezone.now() - timedelta(hours=25))
+    assert api_upload(user, 2).status_code in (201, 202)
+
+
+def test_reliability_doc_lists_every_quota_case():
+    rows = [
+        ("form-upload-limit", f"THROTTLE_UPLOADS={LIMIT}/min: one upload each through "
+         "/api/predictions/, /model/predict and POST /, then POST / again",
+         "429 with Retry-After and a message on the form; nothing stored; another user "
+         "unaffected (was: 650 form uploads in 4.1 s)"),
+        ("form-register-limit", f"THROTTLE_REGISTER={LIMIT}/min: registrations alternating "
+         "/accounts/register/ and /api/auth/register/ from one address, then the form again",
+         "429 with Retry-After and a message; no account (was: 25 through the form)"),
+        ("upload-quota", "UPLOAD_QUOTA_PER_DAY=2: two uploads, then a third through "
+         "/api/predictions/, /model/predict or POST /",
+         "429, Retry-After until the oldest upload is a day old, \"You have reached your "
+         "quota of 2 uploads a day…\"; another user unaffected"),
+        ("upload-quota-window", "uploads older than 24 hours", "no longer counted"),
+    ]  # fmt: skip
+    check_section("quotas", rows)
