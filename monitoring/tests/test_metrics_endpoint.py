@@ -49,7 +49,8 @@ def test_metrics_are_off_without_a_token_setting(client, settings):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    "header", [None, "Bearer wrong", f"Basic {TOKEN}", "Bearer", f"Bearer {TOKEN}x"]
+    "header",
+    [None, "Bearer wrong", f"Basic {TOKEN}", "Bearer", f"Bearer {TOKEN}x", "Bearer \u00e9t\u00e9"],
 )
 def test_metrics_without_the_right_token_are_401(client, metrics_token, header):
     extra = {"HTTP_AUTHORIZATION": header} if header else {}
@@ -103,6 +104,28 @@ def test_uploads_batches_and_failures_are_counted(
     assert total(after, "imageclassifier_live_workers") == 0  # the burst worker has left
     latency = "django_http_requests_latency_seconds_by_view_method_count"
     assert delta(latency, view="classifier-api:prediction-list", method="POST") == 5
+    # Every series the documented dashboard queries is one /metrics really exports
+    # (declared, at least: a counter nothing has counted yet has no samples).
+    body = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").content.decode()
+    declared = {line.split()[2] for line in body.splitlines() if line.startswith("# TYPE")}
+    exported = {name for name, _ in after} | declared
+    assert dashboard_metric_names() <= exported, dashboard_metric_names() - exported
+
+
+def dashboard_metric_names() -> set[str]:
+    import json
+    import re
+    from pathlib import Path
+
+    from django.conf import settings
+
+    dashboard = json.loads(
+        (Path(settings.BASE_DIR) / "docs" / "grafana" / "imageclassifier.json").read_text()
+    )
+    exprs = " ".join(t["expr"] for panel in dashboard["panels"] for t in panel["targets"])
+    names = set(re.findall(r"\b(?:imageclassifier|django_http)_[a-z_]+", exprs))
+    assert len(names) >= 8
+    return names
 
 
 @pytest.mark.django_db
@@ -126,6 +149,23 @@ def test_a_damaged_stored_image_counts_as_a_bad_image_failure(
     after = scrape(client)
     key = "imageclassifier_predictions_failed_total"
     assert total(after, key, reason="bad_image") - total(before, key, reason="bad_image") == 1
+
+
+@pytest.mark.django_db
+def test_include_splits_this_hosts_web_series_from_the_fleet_wide_ones(client, metrics_token):
+    def names(include):
+        response = client.get(f"/metrics?include={include}", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+        assert response.status_code == 200
+        return {f.name for f in text_string_to_metric_families(response.content.decode())}
+
+    web, shared, everything = names("web"), names("shared"), names("all")
+    assert "imageclassifier_queue_depth" in shared and "imageclassifier_queue_depth" not in web
+    assert "imageclassifier_batch_size" in shared and "imageclassifier_batch_size" not in web
+    assert "django_http_requests_latency_seconds_by_view_method" in web
+    assert not any(name.startswith("django_http") for name in shared)
+    assert web | shared == everything
+    bad = client.get("/metrics?include=nope", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    assert bad.status_code == 400
 
 
 def test_shared_histograms_from_several_workers_add_up(clean_redis):
