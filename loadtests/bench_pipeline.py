@@ -1,7 +1,7 @@
 """How much does the HTTP pipeline cost on top of the model? One run, same model and weights.
 
-    .venv/bin/python loadtests/bench_pipeline.py                       # both models
-    .venv/bin/python loadtests/bench_pipeline.py --models resnet50 --seconds 30
+    .venv/bin/python -m loadtests.bench_pipeline                       # both models
+    .venv/bin/python -m loadtests.bench_pipeline --models resnet50 --seconds 30
 
 For each model:
 
@@ -41,8 +41,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from loadtests import common
 from loadtests.common import fmt
@@ -94,7 +92,7 @@ def measure_forward(model_key: str, batch_size: int, seconds: float) -> dict:
 
 def run_forward_process(model_key: str, batch_size: int, seconds: float, env: dict) -> dict:
     command = [
-        sys.executable, str(Path(__file__).resolve()), "--forward-only",
+        sys.executable, "-m", "loadtests.bench_pipeline", "--forward-only",
         "--models", model_key, "--batch-size", str(batch_size), "--seconds", str(seconds),
     ]  # fmt: skip
     completed = subprocess.run(
@@ -204,7 +202,7 @@ def run_web_steps_process(env: dict, uploads: int) -> dict:
 
     redis = EmbeddedRedis().start()
     try:
-        command = [sys.executable, str(Path(__file__).resolve()), "--web-steps-only",
+        command = [sys.executable, "-m", "loadtests.bench_pipeline", "--web-steps-only",
                    "--single-requests", str(uploads)]  # fmt: skip
         completed = subprocess.run(
             command,

@@ -33,8 +33,6 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from loadtests import bench_pipeline, common
 from loadtests.common import fmt
 from ops.stack import free_port

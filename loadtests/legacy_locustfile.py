@@ -1,7 +1,7 @@
 """The older system's load test, written the way its clients talk: /login form, then
 `dog.jpeg` posted to /model/predict with a Bearer token, and the home page.
 
-    locust -f loadtests/legacy_locustfile.py --host http://127.0.0.1:8000
+    .venv/bin/python -m locust -f loadtests/legacy_locustfile.py --host http://127.0.0.1:8000
 
 Credentials come from LEGACY_API_EMAIL / LEGACY_API_PASSWORD (default: the quick start's
 admin). The picture is made at start from a scikit-image photo; no data file is committed.
@@ -9,13 +9,9 @@ admin). The picture is made at start from a scikit-image photo; no data file is 
 
 import io
 import os
-import sys
-from pathlib import Path
 
 from locust import HttpUser, between, task
 
-# Locust loads this file by path; make the project importable the same way locustfile.py does.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from loadtests.legacy_client import OLD_LOGIN_HEADERS, old_login_form
 
 EMAIL = os.environ.get("LEGACY_API_EMAIL", "admin@example.com")

@@ -2,7 +2,8 @@
 prediction logs in again (OAuth2 password form), users wait `between(1, 3)` seconds, and
 the home page is hit twice as often as /model/predict.
 
-    locust -f loadtests/legacy_locustfile_original.py --host http://0.0.0.0:8000 -u 10
+    .venv/bin/python -m locust -f loadtests/legacy_locustfile_original.py \
+        --host http://0.0.0.0:8000 -u 10
 
 Each login is a successful one, so the login limits (which count failed attempts) must
 never refuse it. Credentials: LEGACY_API_EMAIL / LEGACY_API_PASSWORD (default: the quick
@@ -10,13 +11,9 @@ start's admin). `loadtests/legacy_locustfile.py` is the later version (one login
 """
 
 import os
-import sys
-from pathlib import Path
 
 from locust import HttpUser, between, task
 
-# Locust loads this file by path; make the project importable.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from loadtests.legacy_client import OLD_LOGIN_HEADERS, old_login_form
 from loadtests.legacy_locustfile import DOG_JPEG
 

@@ -1,6 +1,6 @@
 """Locust load test of the image classifier: people uploading photos, and people re-uploading one.
 
-    locust -f loadtests/locustfile.py --host http://127.0.0.1:8000
+    .venv/bin/python -m locust -f loadtests/locustfile.py --host http://127.0.0.1:8000
 
 Two kinds of user, each logging in once (`on_start`, POST /api/auth/token/):
 
@@ -28,16 +28,12 @@ from __future__ import annotations
 import itertools
 import logging
 import random
-import sys
 from collections import deque
-from pathlib import Path
 
 import gevent
 from locust import HttpUser, events, task
 from locust.exception import StopUser
 
-# `locust -f loadtests/locustfile.py` puts only loadtests/ on the path; the helpers need the root.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from loadtests.common import (
     MEASUREMENT_STARTED,
     PhotoPool,

@@ -1,7 +1,7 @@
 """Where does a web process spend its CPU behind gunicorn, under saturated load?
 
-    .venv/bin/python loadtests/profile_web.py                        # EfficientNet-Lite0
-    .venv/bin/python loadtests/profile_web.py --model resnet50 --seconds 40
+    .venv/bin/python -m loadtests.profile_web                        # EfficientNet-Lite0
+    .venv/bin/python -m loadtests.profile_web --model resnet50 --seconds 40
 
 Starts the system like `bench_pipeline.py` (gunicorn, one worker, embedded Redis,
 PostgreSQL), drives it with closed-loop clients uploading new photos, and samples the
@@ -27,8 +27,6 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from loadtests import bench_pipeline, common
 from loadtests.common import fmt

@@ -1,7 +1,7 @@
 """Turn load-test results into docs/STRESS_TEST_REPORT.md and its charts.
 
-    .venv/bin/python loadtests/report.py                         # newest runs in loadtests/results
-    .venv/bin/python loadtests/report.py loadtests/results/RUN --bench loadtests/results/bench-RUN
+    .venv/bin/python -m loadtests.report                         # newest runs in loadtests/results
+    .venv/bin/python -m loadtests.report loadtests/results/RUN --bench loadtests/results/bench-RUN
 
 Reads what `run_scenarios.py` wrote (run.json, summary.csv, <scenario>/result.json) and,
 if given or found, what `bench_pipeline.py` wrote (bench.json). Every number in the
@@ -18,8 +18,6 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from loadtests.common import REPO_ROOT, RESULTS_DIR, fmt
 
@@ -632,7 +630,7 @@ def render_report(
         "",
         f"    {run['command']}",
         "",
-        "Regenerate the text and charts with `.venv/bin/python loadtests/report.py "
+        "Regenerate the text and charts with `.venv/bin/python -m loadtests.report "
         f"loadtests/results/{run['run']}"
         + (f" --bench loadtests/results/{bench['run']}`." if bench else "`."),
         "",

@@ -1,8 +1,8 @@
 """Run the load-test scenarios end to end: start the system, run Locust, record, stop.
 
-    .venv/bin/python loadtests/run_scenarios.py                 # all 14 scenarios, 60 s each
-    .venv/bin/python loadtests/run_scenarios.py --duration 120 --only seed
-    .venv/bin/python loadtests/run_scenarios.py --only batch-16 --run-name try-prefetch
+    .venv/bin/python -m loadtests.run_scenarios                 # all 14 scenarios, 60 s each
+    .venv/bin/python -m loadtests.run_scenarios --duration 120 --only seed
+    .venv/bin/python -m loadtests.run_scenarios --only batch-16 --run-name try-prefetch
 
 For every scenario it starts a fresh system with `ops.stack.Stack` (embedded
 Redis, gunicorn, N `run_model_worker` processes), runs Locust headless against it with
@@ -36,8 +36,6 @@ import threading
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import django
 

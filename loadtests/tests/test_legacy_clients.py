@@ -149,6 +149,7 @@ def test_legacy_locustfile_runs_headless_without_failures(live_stack, user, tmp_
     ]  # fmt: skip
     run = subprocess.run(
         command,
+        cwd=LOCUSTFILE.parents[1],  # `python -m locust` makes the project importable from here
         env={**stack.env, "LEGACY_API_EMAIL": user.email, "LEGACY_API_PASSWORD": PASSWORD},
         capture_output=True,
         text=True,
@@ -204,6 +205,7 @@ def test_the_original_locustfile_logging_in_on_every_task_has_no_failures(
     ]  # fmt: skip
     run = subprocess.run(
         command,
+        cwd=LOCUSTFILE.parents[1],  # `python -m locust` makes the project importable from here
         env={**stack.env, "LEGACY_API_EMAIL": user.email, "LEGACY_API_PASSWORD": PASSWORD},
         capture_output=True,
         text=True,

@@ -29,7 +29,7 @@ def smoke_run(tmp_path_factory):
     base = tmp_path_factory.mktemp("loadtest")
     env = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
     command = [
-        sys.executable, "loadtests/run_scenarios.py",
+        sys.executable, "-m", "loadtests.run_scenarios",
         "--only", "smoke",
         "--duration", "5",
         "--accounts", "2",
