@@ -6,6 +6,7 @@ from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, Toke
 
 from accounts import tokens
 from accounts.identity import MAX_EMAIL_LENGTH
+from config.api import StrictCharField
 
 User = get_user_model()
 
@@ -19,8 +20,8 @@ class UserSerializer(serializers.ModelSerializer):
 
 class RegistrationSerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=MAX_EMAIL_LENGTH)
-    name = serializers.CharField(max_length=150)
-    password = serializers.CharField(write_only=True, style={"input_type": "password"})
+    name = StrictCharField(max_length=150)
+    password = StrictCharField(write_only=True, style={"input_type": "password"})
 
 
 class AccountDeletionSerializer(serializers.Serializer):

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, parsers, status, viewsets
 from rest_framework.exceptions import APIException, NotFound, Throttled, ValidationError
 from rest_framework.response import Response
@@ -112,11 +112,12 @@ class PredictionViewSet(
         return Response(data, status=status.HTTP_202_ACCEPTED, headers=headers)
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter(
-                "wait", float, description="Seconds (≤ 60) to wait for a pending prediction."
-            )
-        ]
+        parameters=[WaitQuerySerializer],
+        responses={200: PredictionSerializer, 202: PredictionSerializer},
+        description="One of your predictions. With `wait` (seconds, 0-60) a pending one is "
+        "held until the model answers or the time passes (then 200, still pending). When you "
+        "already have WAIT_SLOTS_PER_USER waits open (or the server is at its bound), the "
+        "answer comes at once: 202, still pending, with Retry-After.",
     )
     def retrieve(self, request, pk=None):
         query = WaitQuerySerializer(data=request.query_params)

@@ -140,5 +140,9 @@ MAX_WAIT_SECONDS = 60
 
 class WaitQuerySerializer(serializers.Serializer):
     wait = serializers.FloatField(
-        required=False, min_value=0, max_value=MAX_WAIT_SECONDS, default=0
+        required=False,
+        min_value=0,
+        max_value=MAX_WAIT_SECONDS,
+        default=0,
+        help_text="Seconds to wait for a pending prediction (0-60).",
     )

@@ -16,7 +16,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from rest_framework import exceptions, status
+from rest_framework import exceptions, pagination, serializers, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from classifier.storage import STORAGE_UNAVAILABLE, StorageUnavailable
@@ -88,3 +88,36 @@ def exception_handler(exc, context):
         errors = response.data
         response.data = {"detail": _first_message(errors), "errors": errors}
     return response
+
+
+class PageNumberPagination(pagination.PageNumberPagination):
+    """DRF's page numbers, with a malformed `page` refused as a 400 (DRF: 404 "Invalid page").
+
+    `?page=abc`, `?page=0` or `?page=1&page=2` are bad input, not a missing page; a page
+    past the last stays a 404.
+    """
+
+    def get_page_number(self, request, paginator):
+        values = request.query_params.getlist(self.page_query_param)
+        if not values:
+            return 1
+        if values == ["last"]:
+            return paginator.num_pages
+        if len(values) > 1 or not (values[0].isascii() and values[0].isdigit()):
+            raise exceptions.ValidationError(
+                {self.page_query_param: ["A page number is one whole number from 1."]}
+            )
+        if int(values[0]) < 1:
+            raise exceptions.ValidationError(
+                {self.page_query_param: ["A page number is one whole number from 1."]}
+            )
+        return int(values[0])
+
+
+class StrictCharField(serializers.CharField):
+    """Text only: a JSON number, true or a list is a 400, not quietly turned into text."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)

@@ -5,6 +5,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from classifier.selectors import predictions_visible_to
+from config.schema import ErrorSerializer
 from feedback import selectors, services
 from feedback.serializers import FeedbackInputSerializer, FeedbackSerializer
 
@@ -18,8 +19,9 @@ class FeedbackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
     @extend_schema(
         request=FeedbackInputSerializer,
-        responses={201: FeedbackSerializer, 200: FeedbackSerializer},
-        description="Give feedback on one of your predictions; sending again updates it (200).",
+        responses={201: FeedbackSerializer, 200: FeedbackSerializer, 404: ErrorSerializer},
+        description="Give feedback on one of your predictions; sending again updates it (200). "
+        "A prediction that is not yours (or does not exist) is a 404.",
     )
     def create(self, request):
         incoming = FeedbackInputSerializer(data=request.data)

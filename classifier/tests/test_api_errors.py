@@ -71,3 +71,46 @@ def test_pages_keep_their_html_answers(user, settings):
     response = Client().get("/accounts/login/", HTTP_HOST="evil.example.com")
     assert response.status_code == 400
     assert "text/html" in response["Content-Type"]
+
+
+# --- found by schemathesis -------------------------------------------------------------------
+@pytest.mark.parametrize("query", ["page=abc", "page=0", "page=1&page=2", "page=%C2%BD"])
+def test_a_malformed_page_number_is_a_400_not_a_404(query, user):
+    response = jwt_client(user).get(f"/api/predictions/?{query}")
+    assert_json_detail(response, 400, "page")
+
+
+def test_a_page_past_the_last_is_still_a_404_and_last_works(user):
+    client = jwt_client(user)
+    assert_json_detail(client.get("/api/predictions/?page=7"), 404)
+    assert client.get("/api/predictions/?page=last").status_code == 200
+    assert client.get("/api/predictions/?page=1").status_code == 200
+
+
+def test_registration_refuses_a_number_where_text_is_expected(db):
+    response = Client().post(
+        "/api/auth/register/",
+        {"email": "new@example.com", "name": 12345, "password": 987654321012},
+        content_type="application/json",
+    )
+    assert_json_detail(response, 400)
+    assert set(response.json()["errors"]) == {"name", "password"}
+
+
+def schema_operation(path: str, method: str) -> dict:
+    schema = Client().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    return schema.json()["paths"][path][method]
+
+
+def test_the_schema_documents_the_error_answers_and_the_wait_bounds(db):
+    retrieve = schema_operation("/api/predictions/{id}/", "get")
+    assert {"200", "202", "400", "401", "404", "414", "503"} <= set(retrieve["responses"])
+    error = retrieve["responses"]["404"]["content"]["application/json"]["schema"]
+    assert error == {"$ref": "#/components/schemas/Error"}
+    (wait,) = [p for p in retrieve["parameters"] if p["name"] == "wait"]
+    assert (wait["schema"]["minimum"], wait["schema"]["maximum"]) == (0, 60)
+    create = schema_operation("/api/predictions/", "post")
+    assert {"201", "202", "400", "401", "403", "413", "429", "503"} <= set(create["responses"])
+    token = schema_operation("/api/auth/token/", "post")
+    assert {"401", "429"} <= set(token["responses"])
+    assert "404" in schema_operation("/api/feedback/", "post")["responses"]

@@ -244,3 +244,11 @@ def test_a_made_up_x_forwarded_for_does_not_dodge_the_login_limit(live_stack, tm
         ]
     assert statuses[:3] == [401, 401, 401]
     assert statuses[3:] == [429, 429]
+
+
+def test_trace_is_refused_in_json_with_an_allow_header(front):
+    nginx = front
+    response = requests.request("TRACE", f"{nginx.url}/api/predictions/", timeout=5)
+    assert response.status_code == 405
+    assert response.json()["detail"] == "Method not allowed."
+    assert "GET" in response.headers["Allow"]

@@ -1,0 +1,78 @@
+"""The OpenAPI schema documents the error answers too, not only the 2xx.
+
+Every 4xx/5xx we answer on purpose has one shape (`config.api`): `{"detail": ...}`, plus
+`errors` (the per-field messages) on validation errors. Which ones an operation can give
+follows from the view itself, so they are added here once instead of on every view:
+
+| status | when | documented on |
+| --- | --- | --- |
+| 400 | bad input, a Host not served, too many fields | every operation |
+| 401 | no or bad credentials (a bad token even on open views) | views that authenticate; tokens |
+| 403 | no permission; session POST without CSRF token | views needing more than a login; POSTs |
+| 404 | another user's or no such object; a page past the last | paths with an id, lists |
+| 413 | a body over the upload limit | operations with a request body |
+| 414 | a request line over 4 KB (nginx, gunicorn) | every operation |
+| 429 | a rate limit, with Retry-After | views with throttles |
+| 503 | the database, Redis or storage unavailable, with Retry-After | every operation |
+"""
+
+from drf_spectacular.openapi import AutoSchema
+from rest_framework import permissions, serializers
+from rest_framework_simplejwt.views import TokenViewBase
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="What went wrong, for a person to read.")
+    errors = serializers.DictField(
+        required=False, help_text="Validation errors only: the messages per field."
+    )
+
+
+_DESCRIPTIONS = {
+    "400": "Bad request: the input is not valid (see `detail` and `errors`).",
+    "401": "Not logged in, or the token is missing, expired or revoked.",
+    "403": "Logged in, but not allowed to do this.",
+    "404": "No such object among yours.",
+    "413": "The request body is larger than the upload limit.",
+    "414": "The URL is too long (request line over 4 KB).",
+    "429": "Rate limit reached; try again after `Retry-After` seconds.",
+    "503": "A backing service (database, queue, storage) is unavailable; retry shortly.",
+}
+_LOGIN_ONLY = (permissions.IsAuthenticated, permissions.AllowAny)
+
+
+class ApiSchema(AutoSchema):
+    def get_operation(self, path, path_regex, path_prefix, method, registry):
+        operation = super().get_operation(path, path_regex, path_prefix, method, registry)
+        if operation is None:
+            return None
+        codes = {"400", "414", "503"}
+        view_permissions = self.view.get_permissions()
+        if (
+            isinstance(self.view, TokenViewBase)
+            or self.view.get_authenticators()
+            or not all(isinstance(p, permissions.AllowAny) for p in view_permissions)
+        ):
+            codes.add("401")
+        unsafe = method.upper() not in ("GET", "HEAD", "OPTIONS")
+        if any(not isinstance(p, _LOGIN_ONLY) for p in view_permissions) or (
+            unsafe and "401" in codes
+        ):
+            codes.add("403")
+        if "{" in path or (self._is_list_view() and self._get_paginator() is not None):
+            codes.add("404")
+        if "requestBody" in operation:
+            codes.add("413")
+        if self.view.get_throttles():
+            codes.add("429")
+        error = self.resolve_serializer(ErrorSerializer, "response").ref
+        responses = operation.setdefault("responses", {})
+        for code in sorted(codes):
+            responses.setdefault(
+                code,
+                {
+                    "content": {"application/json": {"schema": error}},
+                    "description": _DESCRIPTIONS[code],
+                },
+            )
+        return operation
