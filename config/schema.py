@@ -12,7 +12,7 @@ follows from the view itself, so they are added here once instead of on every vi
 | 404 | another user's or no such object; a page past the last | paths with an id, lists |
 | 413 | a body over the upload limit | operations with a request body |
 | 414 | a request line over 4 KB (nginx, gunicorn) | every operation |
-| 429 | a rate limit, with Retry-After | views with throttles |
+| 429 | a rate limit or login lock-out, with Retry-After | views with throttles; tokens |
 | 503 | the database, Redis or storage unavailable, with Retry-After | every operation |
 """
 
@@ -63,7 +63,8 @@ class ApiSchema(AutoSchema):
             codes.add("404")
         if "requestBody" in operation:
             codes.add("413")
-        if self.view.get_throttles():
+        # Token views: their lock-out (accounts.login_guard) answers 429 from middleware.
+        if self.view.get_throttles() or isinstance(self.view, TokenViewBase):
             codes.add("429")
         error = self.resolve_serializer(ErrorSerializer, "response").ref
         responses = operation.setdefault("responses", {})
