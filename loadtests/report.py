@@ -5,8 +5,9 @@
 
 Reads what `run_scenarios.py` wrote (run.json, summary.csv, <scenario>/result.json) and,
 if given or found, what `bench_pipeline.py` wrote (bench.json). Every number in the
-report comes from those files; the only hand-kept figures are the before/after
-measurements of each optimisation (`OPTIMISATIONS`), each with the command that made it.
+report comes from those files; the figures it did not measure (the older system, BentoML,
+the before/after of each optimisation) are data with their provenance in
+`loadtests/data/reference_figures.json`.
 `bench_pipeline.py` calls `write_benchmark_doc` for docs/BENCHMARK_PIPELINE.md.
 """
 
@@ -23,17 +24,14 @@ from loadtests.common import REPO_ROOT, RESULTS_DIR, fmt
 
 DOCS_DIR = REPO_ROOT / "docs"
 
-# Reference figures from the issue: the older system and BentoML on this machine, same
-# ResNet50 (random weights). They were measured before this work, not by these tools.
-OLDER_SYSTEM = {
-    "images_per_second": 4.1,
-    "p50_ms_10_users": 1000,
-    "p50_ms_50_users": 9700,
-    "failure_percent_50_users": 23,
-    "single_user_p50_ms": 216,
-}
-BENTOML = {"1": 11.6, "10": 13.7, "50": 15.0, "single_user_p50_ms": 86}
-DIRECT_FORWARD = {"batch_1": 14.6, "batch_16": 20.5}
+# Figures this code did not measure (the older system, BentoML) and the before/after
+# figures of each optimisation: data, with their provenance, in loadtests/data/.
+REFERENCE_FIGURES = json.loads(
+    (Path(__file__).resolve().parent / "data" / "reference_figures.json").read_text()
+)
+OLDER_SYSTEM: dict = REFERENCE_FIGURES["older_system"]
+BENTOML: dict = REFERENCE_FIGURES["bentoml"]
+DIRECT_FORWARD: dict = REFERENCE_FIGURES["direct_forward_images_per_second"]
 DEFAULT_THINK_SECONDS = "0.5–2"  # the locustfile's default pause; older runs did not record it
 
 
@@ -54,67 +52,8 @@ class Optimisation:
     commit: str
 
 
-# Before/after figures of each change, measured on this machine while it was shared.
-OPTIMISATIONS: tuple[Optimisation, ...] = (
-    Optimisation(
-        change="One Redis client per web thread for the inference queue "
-        "(`classifier/queueing.py`); `django_rq.get_queue()` opened two new TCP connections "
-        "per upload",
-        measured_with="200 uploads through the Django test client, Postgres, "
-        "PREDICT_WAIT_SECONDS=0",
-        before="12.6–13.0 ms CPU, 18–21 ms wall per upload",
-        after="10.9–12.0 ms CPU, 13–14.5 ms wall per upload",
-        commit="767236e",
-    ),
-    Optimisation(
-        change="`start_predictions`: one UPDATE for the batch; `complete_predictions`: one short "
-        "UPDATE per row in one transaction, instead of `bulk_update` (CASE per row and field)",
-        measured_with="20 batches of 16 on Postgres, CPU of the worker process",
-        before="start 10.2–11.2 ms, complete 17.3–21.2 ms CPU per batch",
-        after="start 2.5–2.6 ms, complete 7.3–8.2 ms CPU per batch",
-        commit="0b48ce4",
-    ),
-    Optimisation(
-        change="Worker: a helper thread takes and prepares (registries, database, decoding) the "
-        "jobs queued behind the batch in the model; RQ start and finish bookkeeping in one "
-        "Redis transaction per batch instead of several per job; the max-wait polls instead "
-        "of a BLMOVE (Redis checks blocking timeouts 10×/s, so 10 ms blocked ~70 ms) and is "
-        "skipped for a lone job after a lone batch; model warmed up before registering",
-        measured_with="the real gunicorn, Redis and Postgres with a stand-in model that sleeps "
-        "700 ms per batch (no CPU), 50 clients, batch 16; one client with a 0 ms stand-in",
-        before="15.5 images/s (worker in forward 68 % of the time), 7.2 ms worker CPU per "
-        "image; lone client p50 101 ms",
-        after="21.9 images/s (in forward 96 %; ideal 22.9), 5.4 ms worker CPU per image; "
-        "lone client p50 24 ms",
-        commit="d04db4a",
-    ),
-    Optimisation(
-        change="gunicorn keep-alive 10 s instead of 2 s (`ops/stack.py`): Locust users "
-        "pause 0.5–2 s, so idle connections were closed just as a request was sent",
-        measured_with="short scenario runs (seed-50u-3w, batch-16, 10 s)",
-        before="2 connection resets in ~300 requests",
-        after="see the failure columns above",
-        commit="ece6c4a",
-    ),
-    Optimisation(
-        change="Worker helper does not poll for late jobs during a forward pass when nothing "
-        "was queued (each wake-up took a core from one of TensorFlow's two threads)",
-        measured_with="one client, ResNet50, 2 × 60 uploads",
-        before="p50 75.5 / 75.4 ms; forward inside the worker 58.5 / 56.2 ms",
-        after="p50 73.6 / 70.5 ms; forward inside the worker 54.9 / 52.1 ms",
-        commit="2688cf4",
-    ),
-    Optimisation(
-        change="**All of the above, end to end** (`bench_pipeline.py --models resnet50 "
-        "--seconds 30 --warmup 15 --forward-seconds 10 --single-requests 60`, run from a "
-        "checkout of 8d4acd9 with these load-test tools copied in, and from 51c4c3e)",
-        measured_with="(2) 50 clients, batch 16, one worker; (4) one client; same hour, "
-        "other jobs ≤ 5 % of the CPU in both",
-        before="(2) 15.4 and 14.9 images/s, (2)/(1) 0.68 and 0.69; (4) p50 194 and 201 ms, "
-        "p50 − forward 139 and 142 ms",
-        after="(2) 18.1 images/s, (2)/(1) 0.86; (4) p50 93 ms, p50 − forward 29 ms",
-        commit="8d4acd9 → 51c4c3e",
-    ),
+OPTIMISATIONS: tuple[Optimisation, ...] = tuple(
+    Optimisation(**row) for row in REFERENCE_FIGURES["optimisations"]
 )
 
 
