@@ -20,7 +20,6 @@ pytestmark = pytest.mark.django_db
 
 User = get_user_model()
 NEW_PASSWORD = "amber-kettle-58"
-TOKEN_REVOCATION = hasattr(User, "token_version")
 
 
 @pytest.fixture(autouse=True)
@@ -87,11 +86,6 @@ def test_the_change_page_needs_a_login(client):
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
 
 
-@pytest.mark.xfail(
-    not TOKEN_REVOCATION,
-    strict=True,
-    reason="API tokens are revoked on a password change once the auth work (issue 10) lands",
-)
 def test_changing_the_password_revokes_the_accounts_api_tokens(client, user):
     api = api_token(client, user.email, TEST_PASSWORD)
     assert api.get("/api/auth/me/").status_code == 200
