@@ -114,3 +114,72 @@ def test_the_schema_documents_the_error_answers_and_the_wait_bounds(db):
     token = schema_operation("/api/auth/token/", "post")
     assert {"401", "429"} <= set(token["responses"])
     assert "404" in schema_operation("/api/feedback/", "post")["responses"]
+
+
+ROWS = [
+    (
+        "too-many-fields",
+        "1001 form fields to /api/predictions/, /api/auth/token/, "
+        "/model/predict, /user/, /login (DEBUG on and off)",
+        '400 JSON `detail` "Too many form fields"; nothing stored',
+    ),
+    ("too-many-files", "101 files to the same routes", '400 JSON `detail` "Too many files"'),
+    (
+        "disallowed-host",
+        "Host: evil.example.com on /api/health/, /api/predictions/, /user/, /login, /feedback/",
+        "400 JSON `detail` naming the Host header",
+    ),
+    ("unknown-api-url", "/api/nothing-here/, /api/predictions/not-a-uuid/", "404 JSON `detail`"),
+    (
+        "pages-stay-html",
+        "an unknown page, a disallowed Host on /accounts/login/",
+        "Django's HTML answers, unchanged",
+    ),
+    (
+        "malformed-page",
+        "?page=abc, 0, 1&page=2, ½ (found by schemathesis)",
+        '400 JSON `detail` (was 404 "Invalid page", undocumented)',
+    ),
+    ("page-past-last", "?page=7 with one page; ?page=last", "404 JSON `detail`; 200"),
+    (
+        "number-as-text",
+        "registration with numbers for name and password (found by schemathesis)",
+        "400 with both fields in `errors` (was accepted as text)",
+    ),
+    (
+        "schema-errors",
+        "/api/schema/",
+        "every operation documents its 4xx/503 answers "
+        "(one Error shape) and `wait` has minimum 0, maximum 60",
+    ),
+    (
+        "csp-header",
+        "/, /accounts/login/, /api/health/, /api/docs/, a 404 (classifier/tests/test_csp.py)",
+        "Content-Security-Policy with script-src and style-src "
+        "'self' only, object-src 'none', frame-ancestors 'none'; no unsafe-inline",
+    ),
+    (
+        "csp-templates",
+        "every template in the repository",
+        "no inline script, style or event handler",
+    ),
+    (
+        "csp-chromium",
+        "headless Chromium over login, registration, upload, history, result, "
+        "admin (index, lists, change form), the browsable API and its login, Swagger UI",
+        "no CSP violation in the console and no JavaScript error",
+    ),
+    (
+        "schemathesis",
+        "schemathesis over /api/schema/ through nginx, all checks but "
+        "positive_data_acceptance, 8 examples, seed 20261201, rate limits 100000/min "
+        "(classifier/tests/test_schemathesis.py)",
+        "3429 cases, no 5xx, no undocumented status, no schema violation",
+    ),
+]
+
+
+def test_reliability_doc_lists_these_cases():
+    from classifier.tests.reliability_doc import check_section
+
+    check_section("api-shape", ROWS)

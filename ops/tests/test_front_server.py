@@ -252,3 +252,51 @@ def test_trace_is_refused_in_json_with_an_allow_header(front):
     assert response.status_code == 405
     assert response.json()["detail"] == "Method not allowed."
     assert "GET" in response.headers["Allow"]
+
+
+ROWS = [
+    (
+        "slow-and-idle-200",
+        "through nginx, from one address: 67 sockets sending part of a request "
+        "line, 67 sending the line and part of the headers, 67 idle; /api/health/ from another "
+        "address, 10 times",
+        "each answer within 1 s; nginx closes the held sockets after its "
+        "10 s client_header_timeout",
+    ),
+    (
+        "without-nginx",
+        "20 half-sent request lines straight to gunicorn (8 threads)",
+        "/api/health/ does not answer within 3 s: the review's finding, reproduced",
+    ),
+    (
+        "stalled-body",
+        "POST declaring 1000 bytes, 2 sent, then nothing",
+        "connection closed within client_body_timeout (10 s) + 5 s; gunicorn never sees it",
+    ),
+    (
+        "trickling-bodies-200",
+        "200 bodies from one address, 1 byte every 1.5 s",
+        "nginx holds 20 (its per-client limit) and answers 180 at once with 429; another client "
+        "answered within 1 s (nginx's body timeout is per read, so a trickle is held by nginx, "
+        "never by gunicorn)",
+    ),
+    (
+        "connections-over-limit",
+        "a 21st connection from one address",
+        "429 JSON `detail` with Retry-After: 5; another address is served",
+    ),
+    ("body-over-cap", "a body of MAX_UPLOAD_MB + 1 MB + 1 byte", "413 JSON `detail` from nginx"),
+    ("trace", "TRACE /api/predictions/", "405 JSON `detail` with an Allow header"),
+    ("static-files", "GET /static/css/site.css", "served by nginx from STATIC_ROOT, 30-day cache"),
+    (
+        "forged-x-forwarded-for",
+        "5 wrong logins, each with a made-up X-Forwarded-For (THROTTLE_LOGIN=3/min, NUM_PROXIES=1)",
+        "401, 401, 401, then 429: the limit counts the address nginx saw",
+    ),
+]
+
+
+def test_reliability_doc_lists_these_cases():
+    from classifier.tests.reliability_doc import check_section
+
+    check_section("front-server", ROWS)
