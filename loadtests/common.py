@@ -157,7 +157,9 @@ def stack_environment(
 
     DEBUG is off (with DEBUG on Django keeps every SQL query in memory), throttles are
     lifted so every simulated user can log in from 127.0.0.1, HTTPS redirects are off
-    because the load generator speaks plain HTTP to 127.0.0.1.
+    because the load generator speaks plain HTTP to 127.0.0.1. The wait bounds
+    (WAIT_SLOTS_*) are lifted too: a measured run keeps as many uploads waiting as it has
+    clients, and sizes gunicorn's threads for that itself.
     """
     return {
         "DJANGO_SETTINGS_MODULE": "config.settings",
@@ -173,6 +175,8 @@ def stack_environment(
         "THROTTLE_LOGIN": "100000/min",
         "THROTTLE_LOGIN_ACCOUNT": "100000/min",
         "THROTTLE_UPLOADS": "1000000/min",
+        "WAIT_SLOTS_PER_USER": "100000",
+        "WAIT_SLOTS_PER_PROCESS": "100000",
         "LOG_LEVEL": "WARNING",
         **(extra or {}),
     }
