@@ -55,8 +55,9 @@ def submit_or_raise(*, user, upload):
         raise ValidationError({"image": [str(error)]}) from None
     except services.UploadQuotaExceeded as error:
         raise Throttled(wait=error.retry_after, detail=str(error)) from None
-    except (services.QueueUnavailable, services.StorageUnavailable) as error:
+    except services.QueueUnavailable as error:
         raise service_error(error) from None
+    # services.StorageUnavailable goes on to config.api's handler: 503 + Retry-After.
 
 
 class PredictionViewSet(

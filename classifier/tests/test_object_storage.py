@@ -196,6 +196,7 @@ def test_a_store_outage_answers_503_keeps_nothing_and_uploads_work_again_after(
     response = upload(api_client, distinct_photo(2))
     assert response.status_code == 503
     assert response.json()["detail"] == "The image store is unavailable. Try again shortly."
+    assert response["Retry-After"] == "5"
     page = Client()
     page.force_login(user)
     form = page.post("/", {"image": SimpleUploadedFile("cat.jpg", distinct_photo(3))})
