@@ -272,7 +272,7 @@ def wait_for_prediction(*, prediction: Prediction, timeout: float) -> Prediction
     with wait_slots.wait_slot(user_id=prediction.owner_id, seconds=timeout) as granted:
         if not granted:
             raise WaitSlotsFull(
-                "Too many requests are waiting for the model; this one was answered at once."
+                _("Too many requests are waiting for the model; this one was answered at once.")
             )
         return _wait(prediction=prediction, timeout=timeout)
 

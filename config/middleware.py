@@ -20,8 +20,9 @@ from django.core.exceptions import (
     TooManyFilesSent,
 )
 from django.http import HttpResponse, JsonResponse
+from django.utils import translation
 from django.utils.html import escape
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from classifier.storage import STORAGE_UNAVAILABLE, StorageUnavailable
 from config.api import DATABASE_ERRORS, DATABASE_UNAVAILABLE, REDIS_ERRORS, REDIS_UNAVAILABLE
@@ -30,10 +31,10 @@ logger = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5
 PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<html lang="{language}"><head><meta charset="utf-8"><title>{title}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"></head>
 <body><main><h1>{title}</h1><p>{message}</p>
-<p><a href="">Try again</a></p></main></body></html>
+<p><a href="">{try_again}</a></p></main></body></html>
 """
 
 
@@ -41,9 +42,13 @@ def plain_page(
     *, title: str, message: str, status: int, retry_after: int | None = None
 ) -> HttpResponse:
     """A page that renders without the database, templates or a context."""
-    response = HttpResponse(
-        PAGE.format(title=escape(title), message=escape(message)), status=status
+    page = PAGE.format(
+        language=translation.get_language() or settings.LANGUAGE_CODE,
+        title=escape(title),
+        message=escape(message),
+        try_again=escape(gettext("Try again")),
     )
+    response = HttpResponse(page, status=status)
     if retry_after is not None:
         response["Retry-After"] = str(retry_after)
     response["Cache-Control"] = "no-store"
@@ -70,7 +75,7 @@ class ServiceUnavailableMiddleware:
             "answering 503 for %s, a backing service failed: %r", request.path, exception
         )
         return plain_page(
-            title="Temporarily unavailable",
+            title=gettext("Temporarily unavailable"),
             message=message,
             status=503,
             retry_after=RETRY_AFTER_SECONDS,
@@ -153,39 +158,53 @@ class RequestSizeLimitMiddleware:
             declared = 0
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         if declared > limit:
-            message = f"The request is larger than the {settings.MAX_UPLOAD_MB:g} MB upload limit."
-            if "text/html" in request.headers.get("Accept", ""):
-                response = plain_page(title="Too large", message=message, status=413)
-            else:
-                response = JsonResponse({"detail": message}, status=413)
-            response["Connection"] = "close"  # the unread body must not be taken as a request
-            return response
+            # Before LocaleMiddleware: pick the request's language here.
+            with translation.override(translation.get_language_from_request(request)):
+                return self.too_large(request)
         return self.get_response(request)
+
+    @staticmethod
+    def too_large(request):
+        message = gettext("The request is larger than the %(limit)s MB upload limit.") % {
+            "limit": f"{settings.MAX_UPLOAD_MB:g}"
+        }
+        if "text/html" in request.headers.get("Accept", ""):
+            response = plain_page(title=gettext("Too large"), message=message, status=413)
+        else:
+            response = JsonResponse({"detail": message}, status=413)
+        response["Connection"] = "close"  # the unread body must not be taken as a request
+        return response
 
 
 # Paths of the JSON APIs: /api/ and the older system's routes (config/legacy_urls.py).
 API_PATH = re.compile(r"^/(api/|login/?$|user(/|$)|model/predict/?$|feedback/?$)")
 
 _GENERIC_DETAIL = {
-    400: "Bad request.",
-    401: "Authentication credentials were not provided.",
-    403: "You do not have permission to do this.",
-    404: "Not found.",
-    405: "Method not allowed.",
-    413: "The request is larger than the upload limit.",
+    400: gettext_lazy("Bad request."),
+    401: gettext_lazy("Authentication credentials were not provided."),
+    403: gettext_lazy("You do not have permission to do this."),
+    404: gettext_lazy("Not found."),
+    405: gettext_lazy("Method not allowed."),
+    413: gettext_lazy("The request is larger than the upload limit."),
 }
 
 
 def _suspicious_detail(exception: Exception) -> tuple[int, str]:
     if isinstance(exception, TooManyFieldsSent):
-        return 400, (f"Too many form fields (more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS}).")
+        return 400, gettext("Too many form fields (more than %(limit)d).") % {
+            "limit": settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        }
     if isinstance(exception, TooManyFilesSent):
-        return 400, f"Too many files (more than {settings.DATA_UPLOAD_MAX_NUMBER_FILES})."
+        return 400, gettext("Too many files (more than %(limit)d).") % {
+            "limit": settings.DATA_UPLOAD_MAX_NUMBER_FILES
+        }
     if isinstance(exception, RequestDataTooBig):
-        return 413, f"The request is larger than the {settings.MAX_UPLOAD_MB:g} MB upload limit."
+        return 413, gettext("The request is larger than the %(limit)s MB upload limit.") % {
+            "limit": f"{settings.MAX_UPLOAD_MB:g}"
+        }
     if isinstance(exception, DisallowedHost):
-        return 400, "The Host header names a host this site does not serve."
-    return 400, "Bad request."
+        return 400, gettext("The Host header names a host this site does not serve.")
+    return 400, gettext("Bad request.")
 
 
 class ApiErrorShapeMiddleware:
@@ -202,13 +221,18 @@ class ApiErrorShapeMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
+        # Outermost, so possibly before LocaleMiddleware ran: answer in the request's language.
+        with translation.override(translation.get_language_from_request(request)):
+            return self._json_shape(request, response)
+
+    def _json_shape(self, request, response):
         if (
             400 <= response.status_code < 500
             and API_PATH.match(request.path_info)
             and not response.get("Content-Type", "").startswith("application/json")
         ):
             status = response.status_code
-            detail = _GENERIC_DETAIL.get(status, response.reason_phrase)
+            detail = str(_GENERIC_DETAIL.get(status, response.reason_phrase))
             if status == 400:
                 try:
                     request.get_host()
@@ -225,7 +249,8 @@ class ApiErrorShapeMiddleware:
         if isinstance(exception, SuspiciousOperation) and API_PATH.match(request.path_info):
             if isinstance(exception, RequestDataTooBig | TooManyFieldsSent | TooManyFilesSent):
                 request._mark_post_parse_error()  # as Django does: the body is not read again
-            status, detail = _suspicious_detail(exception)
+            with translation.override(translation.get_language_from_request(request)):
+                status, detail = _suspicious_detail(exception)
             logging.getLogger("django.security." + type(exception).__name__).warning(
                 "%s: %s", request.path, exception
             )

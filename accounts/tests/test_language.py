@@ -111,3 +111,18 @@ def test_every_spanish_entry_is_translated_and_the_committed_mo_is_current(tmp_p
         assert compiled_catalog(committed) == compiled_catalog(fresh), (
             f"{committed} is older than its .po: run scripts/translations.sh"
         )
+
+
+def test_errors_answered_before_the_views_follow_the_language_too(client):
+    spanish = client.get("/api/no-such-endpoint/", HTTP_ACCEPT_LANGUAGE="es")
+    assert spanish.status_code == 404
+    assert spanish.json() == {"detail": "No encontrado."}
+    too_large = client.post(
+        "/api/predictions/",
+        data=b"x",
+        content_type="application/octet-stream",
+        CONTENT_LENGTH=str(settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1),
+        HTTP_ACCEPT_LANGUAGE="es",
+    )
+    assert too_large.status_code == 413
+    assert too_large.json()["detail"].startswith("La petición supera el límite de subida")
