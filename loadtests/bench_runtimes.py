@@ -311,14 +311,22 @@ def verdicts(results: dict) -> list[tuple[str, str, str]]:
 
     if tf is not None:
         tf_rate = tf["saturated"]["images_per_second"]
-        ratio_row("ResNet50 e2e ≥ 2× TensorFlow path", default, chosen, tf_rate, "see below")
+        ratio_row(
+            "ResNet50 e2e ≥ 2× TensorFlow path", default, chosen, tf_rate, "reason below the table"
+        )
         if best_name != default:
-            ratio_row("ResNet50 e2e ≥ 2× TensorFlow path", best_name, best, tf_rate, "see below")
+            ratio_row(
+                "ResNet50 e2e ≥ 2× TensorFlow path",
+                best_name,
+                best,
+                tf_rate,
+                "reason below the table",
+            )
     if peer is not None:
         rate = peer["saturated"]["images_per_second"]
-        ratio_row("ResNet50 e2e ≥ 2× BentoML", default, chosen, rate, "see below")
+        ratio_row("ResNet50 e2e ≥ 2× BentoML", default, chosen, rate, "reason below the table")
         if best_name != default:
-            ratio_row("ResNet50 e2e ≥ 2× BentoML", best_name, best, rate, "see below")
+            ratio_row("ResNet50 e2e ≥ 2× BentoML", best_name, best, rate, "reason below the table")
     for model, variants in results["models"].items():
         for name, r in variants.items():
             if name != default:
@@ -444,14 +452,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--no-bentoml", action="store_true")
-    parser.add_argument("--web-steps", type=int, default=200, help="uploads timed in process")
+    parser.add_argument("--web-steps", type=int, default=100, help="uploads timed in process")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-wait-ms", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=12, help="measured window per load run")
-    parser.add_argument("--warmup", type=float, default=6, help="unmeasured seconds first")
-    parser.add_argument("--forward-seconds", type=float, default=4)
-    parser.add_argument("--single-requests", type=int, default=30)
+    parser.add_argument("--seconds", type=float, default=8, help="measured window per load run")
+    parser.add_argument("--warmup", type=float, default=4, help="unmeasured seconds first")
+    parser.add_argument("--forward-seconds", type=float, default=2)
+    parser.add_argument("--single-requests", type=int, default=15)
     parser.add_argument("--web-processes", type=int, default=1)
     parser.add_argument("--web-threads", type=int, default=64)
     parser.add_argument("--run-name", default=None)
