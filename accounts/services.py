@@ -109,8 +109,6 @@ def delete_own_account(*, user: User, password: str) -> None:
     removes stored images no other prediction uses). The last superuser cannot leave
     this way: nobody could run the site's admin afterwards.
     """
-    if not user.check_password(password):
-        raise WrongPassword(gettext("The password is not correct."))
     if is_last_superuser(user=user):
         raise DeletionRefused(
             gettext(
@@ -118,6 +116,8 @@ def delete_own_account(*, user: User, password: str) -> None:
                 "deleting your account."
             )
         )
+    if not user.check_password(password):
+        raise WrongPassword(gettext("The password is not correct."))
     with transaction.atomic():
         user.delete()
 

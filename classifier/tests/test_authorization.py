@@ -156,6 +156,11 @@ def owners_feedback_untouched(response, role, world):
         assert created.prediction is None  # never attached to the owner's prediction
 
 
+def prediction_gone(world):
+    assert not Prediction.objects.filter(pk=world.prediction.pk).exists()
+    assert not Feedback.objects.filter(pk=world.feedback.pk).exists()
+
+
 def victim_gone_only_with_permission(response, role, world):
     from django.contrib.auth import get_user_model
 
@@ -256,6 +261,25 @@ ROWS = [
         note="owner's second feedback updates the first (200)",
     ),
     Row("api-me", "GET", "/api/auth/me/", "jwt", statuses(401, 200, 200, 200)),
+    Row(
+        "api-me-delete",
+        "DELETE",
+        "/api/auth/me/",
+        "jwt",
+        statuses(401, 400, 400, 400, superuser=403),
+        body={"password": "not-the-password"},
+        note="only ever the caller's own account; a wrong password deletes nothing; the "
+        "last superuser is refused",
+    ),
+    Row(
+        "api-prediction-delete",
+        "DELETE",
+        "/api/predictions/{prediction}/",
+        "jwt",
+        statuses(401, 404, 204, 404),
+        check=lambda response, role, world: prediction_gone(world),
+        note="the owner's prediction goes with its feedback",
+    ),
     Row(
         "api-health",
         "GET",
@@ -368,6 +392,24 @@ ROWS = [
         statuses(302, 404, 200, 404, 200),
         note="anonymous → login; staff with classifier.view_prediction may see others' "
         "images (moderation); staff without it: 404",
+    ),
+    Row(
+        "page-prediction-delete",
+        "POST",
+        "/predictions/{prediction}/delete/",
+        "session",
+        statuses(302, 404, 302, 404),
+        note="anonymous → login; owner → history, prediction and feedback deleted",
+    ),
+    Row(
+        "page-account-delete",
+        "POST",
+        "/accounts/account/delete/",
+        "session",
+        statuses(302, 400, 400, 400, superuser=403),
+        body={"password": "not-the-password"},
+        note="anonymous → login; only ever one's own account; a wrong password deletes "
+        "nothing; the last superuser is refused",
     ),
     Row(
         "page-feedback",
