@@ -290,6 +290,9 @@ def wait_for_prediction(*, prediction: Prediction, timeout: float) -> Prediction
     if prediction.is_finished or timeout <= 0:
         return prediction
     with wait_slots.wait_slot(user_id=prediction.owner_id, seconds=timeout) as granted:
+        if granted is None:  # Redis is down: answer with the stored status
+            prediction.refresh_from_db()
+            return prediction
         if not granted:
             raise WaitSlotsFull(
                 _("Too many requests are waiting for the model; this one was answered at once.")

@@ -69,11 +69,11 @@ def waiting_now(*, user_id) -> int:
 
 
 @contextlib.contextmanager
-def wait_slot(*, user_id, seconds: float) -> Iterator[bool]:
+def wait_slot(*, user_id, seconds: float) -> Iterator[bool | None]:
     """Take a slot for a wait of up to `seconds`; yields whether one was granted.
 
-    Redis unreachable: no slot (the wait could not happen anyway); the caller answers
-    with what it has.
+    Redis unreachable: yields None (the wait could not happen anyway: the caller answers
+    at once with the stored state, as during any Redis outage).
     """
     connection = queueing.inference_queue().connection
     keys = [_user_key(user_id), _process_key()]
@@ -84,7 +84,8 @@ def wait_slot(*, user_id, seconds: float) -> Iterator[bool]:
         granted = bool(connection.eval(_TAKE, len(keys), *keys, token, lifetime_ms, *limits))
     except RedisError as error:
         logger.warning("no wait slot, Redis failed: %s", error)
-        granted = False
+        yield None  # unknown: Redis is down, so there is nothing to wait on either
+        return
     if not granted:
         logger.info("wait refused for user %s: wait slots full", user_id)
     try:
