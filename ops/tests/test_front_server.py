@@ -236,7 +236,7 @@ def test_a_made_up_x_forwarded_for_does_not_dodge_the_login_limit(live_stack, tm
         statuses = [
             requests.post(
                 f"{nginx.url}/api/auth/token/",
-                json={"email": f"nobody{i}@example.com", "password": "wrong"},
+                json={"email": user.email, "password": f"wrong-{i}"},
                 headers={"X-Forwarded-For": f"203.0.113.{i}"},
                 timeout=10,
             ).status_code
