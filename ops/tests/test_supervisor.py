@@ -44,7 +44,7 @@ def test_run_stack_restarts_a_worker_that_was_killed(transactional_db, settings,
     stack = subprocess.Popen(
         command,
         cwd=settings.BASE_DIR,
-        env={**os.environ, **subprocess_env()},
+        env={**os.environ, **subprocess_env(), "PYTHONUNBUFFERED": "1"},
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -52,7 +52,14 @@ def test_run_stack_restarts_a_worker_that_was_killed(transactional_db, settings,
         first = wait_until(
             lambda: live_worker_pids(queue), timeout=240, interval=0.5, what="the first worker"
         )
-        wait_until(lambda: (health(port) or {}).get("status") == "ok", timeout=60, what="health")
+        wait_until(lambda: (health(port) or {}).get("status") == "ok", timeout=120, what="health")
+        # run_stack is supervising once it printed its banner (before that a dead worker
+        # fails the start instead).
+        wait_until(
+            lambda: "Press Ctrl-C to stop" in (tmp_path / "run_stack.log").read_text(),
+            timeout=120,
+            what="run_stack to finish starting",
+        )
         (pid,) = first
         os.kill(pid, signal.SIGKILL)
         replaced = wait_until(
@@ -62,7 +69,11 @@ def test_run_stack_restarts_a_worker_that_was_killed(transactional_db, settings,
             what="run_stack to start a new worker",
         )
         assert len(replaced) == 1
-        assert health(port)["live_workers"] == 1
+        wait_until(  # the web answers health itself; on a busy machine give it time
+            lambda: (health(port) or {}).get("live_workers") == 1,
+            timeout=60,
+            what="health to count the one new worker",
+        )
         assert stack.poll() is None
     finally:
         stack.send_signal(signal.SIGTERM)
