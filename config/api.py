@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions, pagination, serializers, status
+from rest_framework.fields import empty
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from classifier.storage import STORAGE_UNAVAILABLE, StorageUnavailable
@@ -116,6 +117,13 @@ class PageNumberPagination(pagination.PageNumberPagination):
 
 class StrictCharField(serializers.CharField):
     """Text only: a JSON number, true or a list is a 400, not quietly turned into text."""
+
+    def run_validation(self, data=empty):
+        # The schema's maxLength bounds the text as sent: trimming white space first must
+        # not let a longer one through.
+        if isinstance(data, str) and self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        return super().run_validation(data)
 
     def to_internal_value(self, data):
         if not isinstance(data, str):

@@ -125,14 +125,6 @@ def test_old_client_gets_504_instead_of_hanging_when_no_model_answers(live_stack
     assert response.elapsed.total_seconds() < 15
 
 
-# The old locustfiles run every user as ONE account. WAIT_SLOTS_PER_USER (default 4) caps
-# how many requests of one account wait for the model at once; beyond it /model/predict
-# answers 503 (measured: 3-4 of ~110 requests at the start of a 10-user run, when all
-# users' first uploads wait for the same first answer). docs/MIGRATION.md tells such a
-# load test to raise it to its number of users, as these runs do.
-SHARED_ACCOUNT_SLOTS = "10"
-
-
 def warm_up_the_model(stack, user) -> None:
     """One prediction (of another photo) before a load run, so its first seconds do not
     measure the worker building its model."""
@@ -152,7 +144,6 @@ def test_legacy_locustfile_runs_headless_without_failures(live_stack, user, tmp_
         workers=1,
         PREDICT_WAIT_SECONDS="60",
         ALLOWED_HOSTS=QUICK_START_HOSTS,
-        WAIT_SLOTS_PER_USER=SHARED_ACCOUNT_SLOTS,
     )
     warm_up_the_model(stack, user)
     prefix = tmp_path / "legacy"
@@ -209,7 +200,6 @@ def test_the_original_locustfile_logging_in_on_every_task_has_no_failures(
         workers=1,
         PREDICT_WAIT_SECONDS="60",
         ALLOWED_HOSTS=QUICK_START_HOSTS,
-        WAIT_SLOTS_PER_USER=SHARED_ACCOUNT_SLOTS,
     )
     warm_up_the_model(stack, user)
     prefix = tmp_path / "original"
