@@ -7,10 +7,10 @@ import django_rq
 from django.conf import settings
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from rq.worker import Worker
 
 from monitoring.metrics import PREFIX, SHARED_METRICS
 from monitoring.shared import SharedMetricsCollector
+from monitoring.workers import live_workers
 
 
 class QueueCollector(Collector):
@@ -25,11 +25,10 @@ class QueueCollector(Collector):
         yield depth
         workers = GaugeMetricFamily(
             f"{PREFIX}live_workers",
-            "Model workers whose heartbeat is current (a dead worker drops out within its TTL).",
+            "Model workers that heart-beat within two heartbeat periods (as /api/health/ counts).",
             labels=["queue"],
         )
-        # Worker keys expire when heartbeats stop; Worker.all skips the expired ones.
-        workers.add_metric([self.queue.name], len(Worker.all(queue=self.queue)))
+        workers.add_metric([self.queue.name], len(live_workers(self.queue)))
         yield workers
 
 

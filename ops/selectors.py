@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 import django_rq
 from django.conf import settings
 from django.db import DatabaseError, connection
 from redis.exceptions import RedisError
-from rq.queue import Queue
-from rq.utils import now
-from rq.worker import BaseWorker, Worker
+
+from monitoring.workers import live_workers
 
 
 @dataclass
@@ -25,23 +23,6 @@ class SystemHealth:
     @property
     def ok(self) -> bool:
         return not self.problems
-
-
-def live_workers(queue: Queue, *, name_prefix: str = "") -> list[BaseWorker]:
-    """Workers of `queue` that heart-beat within the last two heartbeat periods.
-
-    A worker's key outlives its process (it lasts as long as the leases of its jobs), so
-    a killed worker would count for a minute; its `last_heartbeat` stops at once, so by
-    that it counts dead within two periods (`WORKER_HEARTBEAT_SECONDS`).
-    """
-    cutoff = now() - timedelta(seconds=2 * settings.WORKER_HEARTBEAT_SECONDS)
-    return [
-        worker
-        for worker in Worker.all(queue=queue)
-        if worker.name.startswith(name_prefix)
-        and worker.last_heartbeat is not None
-        and worker.last_heartbeat >= cutoff
-    ]
 
 
 def system_health() -> SystemHealth:

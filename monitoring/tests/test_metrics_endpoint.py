@@ -7,9 +7,14 @@ test_prometheus.py.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+import django_rq
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from prometheus_client.parser import text_string_to_metric_families
+from rq.utils import now, utcformat
+from rq.worker import Worker
 
 from conftest import distinct_photo, photo_bytes
 from monitoring.metrics import FORWARD_SECONDS, SHARED_METRICS
@@ -166,6 +171,31 @@ def test_include_splits_this_hosts_web_series_from_the_fleet_wide_ones(client, m
     assert web | shared == everything
     bad = client.get("/metrics?include=nope", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
     assert bad.status_code == 400
+
+
+def registered_worker(name: str) -> Worker:
+    """An rq worker registered and heart-beating on the inference queue (no process)."""
+    from django.conf import settings
+
+    worker = Worker([django_rq.get_queue(settings.INFERENCE_QUEUE)], name=name)
+    worker.register_birth()
+    worker.heartbeat()
+    return worker
+
+
+@pytest.mark.django_db
+def test_health_and_metrics_agree_on_a_live_and_a_stale_worker(client, metrics_token, settings):
+    live, stale = registered_worker("live-worker"), registered_worker("stale-worker")
+    # The stale worker's key is still there (its TTL has not run out) but it stopped beating.
+    long_ago = now() - timedelta(seconds=10 * settings.WORKER_HEARTBEAT_SECONDS)
+    stale.connection.hset(stale.key, "last_heartbeat", utcformat(long_ago))
+    try:
+        assert len(Worker.all(queue=django_rq.get_queue(settings.INFERENCE_QUEUE))) == 2
+        health = client.get("/api/health/").json()
+        assert health["live_workers"] == total(scrape(client), "imageclassifier_live_workers") == 1
+    finally:
+        live.register_death()
+        stale.register_death()
 
 
 def test_shared_histograms_from_several_workers_add_up(clean_redis):

@@ -27,7 +27,7 @@ def health(port: int) -> dict | None:
 
 
 def live_worker_pids(queue) -> set[int]:
-    from ops.selectors import live_workers
+    from monitoring.workers import live_workers
 
     return {worker.pid for worker in live_workers(queue)}
 

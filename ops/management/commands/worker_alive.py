@@ -6,7 +6,7 @@ import django_rq
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from ops.selectors import live_workers
+from monitoring.workers import live_workers
 
 
 class Command(BaseCommand):
