@@ -4,10 +4,10 @@
     .venv/bin/python -m loadtests.report loadtests/results/RUN --bench loadtests/results/bench-RUN
 
 Reads what `run_scenarios.py` wrote (run.json, summary.csv, <scenario>/result.json) and,
-if given or found, what `bench_pipeline.py` wrote (bench.json). Every number in the
-report comes from those files; the figures it did not measure (the older system, BentoML,
-the before/after of each optimisation) are data with their provenance in
-`loadtests/data/reference_figures.json`.
+if given or found, what `bench_pipeline.py` wrote (bench.json). The functions here only
+compute figures; the prose is in `loadtests/templates/`. Figures these tools did not measure
+(the older system, BentoML, the before/after of each optimisation, the targets) are data
+with their provenance in `loadtests/data/reference_figures.json`.
 `bench_pipeline.py` calls `write_benchmark_doc` for docs/BENCHMARK_PIPELINE.md.
 """
 
@@ -17,44 +17,59 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from functools import cache
 from pathlib import Path
+
+from django.template import Context, Engine, Library
 
 from loadtests.common import REPO_ROOT, RESULTS_DIR, fmt
 
 DOCS_DIR = REPO_ROOT / "docs"
-
-# Figures this code did not measure (the older system, BentoML) and the before/after
-# figures of each optimisation: data, with their provenance, in loadtests/data/.
-REFERENCE_FIGURES = json.loads(
-    (Path(__file__).resolve().parent / "data" / "reference_figures.json").read_text()
-)
-OLDER_SYSTEM: dict = REFERENCE_FIGURES["older_system"]
-BENTOML: dict = REFERENCE_FIGURES["bentoml"]
-DIRECT_FORWARD: dict = REFERENCE_FIGURES["direct_forward_images_per_second"]
+HERE = Path(__file__).resolve().parent
+REFERENCE = json.loads((HERE / "data" / "reference_figures.json").read_text())
+TARGETS: dict = REFERENCE["pipeline_targets"]
 DEFAULT_THINK_SECONDS = "0.5–2"  # the locustfile's default pause; older runs did not record it
+MODEL_CPU = "model (forward pass, as measured alone)"
+RUNTIMES_SECTION = ("<!-- bench_runtimes:start -->", "<!-- bench_runtimes:end -->")
+WORKER_PAIRS = (("seed-10u-1w", "seed-10u-2w"), ("seed-25u-1w", "seed-25u-2w"),
+                ("seed-50u-2w", "seed-50u-3w"))  # fmt: skip
+
+register = Library()
 
 
-def mean_think_seconds(row: dict) -> float:
-    """Mean pause between a simulated user's tasks in a scenario (uniform in [min, max])."""
-    low, high = (
-        float(part) for part in (row.get("think_seconds") or DEFAULT_THINK_SECONDS).split("–")
+@register.filter(name="fmt")
+def fmt_filter(value: object, spec: str | int = 1) -> str:
+    """`{{ x|fmt:"0 ms" }}` is `fmt(x, 0, " ms")`; a missing value is "–"."""
+    digits, _, unit = str(spec).partition(" ")
+    return fmt(None if value == "" else value, int(digits), f" {unit}" if unit else "")
+
+
+@register.filter
+def num(value: float, spec: str) -> str:
+    """`{{ x|num:".1f" }}` is `format(x, ".1f")`."""
+    return format(value, spec)
+
+
+@cache
+def engine() -> Engine:
+    return Engine(dirs=[HERE / "templates"], autoescape=False, builtins=[__name__])
+
+
+def render(template: str, context: dict) -> str:
+    """A template of loadtests/templates/ filled in, ending in one newline; numbers print as
+    Python prints them (no localisation)."""
+    text = (
+        engine().get_template(template).render(Context(context, autoescape=False, use_l10n=False))
     )
-    return (low + high) / 2
+    return text.rstrip("\n") + "\n"
 
 
-@dataclass(frozen=True)
-class Optimisation:
-    change: str
-    measured_with: str
-    before: str
-    after: str
-    commit: str
-
-
-OPTIMISATIONS: tuple[Optimisation, ...] = tuple(
-    Optimisation(**row) for row in REFERENCE_FIGURES["optimisations"]
-)
+def table(headers: list[str], rows: list[list]) -> str:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
 
 
 # --- reading results -------------------------------------------------------------------------
@@ -71,22 +86,12 @@ def newest_run(prefix: str = "", marker: str = "summary.csv") -> Path | None:
 
 def load_run(run_dir: Path) -> tuple[dict, list[dict]]:
     run = json.loads((run_dir / "run.json").read_text())
-    results = []
-    for name in run["scenarios"]:
-        path = run_dir / name / "result.json"
-        if path.exists():
-            results.append(json.loads(path.read_text()))
-    return run, results
+    paths = (run_dir / name / "result.json" for name in run["scenarios"])
+    return run, [json.loads(path.read_text()) for path in paths if path.exists()]
 
 
 def rows_of(results: list[dict], group: str) -> list[dict]:
     return [r["summary"] for r in results if r["summary"]["group"] == group]
-
-
-def table(headers: list[str], rows: list[list]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 # --- charts ----------------------------------------------------------------------------------
@@ -101,431 +106,285 @@ def _pyplot():
     return plt
 
 
-def finish_bar_chart(fig, ax, names: list[str], ylabel: str, title: str, path: Path) -> None:
-    """Scenario names under the bars, labels, legend, grid; save and close."""
-    ax.set_xticks(list(range(len(names))), names, rotation=20, ha="right")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.legend()
-    ax.grid(axis="y", alpha=0.3)
+def save(fig, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     _pyplot().close(fig)
 
 
-def chart_throughput(rows: list[dict], path: Path) -> None:
-    plt = _pyplot()
-    names = [r["scenario"] for r in rows]
-    x = range(len(rows))
-    fig, ax = plt.subplots(figsize=(9, 4))
-    ax.bar([i - 0.2 for i in x], [r["rps"] or 0 for r in rows], 0.4, label="all requests/s")
-    ax.bar(
-        [i + 0.2 for i in x],
-        [r["model_images_per_second"] or 0 for r in rows],
-        0.4,
-        label="images classified/s",
-    )
-    finish_bar_chart(fig, ax, names, "per second", "Throughput per scenario", path)
+def bars_per_scenario(rows: list[dict], series: dict[str, list], ylabel: str, title: str):
+    """Side-by-side bars, one group per scenario; returns a function that saves the chart."""
 
-
-def chart_latency(rows: list[dict], path: Path) -> None:
-    plt = _pyplot()
-    names = [r["scenario"] for r in rows]
-    x = list(range(len(rows)))
-    fig, ax = plt.subplots(figsize=(9, 4))
-    for offset, key, label in (
-        (-0.27, "upload_p50_ms", "p50"),
-        (0.0, "upload_p95_ms", "p95"),
-        (0.27, "upload_p99_ms", "p99"),
-    ):
-        ax.bar([i + offset for i in x], [(r[key] or 0) / 1000 for r in rows], 0.27, label=label)
-    title = "Upload latency (new photo, answered with the result) per scenario"
-    finish_bar_chart(fig, ax, names, "seconds", title, path)
-
-
-def chart_batch_size(rows: list[dict], path: Path) -> None:
-    plt = _pyplot()
-    sizes = [r["batch_size"] for r in rows]
-    fig, ax = plt.subplots(figsize=(9, 4))
-    for key, label in (
-        ("upload_p50_ms", "p50"),
-        ("upload_p95_ms", "p95"),
-        ("upload_p99_ms", "p99"),
-    ):
-        ax.plot(sizes, [(r[key] or 0) / 1000 for r in rows], marker="o", label=f"latency {label}")
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(sizes, [str(s) for s in sizes])
-    ax.set_xlabel("--batch-size")
-    ax.set_ylabel("upload latency (s)")
-    ax.set_ylim(bottom=0)
-    ax.grid(alpha=0.3)
-    twin = ax.twinx()
-    twin.plot(
-        sizes,
-        [r["model_images_per_second"] or 0 for r in rows],
-        color="black",
-        linestyle="--",
-        marker="s",
-        label="images/s",
-    )
-    twin.set_ylabel("images classified/s")
-    twin.set_ylim(bottom=0)
-    lines = ax.get_legend_handles_labels()
-    more = twin.get_legend_handles_labels()
-    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="upper left", bbox_to_anchor=(1.12, 1.0))
-    ax.set_title(f"Batch size: {rows[0]['users']} users, {rows[0]['workers']} workers")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def chart_workers(rows: list[dict], path: Path) -> None:
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for users in sorted({r["users"] for r in rows}):
-        points = sorted(
-            (r["workers"], r["model_images_per_second"] or 0) for r in rows if r["users"] == users
+    def draw(path: Path) -> None:
+        fig, ax = _pyplot().subplots(figsize=(9, 4))
+        width = 0.8 / len(series)
+        for index, (label, values) in enumerate(series.items()):
+            offset = (index - (len(series) - 1) / 2) * width
+            ax.bar([i + offset for i in range(len(rows))], values, width, label=label)
+        ax.set_xticks(
+            list(range(len(rows))), [r["scenario"] for r in rows], rotation=20, ha="right"
         )
-        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=f"{users} users")
-    ax.set_xticks(sorted({r["workers"] for r in rows}))
-    ax.set_xlabel("model workers")
-    ax.set_ylabel("images classified/s")
-    ax.set_ylim(bottom=0)
-    ax.set_title("Throughput vs number of workers (2 cores)")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+        ax.set(ylabel=ylabel, title=title)
+        ax.legend()
+        ax.grid(axis="y", alpha=0.3)
+        save(fig, path)
+
+    return draw
 
 
-def chart_cpu(results: list[dict], path: Path) -> None:
-    plt = _pyplot()
-    names = []
-    parts = {"workers": [], "web": [], "postgres": [], "locust": [], "redis": [], "other": []}
+def chart_throughput(rows: list[dict]):
+    series = {
+        "all requests/s": [r["rps"] or 0 for r in rows],
+        "images classified/s": [r["model_images_per_second"] or 0 for r in rows],
+    }
+    return bars_per_scenario(rows, series, "per second", "Throughput per scenario")
+
+
+def latency_seconds(rows: list[dict]) -> dict[str, list[float]]:
+    return {p: [(r[f"upload_{p}_ms"] or 0) / 1000 for r in rows] for p in ("p50", "p95", "p99")}
+
+
+def chart_latency(rows: list[dict]):
+    title = "Upload latency (new photo, answered with the result) per scenario"
+    return bars_per_scenario(rows, latency_seconds(rows), "seconds", title)
+
+
+def chart_batch_size(rows: list[dict]):
+    def draw(path: Path) -> None:
+        fig, ax = _pyplot().subplots(figsize=(9, 4))
+        sizes = [r["batch_size"] for r in rows]
+        for label, values in latency_seconds(rows).items():
+            ax.plot(sizes, values, marker="o", label=f"latency {label}")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sizes, [str(s) for s in sizes])
+        ax.set(xlabel="--batch-size", ylabel="upload latency (s)")
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        twin = ax.twinx()
+        images = [r["model_images_per_second"] or 0 for r in rows]
+        twin.plot(sizes, images, color="black", linestyle="--", marker="s", label="images/s")
+        twin.set_ylabel("images classified/s")
+        twin.set_ylim(bottom=0)
+        (lines, labels), (more, more_labels) = (
+            ax.get_legend_handles_labels(),
+            twin.get_legend_handles_labels(),
+        )
+        ax.legend(lines + more, labels + more_labels, loc="upper left", bbox_to_anchor=(1.12, 1))
+        ax.set_title(f"Batch size: {rows[0]['users']} users, {rows[0]['workers']} workers")
+        save(fig, path)
+
+    return draw
+
+
+def chart_workers(rows: list[dict]):
+    def draw(path: Path) -> None:
+        fig, ax = _pyplot().subplots(figsize=(7, 4))
+        for users in sorted({r["users"] for r in rows}):
+            points = sorted(
+                (r["workers"], r["model_images_per_second"] or 0)
+                for r in rows
+                if r["users"] == users
+            )
+            ax.plot(*zip(*points, strict=True), marker="o", label=f"{users} users")
+        ax.set_xticks(sorted({r["workers"] for r in rows}))
+        ax.set(xlabel="model workers", ylabel="images classified/s")
+        ax.set_ylim(bottom=0)
+        ax.set_title("Throughput vs number of workers (2 cores)")
+        ax.legend()
+        ax.grid(alpha=0.3)
+        save(fig, path)
+
+    return draw
+
+
+def cpu_by_group(results: list[dict]) -> dict[str, list[float]]:
+    """Each scenario's CPU % per process group, and what the host spent besides."""
+    groups = ("workers", "web", "postgres", "locust", "redis")
+    parts: dict[str, list[float]] = {key: [] for key in (*groups, "other")}
     for result in results:
         resources = result.get("resources") or {}
-        groups = resources.get("groups", {})
-        names.append(result["summary"]["scenario"])
-        known = 0.0
-        for key in ("workers", "web", "postgres", "locust", "redis"):
-            value = groups.get(key, {}).get("cpu_percent", 0.0)
+        measured = resources.get("groups", {})
+        values = [measured.get(key, {}).get("cpu_percent", 0.0) for key in groups]
+        for key, value in zip(groups, values, strict=True):
             parts[key].append(value)
-            known += value
+        known = sum(values)
         parts["other"].append(max((resources.get("system_cpu_percent") or known) - known, 0.0))
-    fig, ax = plt.subplots(figsize=(11, 4))
-    bottom = [0.0] * len(names)
-    for key, values in parts.items():
-        label = "other (kernel, rest of the host)" if key == "other" else key
-        ax.bar(names, values, bottom=bottom, label=label)
-        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
-    ax.axhline(200, color="black", linewidth=0.8, linestyle=":")
-    ax.set_ylabel("CPU % (200 % = both cores)")
-    ax.set_title("Where the CPU went")
-    ax.tick_params(axis="x", rotation=20)
-    for label in ax.get_xticklabels():
-        label.set_horizontalalignment("right")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return parts
 
 
-# --- the report ------------------------------------------------------------------------------
+def chart_cpu(results: list[dict]):
+    def draw(path: Path) -> None:
+        fig, ax = _pyplot().subplots(figsize=(11, 4))
+        names = [result["summary"]["scenario"] for result in results]
+        bottom = [0.0] * len(names)
+        for key, values in cpu_by_group(results).items():
+            label = "other (kernel, rest of the host)" if key == "other" else key
+            ax.bar(names, values, bottom=bottom, label=label)
+            bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+        ax.axhline(200, color="black", linewidth=0.8, linestyle=":")
+        ax.set(ylabel="CPU % (200 % = both cores)", title="Where the CPU went")
+        ax.tick_params(axis="x", rotation=20)
+        for label in ax.get_xticklabels():
+            label.set_horizontalalignment("right")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        save(fig, path)
+
+    return draw
 
 
-def scenario_table(rows: list[dict]) -> str:
-    headers = [
-        "scenario", "users", "pause (s)", "workers", "batch", "max wait", "requests", "failed",
-        "req/s", "uploads p50 / p95 / p99 (ms)", "images/s", "mean batch", "workers in forward",
-        "web CPU", "web CPU/req",
-        "worker CPU", "RSS web / worker (MB)", "locust CPU",
+def draw_charts(results: list[dict], seed: list[dict], batching: list[dict], charts_dir: Path,
+                relative: Path) -> list[dict]:  # fmt: skip
+    """Draw the charts that have data; their titles and paths relative to the report."""
+    main_rows = seed or [r["summary"] for r in results]
+    planned: list[tuple[str, str, Callable[[Path], None] | None]] = [
+        ("throughput_per_scenario.png", "Throughput per scenario", chart_throughput(main_rows)),
+        ("latency_per_scenario.png", "Upload latency per scenario", chart_latency(main_rows)),
+        ("latency_vs_batch_size.png", "Latency and throughput vs batch size",
+         chart_batch_size(batching) if batching else None),
+        ("throughput_vs_workers.png", "Throughput vs workers",
+         chart_workers(seed) if len({r["workers"] for r in seed}) > 1 else None),
+        ("cpu_per_scenario.png", "CPU by process", chart_cpu(results)),
     ]  # fmt: skip
-    body = [
-        [
-            r["scenario"],
-            r["users"],
-            r.get("think_seconds") or DEFAULT_THINK_SECONDS,
-            r["workers"],
-            r["batch_size"],
-            fmt(r.get("max_wait_ms"), 0, " ms"),
-            r["requests"],
-            f"{r['failures']} ({fmt(r['failure_percent'], 1)} %)",
-            fmt(r["rps"], 1),
-            f"{fmt(r['upload_p50_ms'], 0)} / {fmt(r['upload_p95_ms'], 0)} / "
-            f"{fmt(r['upload_p99_ms'], 0)}",
-            fmt(r["model_images_per_second"], 1),
-            fmt(r["mean_batch_size"], 1),
-            fmt(r.get("forward_busy_percent"), 0, " %"),
-            fmt(r["web_cpu_percent"], 0, " %"),
-            fmt(r["web_cpu_ms_per_request"], 1, " ms"),
-            fmt(r["worker_cpu_percent"], 0, " %"),
-            f"{fmt(r['web_rss_mb_per_process'], 0)} / {fmt(r['worker_rss_mb_per_process'], 0)}",
-            fmt(r["locust_cpu_percent"], 0, " %"),
-        ]
-        for r in rows
-    ]
-    return table(headers, body)
+    charts_dir.mkdir(parents=True, exist_ok=True)
+    charts = []
+    for name, title, draw in planned:
+        if draw is not None:
+            draw(charts_dir / name)
+            charts.append({"title": title, "path": str(relative / name)})
+    return charts
 
 
-def by_name(rows: list[dict]) -> dict[str, dict]:
-    return {r["scenario"]: r for r in rows}
+# --- figures for the stress-test report ------------------------------------------------------
 
 
-def percent_change(new, old) -> str:
+def mean_think_seconds(row: dict) -> float:
+    """Mean pause between a simulated user's tasks in a scenario (uniform in [min, max])."""
+    low, high = (float(s) for s in (row.get("think_seconds") or DEFAULT_THINK_SECONDS).split("–"))
+    return (low + high) / 2
+
+
+def images_per_second(row: dict) -> float:
+    return row["model_images_per_second"] or 0
+
+
+def percent_change(new: float | None, old: float | None) -> str:
     if not new or not old:
         return "–"
     return f"{100 * (new - old) / old:+.0f} %"
 
 
-def analysis(seed: list[dict], batching: list[dict], max_wait: list[dict]) -> list[str]:
-    """Observations computed from the figures (each sentence states the numbers it rests on)."""
-    notes = []
-    named = by_name(seed)
-    if seed:
-        best = max(seed, key=lambda r: r["model_images_per_second"] or 0)
-        busiest = max(seed, key=lambda r: r.get("forward_busy_percent") or 0)
-        failures = sum(r["failures"] for r in seed)
-        requests = sum(r["requests"] for r in seed)
-        if (busiest.get("forward_busy_percent") or 0) < 80:
-            progression = ", ".join(
-                f"{r['scenario']} {fmt(r['model_images_per_second'])} img/s "
-                f"(p50 {fmt(r['upload_p50_ms'], 0)} ms)"
-                for r in seed
-            )
-            notes.append(
-                "**The seed scenarios stay below capacity.** Their users pause "
-                f"{seed[0].get('think_seconds') or DEFAULT_THINK_SECONDS} s between tasks, and "
-                "the workers were in a forward pass at most "
-                f"{fmt(busiest.get('forward_busy_percent'), 0)} % of the time "
-                f"({busiest['scenario']}): throughput followed the users' pace ({progression}) "
-                f"and {failures} of {requests} requests failed. What the system can do at "
-                "saturation is in the batch-size comparison below (no pauses) and in the "
-                "pipeline benchmark."
-            )
-        else:
-            notes.append(
-                f"**Capacity.** The most images classified per second in the seed scenarios "
-                f"was {fmt(best['model_images_per_second'])} ({best['scenario']}). Across all "
-                f"six, {failures} of {requests} requests failed."
-            )
-        saturated = [
-            r
-            for r in seed + batching
-            if r.get("mean_ms")
-            and ((r["mean_batch_size"] or 0) >= 4 or r.get("think_seconds") == "0–0")
-        ]
-        if saturated:
-            lines = "; ".join(
-                f"{r['scenario']}: {r['users']} ÷ {fmt(r['rps'])} req/s − "
-                f"{mean_think_seconds(r):g} s "
-                f"= {fmt(r['users'] / r['rps'] - mean_think_seconds(r), 1)} s predicted, "
-                f"{fmt(r['mean_ms'] / 1000, 1)} s measured"
-                for r in saturated
-                if r["rps"]
-            )
-            notes.append(
-                "**Latency under load is queueing, not work.** The users form a closed loop, so "
-                "by Little's law the mean response time is users ÷ requests/s minus the mean "
-                f"pause: {lines}. Once the model is the bottleneck, "
-                "more users only lengthen the queue; lower latency needs more model throughput "
-                "or fewer users, not a faster web tier."
-            )
-        pairs = [
-            ("seed-10u-1w", "seed-10u-2w"),
-            ("seed-25u-1w", "seed-25u-2w"),
-            ("seed-50u-2w", "seed-50u-3w"),
-        ]
-        worker_lines = []
-        for one, two in pairs:
-            if one in named and two in named:
-                a, b = named[one], named[two]
-                worker_lines.append(
-                    f"{a['users']} users, {a['workers']}→{b['workers']} workers: images/s "
-                    f"{fmt(a['model_images_per_second'])}→{fmt(b['model_images_per_second'])} "
-                    f"({percent_change(b['model_images_per_second'], a['model_images_per_second'])}"
-                    "), "
-                    f"upload p50 {fmt(a['upload_p50_ms'], 0)}→{fmt(b['upload_p50_ms'], 0)} ms, "
-                    f"worker RSS {fmt(a['worker_rss_mb_per_process'], 0)} MB each"
-                )
-        if worker_lines:
-            notes.append(
-                "**More workers on two cores.** " + "; ".join(worker_lines) + ". Each worker gets "
-                "cores ÷ workers TensorFlow threads, so extra workers only overlap one worker's "
-                "non-model work (decode, database, Redis) with another's forward pass; they cannot "
-                "add compute, and each one costs another copy of the model in memory."
-            )
-    if batching:
-        one = next((r for r in batching if r["batch_size"] == 1), None)
-        best = max(batching, key=lambda r: r["model_images_per_second"] or 0)
-        good = good_batch_sizes(batching)
-        formed = ", ".join(f"{r['batch_size']}→{fmt(r['mean_batch_size'])}" for r in batching)
-        text = (
-            f"**Batching.** With {batching[0]['users']} users and {batching[0]['workers']} "
-            f"workers, the best throughput was at --batch-size {best['batch_size']} "
-            f"({fmt(best['model_images_per_second'])} img/s"
-        )
-        if one:
-            ratio = (best["model_images_per_second"] or 0) / (one["model_images_per_second"] or 1)
-            text += f", {ratio:.2f}× batch size 1"
-        text += (
-            "); within 5 % of it: "
-            + ", ".join(
-                f"{r['batch_size']} ({fmt(r['model_images_per_second'])} img/s, p95 "
-                f"{fmt(r['upload_p95_ms'], 0)} ms)"
-                for r in good
-            )
-            + f". Mean batch actually formed (configured→formed): {formed}. A worker can only "
-            "batch what is waiting: N users split over W workers leave at most N/W jobs per "
-            "worker, and while one batch is in the forward pass the worker is already preparing "
-            "the next from the same jobs, so about N/(2W) per batch; larger sizes are never "
-            "filled."
-        )
-        notes.append(text)
-    if max_wait:
-        lines = ", ".join(
-            f"{fmt(r.get('max_wait_ms'), 0)} ms: p50 {fmt(r['upload_p50_ms'], 0)} ms, mean batch "
-            f"{fmt(r['mean_batch_size'])}, {fmt(r['model_images_per_second'])} img/s"
-            for r in sorted(max_wait, key=lambda r: r.get("max_wait_ms") or 0)
-        )
-        notes.append(
-            "**Max wait.** How long an idle worker waits for more jobs after the first one, at "
-            f"{max_wait[0]['users']} users / {max_wait[0]['workers']} worker: {lines}. Once the "
-            "worker is busy, jobs pile up during the forward pass and batches form without "
-            "waiting; the wait only matters when the worker was idle, where it is pure latency "
-            "unless other uploads arrive within it."
-        )
-    return notes
-
-
 def good_batch_sizes(batching: list[dict]) -> list[dict]:
     """Batch sizes whose throughput is within 5 % of the best: differences below run noise."""
-    best = max(r["model_images_per_second"] or 0 for r in batching)
-    return [r for r in batching if (r["model_images_per_second"] or 0) >= 0.95 * best]
+    best = max(images_per_second(r) for r in batching)
+    return [r for r in batching if images_per_second(r) >= 0.95 * best]
 
 
-def comparison_rows(seed: list[dict], bench: dict | None, batching: list[dict]) -> list[list]:
-    named = by_name(seed)
-    rows = []
-
-    def ours(name: str, key: str, digits=1):
-        return fmt(named[name][key], digits) if name in named else "–"
-
-    rows.append(
-        [
-            "images/s, 10 users",
-            f"{OLDER_SYSTEM['images_per_second']}",
-            f"{BENTOML['10']}",
-            f"{ours('seed-10u-1w', 'model_images_per_second')} (1 worker)",
-        ]
-    )
-    rows.append(
-        [
-            "images/s, 50 users",
-            f"{OLDER_SYSTEM['images_per_second']}",
-            f"{BENTOML['50']}",
-            f"{ours('seed-50u-2w', 'model_images_per_second')} (2 workers)",
-        ]
-    )
-    rows.append(
-        [
-            "upload p50, 10 users",
-            f"{OLDER_SYSTEM['p50_ms_10_users']} ms",
-            "–",
-            f"{ours('seed-10u-1w', 'upload_p50_ms', 0)} ms",
-        ]
-    )
-    rows.append(
-        [
-            "upload p50, 50 users",
-            f"{OLDER_SYSTEM['p50_ms_50_users']} ms",
-            "–",
-            f"{ours('seed-50u-2w', 'upload_p50_ms', 0)} ms",
-        ]
-    )
-    rows.append(
-        [
-            "failures, 50 users",
-            f"{OLDER_SYSTEM['failure_percent_50_users']} %",
-            "0 %",
-            f"{ours('seed-50u-2w', 'failure_percent', 1)} %",
-        ]
-    )
-    saturated = by_name(batching).get("batch-16")
-    if saturated and saturated.get("think_seconds") == "0–0":
-        rows.append(
-            [
-                f"saturated, {saturated['users']} users, {saturated['workers']} workers",
-                "–",
-                "–",
-                f"{fmt(saturated['model_images_per_second'])} img/s, "
-                f"{fmt(saturated['failure_percent'], 1)} % failed (batch-16)",
-            ]
-        )
-    resnet = (bench or {}).get("models", {}).get("resnet50")
-    if resnet:
-        rows.append(
-            [
-                "single user p50",
-                f"{OLDER_SYSTEM['single_user_p50_ms']} ms",
-                f"{BENTOML['single_user_p50_ms']} ms",
-                f"{fmt(resnet['single_user']['p50_ms'], 0)} ms (bench)",
-            ]
-        )
-        rows.append(
-            [
-                "saturated, 50 clients, 1 worker",
-                "–",
-                f"{BENTOML['50']} img/s",
-                f"{fmt(resnet['saturated']['images_per_second'])} img/s (bench)",
-            ]
-        )
-    return rows
+def littles_law(rows: list[dict]) -> list[dict]:
+    """Closed loop: mean response time = users ÷ requests/s − mean pause, where it applies."""
+    saturated = [
+        r
+        for r in rows
+        if r.get("mean_ms")
+        and r["rps"]
+        and ((r["mean_batch_size"] or 0) >= 4 or r.get("think_seconds") == "0–0")
+    ]
+    return [
+        {
+            **r,
+            "pause": mean_think_seconds(r),
+            "predicted_s": r["users"] / r["rps"] - mean_think_seconds(r),
+            "measured_s": r["mean_ms"] / 1000,
+        }
+        for r in saturated
+    ]
 
 
-def recommendations(seed, batching, max_wait, bench) -> list[str]:
-    advice = []
-    if batching:
-        good = good_batch_sizes(batching)
-        choice = min(good, key=lambda r: r["upload_p95_ms"] or float("inf"))
-        advice.append(
-            f"Batch size: {', '.join(str(r['batch_size']) for r in good)} gave throughput within "
-            f"5 % of the best here; of those, {choice['batch_size']} had the lowest p95. Keep "
-            "the batch size near the number of uploads a worker sees at once (users ÷ workers "
-            "÷ 2): bigger batches are never filled and only raise the tail latency."
-        )
-    if seed:
-        named = by_name(seed)
-        if "seed-50u-2w" in named and "seed-50u-3w" in named:
-            a, b = named["seed-50u-2w"], named["seed-50u-3w"]
-            better = (
-                "3"
-                if (b["model_images_per_second"] or 0) > (a["model_images_per_second"] or 0) * 1.05
-                else "1–2"
-            )
-            advice.append(
-                f"Workers: on this 2-core host, {better} worker(s); a worker is ~"
-                f"{fmt(a['worker_rss_mb_per_process'], 0)} MB resident. Add workers with cores, "
-                "and set TF_INTRA_OP_THREADS = cores ÷ workers (the scenario runner does)."
-            )
-        advice.append(
-            "Web: one gunicorn process with at least as many threads as concurrent uploads "
-            "(a thread is held while the upload waits for its result); the runs used "
-            "64 threads and every web process stayed far below 250 MB."
-        )
-    if max_wait:
-        advice.append(
-            "Max wait: keep it small (0–10 ms). Under load batches form without it; at low load "
-            "it is added to every upload."
-        )
-    if bench and "efficientnet_lite0" in bench.get("models", {}):
-        advice.append(
-            "Model: EfficientNet-Lite0 moves the bottleneck from the model to the web tier "
-            "(see BENCHMARK_PIPELINE.md): an upload's web CPU costs more than its forward pass. "
-            "On a host with spare cores, more gunicorn processes pay off before more workers; "
-            "on these two cores, both are already full."
-        )
-    return advice
+def seed_findings(seed: list[dict], batching: list[dict]) -> dict | None:
+    if not seed:
+        return None
+    named = {r["scenario"]: r for r in seed}
+    busiest = max(seed, key=lambda r: r.get("forward_busy_percent") or 0)
+    pairs = [
+        {
+            "one": named[one],
+            "two": named[two],
+            "change": percent_change(
+                named[two]["model_images_per_second"], named[one]["model_images_per_second"]
+            ),
+        }
+        for one, two in WORKER_PAIRS
+        if one in named and two in named
+    ]
+    return {
+        "best": max(seed, key=images_per_second),
+        "busiest": busiest,
+        "below_capacity": (busiest.get("forward_busy_percent") or 0) < 80,
+        "failures": sum(r["failures"] for r in seed),
+        "requests": sum(r["requests"] for r in seed),
+        "littles_law": littles_law(seed + batching),
+        "worker_pairs": pairs,
+    }
+
+
+def batching_findings(batching: list[dict]) -> dict | None:
+    if not batching:
+        return None
+    one = next((r for r in batching if r["batch_size"] == 1), None)
+    best = max(batching, key=images_per_second)
+    good = good_batch_sizes(batching)
+    return {
+        "best": best,
+        "over_batch_1": images_per_second(best) / (one["model_images_per_second"] or 1)
+        if one
+        else None,
+        "good": good,
+        "lowest_p95": min(good, key=lambda r: r["upload_p95_ms"] or float("inf")),
+    }
+
+
+def workers_advice(seed: list[dict]) -> dict | None:
+    """Whether a third worker beat two at 50 users by more than run noise."""
+    named = {r["scenario"]: r for r in seed}
+    if "seed-50u-2w" not in named or "seed-50u-3w" not in named:
+        return None
+    two, three = named["seed-50u-2w"], named["seed-50u-3w"]
+    better = images_per_second(three) > images_per_second(two) * 1.05
+    return {"count": "3" if better else "1–2", "rss_mb": two["worker_rss_mb_per_process"]}
+
+
+def stress_context(run: dict, results: list[dict], bench: dict | None, charts: list[dict]) -> dict:
+    summaries = [r["summary"] for r in results]
+    seed = rows_of(results, "seed")
+    batching = sorted(rows_of(results, "batching"), key=lambda r: r["batch_size"])
+    max_wait = rows_of(results, "max-wait")
+    loads = [r["load_average"] for r in summaries if r.get("load_average")]
+    named = {r["scenario"]: r for r in seed}
+    saturated = next((r for r in batching if r["scenario"] == "batch-16"), None)
+    return {
+        "run": run,
+        "bench": bench,
+        "default_think": DEFAULT_THINK_SECONDS,
+        "packages": ", ".join(f"{k} {v}" for k, v in run["packages"].items()),
+        "load_range": (min(loads), max(loads)) if loads else None,
+        "web_threads": results[0].get("web_threads") if results else None,
+        "tables": {
+            "seed": seed,
+            "batching": batching,
+            "max_wait": max_wait,
+            "others": [r for r in summaries if r["group"] not in ("seed", "batching", "max-wait")],
+        },
+        "charts": charts,
+        "ref": REFERENCE,
+        "ours_10": named.get("seed-10u-1w"),
+        "ours_50": named.get("seed-50u-2w"),
+        "saturated": saturated if saturated and saturated.get("think_seconds") == "0–0" else None,
+        "seed_findings": seed_findings(seed, batching),
+        "batching": batching_findings(batching),
+        "max_wait": sorted(max_wait, key=lambda r: r.get("max_wait_ms") or 0),
+        "workers_advice": workers_advice(seed),
+        "pipeline": pipeline_context(bench) if bench else None,
+        "optimisations": REFERENCE["optimisations"],
+    }
 
 
 def render_report(
@@ -533,243 +392,16 @@ def render_report(
 ) -> Path:
     run, results = load_run(run_dir)
     bench = json.loads((bench_dir / "bench.json").read_text()) if bench_dir else None
-    charts_dir.mkdir(parents=True, exist_ok=True)
     output.parent.mkdir(parents=True, exist_ok=True)
     relative = Path(os.path.relpath(charts_dir, output.parent))
-    summaries = [r["summary"] for r in results]
     seed = rows_of(results, "seed")
     batching = sorted(rows_of(results, "batching"), key=lambda r: r["batch_size"])
-    max_wait = rows_of(results, "max-wait")
-    charts: list[tuple[str, str]] = []
-
-    def add_chart(name: str, title: str, draw, *data) -> None:
-        draw(*data, charts_dir / name)
-        charts.append((title, str(relative / name)))
-
-    main_rows = seed or summaries
-    add_chart("throughput_per_scenario.png", "Throughput per scenario", chart_throughput, main_rows)
-    add_chart("latency_per_scenario.png", "Upload latency per scenario", chart_latency, main_rows)
-    if batching:
-        add_chart(
-            "latency_vs_batch_size.png",
-            "Latency and throughput vs batch size",
-            chart_batch_size,
-            batching,
-        )
-    if len({r["workers"] for r in seed}) > 1:
-        add_chart("throughput_vs_workers.png", "Throughput vs workers", chart_workers, seed)
-    add_chart("cpu_per_scenario.png", "CPU by process", chart_cpu, results)
-    host = run["host"]
-    loads = [r["summary"].get("load_average") for r in results if r["summary"].get("load_average")]
-    lines = [
-        "# Stress test report",
-        "",
-        f"Generated by `loadtests/report.py` from run `{run['run']}` (commit {run['git_commit']}, "
-        f"{run['started']} → {run.get('finished', '?')}). Command:",
-        "",
-        f"    {run['command']}",
-        "",
-        "Regenerate the text and charts with `.venv/bin/python -m loadtests.report "
-        f"loadtests/results/{run['run']}"
-        + (f" --bench loadtests/results/{bench['run']}`." if bench else "`."),
-        "",
-        "## Set-up",
-        "",
-        table(
-            ["", ""],
-            [
-                ["CPU", f"{host['cpu_model']}, {host['logical_cpus']} logical CPUs, no GPU"],
-                ["Memory", f"{host['memory_gb']} GB"],
-                ["OS / Python", f"{host['os']} / {host['python']}"],
-                ["Packages", ", ".join(f"{k} {v}" for k, v in run["packages"].items())],
-                ["Model", f"{run['model']} (random weights: same compute, meaningless labels)"],
-                ["Web", run["web"] + ", DEBUG off, throttles lifted for the test accounts"],
-                ["Database / Redis", f"PostgreSQL {run['database']} / {run['redis']}"],
-                [
-                    "Workers",
-                    f"`run_model_worker`, TF_INTRA_OP_THREADS = cores ÷ workers, "
-                    "TF_INTER_OP_THREADS = 1, max wait "
-                    f"{fmt(run['max_wait_ms'], 0)} ms unless noted",
-                ],
-                [
-                    "Load",
-                    "Locust (`loadtests/locustfile.py`): 90 % `PhotoUploader` (new photo each "
-                    "upload; feedback, history, home page now and then), 10 % `RepeatUploader` "
-                    "(cache hits) in the seed scenarios; uploaders only in the others; "
-                    "each user pauses between tasks as the “pause” column says (0–0: "
-                    "the next request as soon as the answer comes)",
-                ],
-                [
-                    "Window",
-                    f"{fmt(run['duration_seconds'], 0)} s per scenario, measured from the "
-                    "moment every user has logged in (log-ins excluded)",
-                ],
-                [
-                    "Host load",
-                    "1-min load average "
-                    f"{fmt(min(loads), 1)}–{fmt(max(loads), 1)} during the windows (2 cores; "
-                    "CPU left to other processes is in the CPU chart as “other”)"
-                    if loads
-                    else "not recorded",
-                ],
-            ],
-        ),
-        "",
-        "Latency is what Locust saw for `POST /api/predictions/` with a new photo: the upload, "
-        "validation, queueing, the batch's forward pass and the answer (201 with the top 5). "
-        "“images/s” is what the workers classified in the window (`mlworker:stats`), "
-        "“mean batch” is images ÷ forward passes, CPU is per process group from the kernel's "
-        "counters (100 % = one core), RSS is the peak per process.",
-        "",
-    ]
-    if seed:
-        lines += ["## The six seed scenarios", "", scenario_table(seed), ""]
-    if batching:
-        lines += ["## Batch size", "", scenario_table(batching), ""]
-    if max_wait:
-        lines += ["## Max wait", "", scenario_table(max_wait), ""]
-    others = [r for r in summaries if r["group"] not in ("seed", "batching", "max-wait")]
-    if others:
-        lines += ["## Other scenarios", "", scenario_table(others), ""]
-    lines += ["## Charts", ""]
-    for title, path in charts:
-        lines += [f"![{title}]({path})", ""]
-    lines += ["## Against the older system and BentoML", ""]
-    lines += [
-        "Reference figures from the issue (same machine, same ResNet50 with random weights); "
-        "ours from this run and, where marked, from `bench_pipeline.py`.",
-        "",
-        table(
-            ["", "older system", "BentoML (adaptive batching, max 16)", "this system"],
-            comparison_rows(seed, bench, batching),
-        ),
-        "",
-        "Our seed-scenario users pause between tasks, so at 10–50 users our images/s is "
-        "their pace, not the system's capacity (see “workers in forward”); the rows marked "
-        "saturated are clients sending back to back.",
-        "",
-    ]
-    if bench:
-        lines += pipeline_summary(bench)
-    lines += ["## Analysis", ""]
-    for note in analysis(seed, batching, max_wait):
-        lines += [f"- {note}", ""]
-    lines += [
-        "## Trade-offs",
-        "",
-        "- **Throughput vs latency.** A batch's forward pass is shared by its images, so bigger "
-        "batches raise throughput, but every image in a batch waits for the whole pass: the "
-        "latency of an upload is at least one full batch's forward time. Batch size 1 gives the "
-        "lowest latency to a lone user and the lowest throughput under load.",
-        "- **Max wait.** Waiting after the first job of an idle worker trades a fixed delay for "
-        "a chance at a bigger first batch. It cannot help a lone user and barely matters under "
-        "load, where the queue fills during each forward pass.",
-        "- **Workers vs memory.** Each worker holds its own model and TensorFlow runtime; on "
-        "two cores more workers mostly overlap non-model work, at the price of that memory and "
-        "of fewer TensorFlow threads each.",
-        "- **Synchronous answers.** The upload request holds a web thread until its prediction "
-        "is done, so web threads must cover the concurrent uploads; the wait is a blocking read "
-        "on the job's result stream, costing no CPU while it waits.",
-        "",
-        "## Recommendations",
-        "",
-    ]
-    lines += [f"- {item}" for item in recommendations(seed, batching, max_wait, bench)]
-    lines += ["", "## What we changed for speed", ""]
-    lines += [
-        "Each change was measured before and after on this (shared, noisy) machine; the "
-        "commit message holds the details.",
-        "",
-        table(
-            ["change", "measured with", "before", "after", "commit"],
-            [[o.change, o.measured_with, o.before, o.after, o.commit] for o in OPTIMISATIONS],
-        ),
-        "",
-    ]
-    output.write_text("\n".join(lines))
+    charts = draw_charts(results, seed, batching, charts_dir, relative)
+    output.write_text(render("stress_test_report.md", stress_context(run, results, bench, charts)))
     return output
 
 
-def pipeline_summary(bench: dict) -> list[str]:
-    lines = [
-        "## Pipeline overhead (bench_pipeline.py)",
-        "",
-        f"From `{bench['command']}` (run `{bench['run']}`); details in "
-        "[BENCHMARK_PIPELINE.md](BENCHMARK_PIPELINE.md).",
-        "",
-    ]
-    rows = []
-    for model, outcome in bench["models"].items():
-        forward, saturated = outcome["forward"], outcome["saturated"]
-        rows.append(
-            [
-                model,
-                fmt(forward["images_per_second"]),
-                fmt(saturated["images_per_second"]),
-                fmt(outcome["ratios"]["end_to_end_over_forward"], 3),
-                fmt(outcome["unbatched"]["images_per_second"]),
-                fmt(outcome["single_user"]["p50_ms"], 0),
-                fmt(forward["single_image_ms_median"], 1),
-            ]
-        )
-    lines += [
-        table(
-            [
-                "model",
-                "(1) forward img/s",
-                "(2) HTTP img/s",
-                "(2)/(1)",
-                "(3) batch 1 img/s",
-                "(4) single-user p50 ms",
-                "single-image forward ms",
-            ],
-            rows,
-        ),
-        "",
-    ]
-    if "resnet50" in bench["models"]:
-        lines += resnet_targets(bench["models"]["resnet50"], bench.get("web_steps"))
-    lite = bench["models"].get("efficientnet_lite0")
-    if lite:
-        saturated = lite["saturated"]
-        per_request = cpu_per_upload(lite) or {}
-        total = sum(per_request.values())
-        model_ms = per_request.get(MODEL_CPU, 0.0)
-        share = (
-            f"The forward pass is {model_ms:.1f} of the {total:.1f} ms of CPU an upload costs "
-            f"({100 * model_ms / total:.0f} %); the web process alone costs "
-            f"{per_request['web']:.1f} ms. "
-            if total
-            else ""
-        )
-        lines += [
-            "### What bounds EfficientNet-Lite0",
-            "",
-            f"{fmt(saturated['images_per_second'])} uploads/s at saturation. "
-            + share
-            + bound_analysis(lite),
-            "",
-        ]
-    return lines
-
-
-# --- docs/BENCHMARK_PIPELINE.md --------------------------------------------------------------
-
-TARGETS = {
-    "end_to_end_over_forward": 0.90,
-    "saturated_images_per_second": 18.0,
-    "single_user_margin_ms": 25.0,
-    "single_user_p50_ms": 86.0,
-    "worker_rss_mb": 1536.0,
-    "web_rss_mb": 250.0,
-}
-
-
-def verdict(ok: bool) -> str:
-    return "met" if ok else "**not met**"
-
-
-MODEL_CPU = "model (forward pass, as measured alone)"
+# --- figures for the pipeline benchmark ------------------------------------------------------
 
 
 def cpu_per_upload(outcome: dict) -> dict[str, float] | None:
@@ -790,326 +422,184 @@ def cpu_per_upload(outcome: dict) -> dict[str, float] | None:
     }
 
 
-def ratio_ceiling_reason(outcome: dict, web_steps: dict | None) -> str:
-    """Why (2)/(1) is what it is when the model alone already keeps every core busy."""
-    per_request = cpu_per_upload(outcome)
-    if not per_request:
-        return ""
-    model_ms = per_request[MODEL_CPU]
-    rest_ms = sum(per_request.values()) - model_ms
-    target = TARGETS["end_to_end_over_forward"]
-    allowed_ms = model_ms * (1 - target) / target
-    reason = (
-        f"the model alone keeps {outcome['forward'].get('cores_busy', 0):.1f} of 2 cores busy "
-        f"at {model_ms:.0f} ms CPU per image; everything else costs {rest_ms:.1f} ms CPU per "
-        f"upload on the same cores, so the ceiling is {model_ms:.0f} ÷ "
-        f"{model_ms + rest_ms:.0f} = {model_ms / (model_ms + rest_ms):.2f}. "
-        f"{target:.2f} would need the rest ≤ {allowed_ms:.1f} ms"
-    )
-    if web_steps:
-        reason += (
-            f", while the Django request alone costs {web_steps['total_ms']:.1f} ms in process "
-            "(BENCHMARK_PIPELINE.md, “Where the web’s CPU goes”) and "
-            f"{per_request['web']:.1f} ms behind gunicorn"
-        )
-    return reason + "."
-
-
-def bound_analysis(outcome: dict) -> str:
-    """What limits end-to-end throughput, from where the CPU went at saturation."""
+def cpu_bound(outcome: dict) -> dict:
+    """Where the CPU went at saturation, and so what limits end-to-end throughput."""
     saturated = outcome["saturated"]
     cpu = saturated["cpu_percent"]
     system = saturated.get("system_cpu_percent") or sum(cpu.values())
-    accounted = sum(cpu.values())
-    other = max(system - accounted, 0.0)
+    other = max(system - sum(cpu.values()), 0.0)
     parts = {**cpu, "other (kernel, rest of the host)": other}
-    top = max(parts, key=parts.get)
-    split = ", ".join(f"{name} {value:.0f} %" for name, value in parts.items())
-    forward_busy = saturated.get("forward_busy_percent") or 0
-    text = (
-        f"At saturation the host's CPU was {system:.0f} % of 200 % ({split}); the worker spent "
-        f"{forward_busy:.0f} % of the window in forward passes. "
-    )
-    per_request = cpu_per_upload(outcome)
-    if per_request:
-        total = sum(per_request.values())
-        text += (
-            "CPU per answered upload: "
-            + ", ".join(f"{name} {value:.1f} ms" for name, value in per_request.items())
-            + f"; {total:.1f} ms in all, so two cores allow at most {2000 / total:.0f} "
-            "uploads/s. "
-        )
-    if system > 185:
-        text += (
-            f"The two cores are full, so throughput is bounded by total CPU per request; the "
-            f"largest consumer is {top}."
-        )
-    elif cpu.get("web", 0) > 85:
-        text += (
-            "The web process is near one core: its threads share one interpreter lock, so "
-            "one gunicorn process is the bound; more web processes would lift it."
-        )
-    else:
-        text += (
-            "Neither the cores nor one process are saturated: the bound is latency in the chain."
-        )
-    if other > 20:
-        text += (
-            f" Note: {other:.0f} % of the host's CPU went to processes outside the system under "
-            "test (other jobs on this shared machine), so these figures are below an idle host's."
-        )
-    return text
+    per_upload = cpu_per_upload(outcome)
+    total_ms = sum(per_upload.values()) if per_upload else 0
+    return {
+        "system": system,
+        "parts": parts,
+        "top": max(parts, key=parts.get),
+        "forward_busy": saturated.get("forward_busy_percent") or 0,
+        "per_upload": per_upload,
+        "total_ms": total_ms,
+        "max_uploads_per_second": 2000 / total_ms if total_ms else None,
+        "cores_full": system > 185,
+        "web_near_one_core": cpu.get("web", 0) > 85,
+        "other": other if other > 20 else None,
+    }
 
 
-def write_benchmark_doc(results: dict, path: Path) -> Path:
-    settings = results["settings"]
-    lines = [
-        "# Pipeline benchmark: what the HTTP pipeline costs on top of the model",
-        "",
-        f"Generated by `loadtests/bench_pipeline.py` (run `{results['run']}`, commit "
-        f"{results['git_commit']}, {results['started']} → {results.get('finished', '?')}):",
-        "",
-        f"    {results['command']}",
-        "",
-        f"Host: {results['host']['cpu_model']}, {results['host']['logical_cpus']} logical CPUs, "
-        f"{results['host']['memory_gb']} GB, no GPU; 1-min load average at the end "
-        f"{results.get('load_average_end', [float('nan')])[0]:.1f}. Web: {settings['web']}; "
-        f"one `run_model_worker`, {settings['tensorflow_threads']}; database "
-        f"{settings['database']}; Redis embedded. Batch size {settings['batch_size']}, max wait "
-        f"{settings['max_wait_ms']:g} ms, {settings['clients']} clients, "
-        f"{settings['seconds']:g} s measured after {settings['warmup']:g} s of warm-up.",
-        "",
-        "## Method",
-        "",
-        "1. **Raw forward**: the worker's model built the way the worker builds it, in its own "
-        "process with the worker's TensorFlow thread settings, timed on full batches of real "
-        "preprocessed photos (images/s = images ÷ total time), then on single images (median).",
-        "2. **End to end at saturation**: closed-loop clients (threads, `http.client`, "
-        "keep-alive), each uploading a photo nobody sent before as soon as its previous "
-        "upload is answered. Counted: 201 answers in the window. Enough clients that batches "
-        "stay full "
-        "(mean batch size shown).",
-        "3. The same with `--batch-size 1`.",
-        "4. **One client alone**, back to back, on the stack of (2).",
-        "",
-        "Photos are prepared before the run; each request stamps a unique JPEG comment into one, "
-        "so the bytes (and the result-cache key) are new while the load generator does no "
-        "image work. Its CPU is measured like the servers'.",
-        "",
-    ]
-    for model, outcome in results["models"].items():
-        forward, saturated = outcome["forward"], outcome["saturated"]
-        single = outcome["single_user"]
-        ratios = outcome["ratios"]
-        lines += [
-            f"## {forward['model']}",
-            "",
-            "The model alone (1):",
-            "",
-            forward_table(outcome),
-            "",
-            "Through HTTP (CPU per request is each process group's CPU time in the window "
-            "÷ requests answered):",
-            "",
-            http_table(outcome),
-            "",
-            f"- (2)/(1) = **{ratios['end_to_end_over_forward']:.3f}** "
-            f"(HTTP at saturation over raw forward at batch {forward['batch_size']})",
-            f"- (2)/(3) = **{ratios['batched_over_unbatched']:.2f}** "
-            "(what batching buys end to end)",
-            "- p50(4) − single-image forward = "
-            f"**{ratios['single_user_p50_minus_forward_ms']:.1f} ms** "
-            f"(p50 {single['p50_ms']:.0f} ms; from the answers' timestamps: created → "
-            f"started {fmt(single['queue_p50_ms'], 1)} ms, started → finished "
-            f"{fmt(single['worker_run_p50_ms'], 1)} ms at the median)",
-            f"- Peak RSS: worker {fmt(saturated['rss_mb_per_process'].get('workers'), 0)} MB, "
-            f"web process {fmt(saturated['rss_mb_per_process'].get('web'), 0)} MB, load generator "
-            f"{fmt(saturated['rss_mb_per_process'].get('load generator'), 0)} MB",
-            f"- Requests/s at saturation: {saturated['images_per_second']:.1f}; web CPU per "
-            f"request {fmt(saturated['web_cpu_ms_per_request'], 1)} ms. {bound_analysis(outcome)}",
-            "",
-        ]
-        if model == "resnet50":
-            lines += resnet_targets(outcome, results.get("web_steps"))
-    if results.get("web_steps"):
-        lines += web_steps_section(results)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # The runtimes' section (python -m loadtests.bench_runtimes) is a separate run: keep it.
-    kept = ""
-    if path.exists() and "<!-- bench_runtimes:start -->" in (previous := path.read_text()):
-        start = previous.index("<!-- bench_runtimes:start -->")
-        end = previous.find("<!-- bench_runtimes:end -->", start)
-        if end != -1:
-            kept = "\n" + previous[start : end + len("<!-- bench_runtimes:end -->")] + "\n"
-    path.write_text("\n".join(lines) + kept)
-    return path
+def ratio_ceiling(outcome: dict) -> dict | None:
+    """Why (2)/(1) is what it is when the model alone already keeps every core busy."""
+    per_upload = cpu_per_upload(outcome)
+    if not per_upload:
+        return None
+    model_ms = per_upload[MODEL_CPU]
+    rest_ms = sum(per_upload.values()) - model_ms
+    target = TARGETS["end_to_end_over_forward"]
+    return {
+        "cores_busy": outcome["forward"].get("cores_busy", 0),
+        "model_ms": model_ms,
+        "rest_ms": rest_ms,
+        "total_ms": model_ms + rest_ms,
+        "ceiling": model_ms / (model_ms + rest_ms),
+        "allowed_ms": model_ms * (1 - target) / target,
+        "web_ms": per_upload["web"],
+    }
 
 
-def web_steps_section(results: dict) -> list[str]:
-    steps = results["web_steps"]
-    served = [
-        outcome["saturated"]["web_cpu_ms_per_request"]
-        for outcome in results["models"].values()
-        if outcome["saturated"].get("web_cpu_ms_per_request")
-    ]
-    rows = [
-        [label.replace("  ", "↳ ", 1), f"{value:.2f}"] for label, value in steps["steps_ms"].items()
-    ]
-    rows.append(["the rest (Django middleware, DRF dispatch, URL routing, rendering, test client)",
-                 f"{steps['rest_ms']:.2f}"])  # fmt: skip
-    rows.append(["**total, in process**", f"**{steps['total_ms']:.2f}**"])
-    lines = [
-        "## Where the web's CPU goes",
-        "",
-        f"One upload's steps timed inside a web process (Django's test client, "
-        f"{steps['uploads']} uploads of new photos, PostgreSQL, Redis; no worker, so the answer "
-        "is the 202 and `wait_for_prediction` returns at once). CPU ms per upload; indented "
-        "steps are part of the one above.",
-        "",
-        table(["step", "CPU ms per upload"], rows),
-        "",
-    ]
-    if served:
-        lines += [
-            f"Behind gunicorn at saturation the web process spent {min(served):.1f}–"
-            f"{max(served):.1f} ms per upload. [PROFILE_WEB.md](PROFILE_WEB.md) samples it "
-            "under that load: gunicorn's own share is small; most of the difference is the "
-            "same steps running slower beside TensorFlow and the other requests, plus the wait "
-            "for the answer (the XREAD wake-up and a second read of the prediction).",
-            "",
-        ]
-    return lines
+def targets_check(outcome: dict) -> dict:
+    """The ResNet50 figures against TARGETS."""
+    saturated, single = outcome["saturated"], outcome["single_user"]
+    ratio = outcome["ratios"]["end_to_end_over_forward"]
+    worker_rss = saturated["rss_mb_per_process"].get("workers") or 0
+    web_rss = saturated["rss_mb_per_process"].get("web") or 0
+    return {
+        "ratio": ratio,
+        "ratio_met": ratio >= TARGETS["end_to_end_over_forward"],
+        "ceiling": ratio_ceiling(outcome),
+        "saturated": saturated,
+        "saturated_met": saturated["images_per_second"] >= TARGETS["saturated_images_per_second"]
+        and saturated["failures"] == 0,
+        "single": single,
+        "forward_ms": outcome["forward"]["single_image_ms_median"],
+        "margin_met": outcome["ratios"]["single_user_p50_minus_forward_ms"]
+        <= TARGETS["single_user_margin_ms"],
+        "bentoml_met": single["p50_ms"] < REFERENCE["bentoml"]["single_user_p50_ms"],
+        "worker_rss": worker_rss,
+        "worker_met": worker_rss <= TARGETS["worker_rss_gb"] * 1024,
+        "web_rss": web_rss,
+        "web_met": web_rss <= TARGETS["web_rss_mb"],
+    }
 
 
-def forward_table(outcome: dict) -> str:
+def forward_rows(outcome: dict) -> list[dict]:
+    """The raw-forward runs (before and after the load runs, when there are two) and their mean."""
     runs = outcome.get("forward_runs") or [outcome["forward"]]
     labels = ["before (2)", "after (4)"] if len(runs) == 2 else ["run"]
-    rows = [
-        [
-            label,
-            fmt(run["images_per_second"]),
-            fmt(run["batch_ms_median"], 0),
-            fmt(run["single_image_ms_median"], 1),
-            fmt(run.get("load_average"), 1),
-        ]
-        for label, run in zip(labels, runs, strict=True)
-    ]
+    rows = [{**run, "label": label} for label, run in zip(labels, runs, strict=True)]
     if len(runs) > 1:
-        forward = outcome["forward"]
-        rows.append(
-            [
-                "**mean (used for the ratios)**",
-                fmt(forward["images_per_second"]),
-                fmt(forward["batch_ms_median"], 0),
-                fmt(forward["single_image_ms_median"], 1),
-                fmt(forward.get("load_average"), 1),
-            ]
-        )
-    batch = outcome["forward"]["batch_size"]
-    headers = [
-        "measured",
-        f"images/s at batch {batch}",
-        f"ms per batch of {batch} (median)",
-        "ms per single image (median)",
-        "host load average",
-    ]
-    return table(headers, rows)
+        rows.append({**outcome["forward"], "label": "**mean (used for the ratios)**"})
+    return rows
 
 
-def http_table(outcome: dict) -> str:
+def cpu_ms_per_request(phase: dict, group: str) -> str:
+    requests = phase["requests"]
+    if not requests or group not in phase["cpu_percent"]:
+        return "–"
+    return f"{phase['cpu_percent'][group] * phase['window_seconds'] / 100 / requests * 1000:.1f}"
+
+
+def http_rows(outcome: dict) -> list[dict]:
     phases = (
         (f"(2) {outcome['saturated']['clients']} clients", outcome["saturated"]),
         (f"(3) {outcome['unbatched']['clients']} clients, batch 1", outcome["unbatched"]),
         ("(4) 1 client", outcome["single_user"]),
     )
-    rows = []
-    for label, s in phases:
-
-        def cpu(group, s=s):
-            requests = s["requests"]
-            if not requests or group not in s["cpu_percent"]:
-                return "–"
-            return f"{s['cpu_percent'][group] * s['window_seconds'] / 100 / requests * 1000:.1f}"
-
-        rows.append(
-            [
-                label,
-                fmt(s["images_per_second"], 2),
-                f"{fmt(s['p50_ms'], 0)} / {fmt(s['p95_ms'], 0)} / {fmt(s['p99_ms'], 0)}",
-                f"{s['failures']} / {s['requests']}",
-                fmt(s["mean_batch_size"], 1),
-                fmt(s["forward_busy_percent"], 0, " %"),
-                cpu("web"),
-                cpu("workers"),
-                cpu("postgres"),
-                cpu("redis"),
-                cpu("load generator"),
-                fmt(s.get("load_average"), 1),
-            ]
-        )
-    headers = [
-        "phase", "images/s", "p50 / p95 / p99 ms", "failed", "mean batch", "worker in forward",
-        "web ms CPU", "worker ms CPU", "PostgreSQL ms CPU", "Redis ms CPU",
-        "load generator ms CPU", "host load average",
-    ]  # fmt: skip
-    return table(headers, rows)
-
-
-def resnet_targets(outcome: dict, web_steps: dict | None = None) -> list[str]:
-    forward, saturated, single = outcome["forward"], outcome["saturated"], outcome["single_user"]
-    ratio = outcome["ratios"]["end_to_end_over_forward"]
-    ratio_met = ratio >= TARGETS["end_to_end_over_forward"]
-    margin = outcome["ratios"]["single_user_p50_minus_forward_ms"]
-    worker_rss = saturated["rss_mb_per_process"].get("workers") or 0
-    web_rss = saturated["rss_mb_per_process"].get("web") or 0
-    rows = [
-        [
-            "(2)/(1) ≥ 0.90",
-            f"{ratio:.3f}",
-            verdict(ratio_met)
-            + ("" if ratio_met else ": " + ratio_ceiling_reason(outcome, web_steps)),
-        ],
-        [
-            "(2) ≥ 18 images/s at 50 clients, 0 failures",
-            f"{saturated['images_per_second']:.1f} img/s, {saturated['failures']} failures",
-            verdict(
-                saturated["images_per_second"] >= TARGETS["saturated_images_per_second"]
-                and saturated["failures"] == 0
-            ),
-        ],
-        [
-            "single-user p50 ≤ single-image forward + 25 ms",
-            f"{single['p50_ms']:.0f} ms vs {forward['single_image_ms_median']:.0f} + 25 ms",
-            verdict(margin <= TARGETS["single_user_margin_ms"]),
-        ],
-        [
-            "single-user p50 < 86 ms (BentoML)",
-            f"{single['p50_ms']:.0f} ms",
-            verdict(single["p50_ms"] < TARGETS["single_user_p50_ms"]),
-        ],
-        [
-            "worker RSS ≤ 1.5 GB",
-            f"{worker_rss:.0f} MB",
-            verdict(worker_rss <= TARGETS["worker_rss_mb"]),
-        ],
-        ["web process ≤ 250 MB", f"{web_rss:.0f} MB", verdict(web_rss <= TARGETS["web_rss_mb"])],
+    groups = ("web", "workers", "postgres", "redis", "load generator")
+    return [
+        {**phase, "label": label, "cpu_ms": [cpu_ms_per_request(phase, g) for g in groups]}
+        for label, phase in phases
     ]
-    return ["### Targets (ResNet50)", "", table(["target", "measured", ""], rows), ""]
 
 
-def main(argv=None) -> int:
+def model_context(name: str, outcome: dict, web_steps: dict | None) -> dict:
+    per_upload = cpu_per_upload(outcome) or {}
+    total_ms = sum(per_upload.values())
+    return {
+        **outcome,
+        "name": name,
+        "forward_rows": forward_rows(outcome),
+        "http_rows": http_rows(outcome),
+        "bound": cpu_bound(outcome),
+        "rss": {
+            key.replace(" ", "_"): mb
+            for key, mb in outcome["saturated"]["rss_mb_per_process"].items()
+        },
+        "targets": targets_check(outcome) if name == "resnet50" else None,
+        "model_share": {
+            "model_ms": per_upload.get(MODEL_CPU, 0.0),
+            "total_ms": total_ms,
+            "percent": 100 * per_upload.get(MODEL_CPU, 0.0) / total_ms,
+            "web_ms": per_upload["web"],
+        }
+        if total_ms
+        else None,
+    }
+
+
+def web_steps_context(results: dict) -> dict | None:
+    steps = results.get("web_steps")
+    if not steps:
+        return None
+    served = [
+        outcome["saturated"]["web_cpu_ms_per_request"]
+        for outcome in results["models"].values()
+        if outcome["saturated"].get("web_cpu_ms_per_request")
+    ]
+    rows = [(label.replace("  ", "↳ ", 1), ms) for label, ms in steps["steps_ms"].items()]
+    return {**steps, "rows": rows, "served": (min(served), max(served)) if served else None}
+
+
+def pipeline_context(results: dict) -> dict:
+    models = {
+        name: model_context(name, outcome, results.get("web_steps"))
+        for name, outcome in results["models"].items()
+    }
+    return {
+        **results,
+        "models": models,
+        "resnet": models.get("resnet50"),
+        "lite": models.get("efficientnet_lite0"),
+        "steps": web_steps_context(results),
+        "targets_ref": {**TARGETS, "bentoml_ms": REFERENCE["bentoml"]["single_user_p50_ms"]},
+        "load_end": results.get("load_average_end", [float("nan")])[0],
+    }
+
+
+def runtimes_section(path: Path) -> str:
+    """The runtimes' section (python -m loadtests.bench_runtimes) is a separate run: kept."""
+    start_marker, end_marker = RUNTIMES_SECTION
+    previous = path.read_text() if path.exists() else ""
+    start = previous.find(start_marker)
+    end = previous.find(end_marker, start)
+    if start == -1 or end == -1:
+        return ""
+    return "\n" + previous[start : end + len(end_marker)] + "\n"
+
+
+def write_benchmark_doc(results: dict, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = render("benchmark_pipeline.md", {"bench": pipeline_context(results)})
+    path.write_text(text + runtimes_section(path))
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", nargs="?", type=Path, help="default: newest scenario run")
     parser.add_argument("--bench", type=Path, help="a bench_pipeline.py run (default: newest)")
     parser.add_argument("--no-bench", action="store_true")
     parser.add_argument("--output", type=Path, default=DOCS_DIR / "STRESS_TEST_REPORT.md")
     parser.add_argument("--charts", type=Path, default=DOCS_DIR / "charts")
-    parser.add_argument(
-        "--bench-doc",
-        type=Path,
-        default=DOCS_DIR / "BENCHMARK_PIPELINE.md",
-        help="rewritten from the benchmark run too",
-    )
+    parser.add_argument("--bench-doc", type=Path, default=DOCS_DIR / "BENCHMARK_PIPELINE.md",
+                        help="rewritten from the benchmark run too")  # fmt: skip
     args = parser.parse_args(argv)
     run_dir = args.run_dir or newest_run()
     if run_dir is None:
