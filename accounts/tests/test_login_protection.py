@@ -18,34 +18,15 @@ from dataclasses import dataclass
 
 import pytest
 import requests
-from django.conf import settings as django_settings
 from django.test import Client
 
 from accounts import login_guard
 from classifier.tests.reliability_doc import check_section
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
 
 LIMIT = 3
 PASSWORD = "correct-horse-42"
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def limits(settings):
-    def set_limits(*, login: str = "1000/min", login_account: str = "1000/min"):
-        rates = {**django_settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]}
-        rates.update(login=login, login_account=login_account)
-        settings.REST_FRAMEWORK = {
-            **django_settings.REST_FRAMEWORK,
-            "DEFAULT_THROTTLE_RATES": rates,
-        }
-
-    return set_limits
 
 
 @pytest.fixture
@@ -100,8 +81,8 @@ def assert_locked_out(response, door: Door) -> None:
 
 
 @pytest.mark.parametrize("door", DOORS, ids=lambda door: door.id)
-def test_wrong_passwords_for_one_account_lock_it_from_every_address(door, limits, alice):
-    limits(login_account=f"{LIMIT}/min")
+def test_wrong_passwords_for_one_account_lock_it_from_every_address(door, throttle_rates, alice):
+    throttle_rates(login_account=f"{LIMIT}/min")
     for index in range(LIMIT):
         wrong = door.send(Client(REMOTE_ADDR=f"10.1.0.{index + 1}"), "alice@example.com", "no")
         assert wrong.status_code in (200, 401), wrong.content[:300]
@@ -113,8 +94,8 @@ def test_wrong_passwords_for_one_account_lock_it_from_every_address(door, limits
 
 
 @pytest.mark.parametrize("door", DOORS, ids=lambda door: door.id)
-def test_wrong_passwords_from_one_address_lock_that_address(door, limits, alice):
-    limits(login=f"{LIMIT}/min")
+def test_wrong_passwords_from_one_address_lock_that_address(door, throttle_rates, alice):
+    throttle_rates(login=f"{LIMIT}/min")
     client = Client(REMOTE_ADDR="10.2.0.1")
     for index in range(LIMIT):
         assert door.send(client, f"u{index}@example.com", "no").status_code in (200, 401)
@@ -124,8 +105,8 @@ def test_wrong_passwords_from_one_address_lock_that_address(door, limits, alice)
 
 
 @pytest.mark.parametrize("door", DOORS, ids=lambda door: door.id)
-def test_successful_logins_are_never_counted(door, limits, alice):
-    limits(login=f"{LIMIT}/min", login_account=f"{LIMIT}/min")
+def test_successful_logins_are_never_counted(door, throttle_rates, alice):
+    throttle_rates(login=f"{LIMIT}/min", login_account=f"{LIMIT}/min")
     for _ in range(3 * LIMIT):
         response = door.send(Client(REMOTE_ADDR="10.3.0.1"), "alice@example.com", PASSWORD)
         assert door.succeeded(response), response.content[:300]
@@ -137,8 +118,8 @@ def test_successful_logins_are_never_counted(door, limits, alice):
 @pytest.mark.parametrize(
     "door", [door for door in DOORS if door.field == "username"], ids=lambda door: door.id
 )
-def test_a_decoy_email_field_does_not_dodge_the_account_limit(door, limits, alice):
-    limits(login_account=f"{LIMIT}/min")
+def test_a_decoy_email_field_does_not_dodge_the_account_limit(door, throttle_rates, alice):
+    throttle_rates(login_account=f"{LIMIT}/min")
     for index in range(LIMIT):
         client = Client(REMOTE_ADDR=f"10.4.0.{index + 1}")
         door.send(client, "alice@example.com", "no", email=f"decoy{index}@example.com")
@@ -149,9 +130,9 @@ def test_a_decoy_email_field_does_not_dodge_the_account_limit(door, limits, alic
 
 
 @pytest.mark.parametrize("door", DOORS, ids=lambda door: door.id)
-def test_a_5_mb_identity_leaves_no_trace_in_the_cache(door, limits, alice):
+def test_a_5_mb_identity_leaves_no_trace_in_the_cache(door, throttle_rates, alice):
     """Was: 15 such requests put 95 MB into Redis (the raw e-mail in the key)."""
-    limits()
+    throttle_rates()
     connection = login_guard.connection()
     huge = "a" * (5 * 1024 * 1024) + "@example.com"
     for _ in range(15):
@@ -187,10 +168,10 @@ def test_rates_read_like_the_api_throttles_plus_a_multiple(rate, parsed):
 # --- Atomic counting: parallel attempts on a live server ------------------------------------
 @pytest.mark.parametrize("door", [DOORS[0], DOORS[2]], ids=lambda door: door.id)
 def test_parallel_wrong_passwords_never_get_more_than_the_limit_checked(
-    door, limits, live_server, django_user_model
+    door, throttle_rates, live_server, django_user_model
 ):
     django_user_model.objects.create_user(email="carol@example.com", name="c", password=PASSWORD)
-    limits(login_account=f"{LIMIT}/min")
+    throttle_rates(login_account=f"{LIMIT}/min")
     attempts = 24
 
     url = live_server.url + door.path

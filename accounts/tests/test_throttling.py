@@ -14,39 +14,15 @@ from dataclasses import dataclass
 
 import pytest
 import requests
-from django.conf import settings as django_settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from classifier.tests.reliability_doc import check_section
 from conftest import jwt_client, photo_bytes
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
 
 LIMIT = 3
-GENEROUS = "1000/min"
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """Every login attempt hashes a password; the real hasher would make this file slow."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def rates(settings):
-    """Every scope generous; a test tightens the one it is about."""
-
-    def set_rates(**tight):
-        scopes = ("login", "login_account", "refresh", "register", "uploads")
-        rates = {scope: GENEROUS for scope in scopes}
-        rates.update({scope: f"{LIMIT}/min" for scope in tight})
-        settings.REST_FRAMEWORK = {
-            **django_settings.REST_FRAMEWORK,
-            "DEFAULT_THROTTLE_RATES": rates,
-        }
-
-    return set_rates
 
 
 @pytest.fixture
@@ -150,8 +126,8 @@ def caller(limit: Limit, index: int, people, *, other: bool = False):
 
 
 @pytest.mark.parametrize("limit", LIMITS, ids=lambda limit: limit.id)
-def test_limit(limit, rates, people):
-    rates(**{limit.scope: True})
+def test_limit(limit, throttle_rates, people):
+    throttle_rates(**{limit.scope: f"{LIMIT}/min"})
     for index in range(LIMIT):
         response = limit.send(caller(limit, index, people), index)
         assert response.status_code != 429, (index, response.content[:200])
@@ -168,8 +144,8 @@ def test_limit(limit, rates, people):
     assert response.status_code < 500
 
 
-def test_made_up_forwarded_for_headers_do_not_dodge_the_address_limit(rates):
-    rates(login=True)
+def test_made_up_forwarded_for_headers_do_not_dodge_the_address_limit(throttle_rates):
+    throttle_rates(login=f"{LIMIT}/min")
     codes = [
         Client(REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=f"192.0.2.{index}")
         .post("/api/auth/token/", login_body(index, f"u{index}@example.com"))
@@ -179,8 +155,8 @@ def test_made_up_forwarded_for_headers_do_not_dodge_the_address_limit(rates):
     assert codes[-1] == 429, codes
 
 
-def test_a_successful_login_still_works_under_the_limit(rates, people):
-    rates(login=True, login_account=True)
+def test_a_successful_login_still_works_under_the_limit(throttle_rates, people):
+    throttle_rates(login=f"{LIMIT}/min", login_account=f"{LIMIT}/min")
     response = Client().post(
         "/api/auth/token/",
         {"email": "alice@example.com", "password": "correct-horse-42"},
@@ -202,8 +178,8 @@ def cache_down(settings):
     }
 
 
-def test_login_limits_fail_open_when_the_cache_is_down(rates, people, cache_down):
-    rates(login=True, login_account=True)
+def test_login_limits_fail_open_when_the_cache_is_down(throttle_rates, people, cache_down):
+    throttle_rates(login=f"{LIMIT}/min", login_account=f"{LIMIT}/min")
     for index in range(LIMIT + 2):
         wrong = Client().post(
             "/api/auth/token/", login_body(index), content_type="application/json"
@@ -219,8 +195,10 @@ def test_login_limits_fail_open_when_the_cache_is_down(rates, people, cache_down
     assert right.status_code == 200
 
 
-def test_upload_limit_fails_open_when_the_cache_is_down(rates, people, cache_down, settings):
-    rates(uploads=True)
+def test_upload_limit_fails_open_when_the_cache_is_down(
+    throttle_rates, people, cache_down, settings
+):
+    throttle_rates(uploads=f"{LIMIT}/min")
     settings.PREDICT_WAIT_SECONDS = 0
     client = jwt_client(people["alice"])
     for index in range(LIMIT + 1):
