@@ -134,21 +134,35 @@ class DatasetExportAdmin(admin.ModelAdmin):
             exports.ExportFilter(), base=DatasetExport.objects.filter(pk__in=ids)
         )
 
+    def _manifest_response(self, request, queryset, *, what, encode, content_type, extension):
+        """A streamed manifest of the selection, `encode`d (CSV or JSONL lines), logged."""
+        _log_export(request, what, None, queryset)
+        lines = encode(exports.manifest_rows(self._rows(queryset)))
+        response = StreamingHttpResponse(lines, content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="{_name(extension)}"'
+        return response
+
     @admin.action(description=_("Export manifest (CSV)"), permissions=["export"])
     def export_csv(self, request, queryset):
-        _log_export(request, "CSV manifest", None, queryset)
-        lines = exports.csv_lines(exports.manifest_rows(self._rows(queryset)))
-        response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{_name("csv")}"'
-        return response
+        return self._manifest_response(
+            request,
+            queryset,
+            what="CSV manifest",
+            encode=exports.csv_lines,
+            content_type="text/csv; charset=utf-8",
+            extension="csv",
+        )
 
     @admin.action(description=_("Export manifest (JSONL)"), permissions=["export"])
     def export_jsonl(self, request, queryset):
-        _log_export(request, "JSONL manifest", None, queryset)
-        lines = exports.jsonl_lines(exports.manifest_rows(self._rows(queryset)))
-        response = StreamingHttpResponse(lines, content_type="application/x-ndjson")
-        response["Content-Disposition"] = f'attachment; filename="{_name("jsonl")}"'
-        return response
+        return self._manifest_response(
+            request,
+            queryset,
+            what="JSONL manifest",
+            encode=exports.jsonl_lines,
+            content_type="application/x-ndjson",
+            extension="jsonl",
+        )
 
     @admin.action(description=_("Export ImageNet-folder archive (zip)"), permissions=["export"])
     def export_imagenet(self, request, queryset):

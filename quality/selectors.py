@@ -96,6 +96,24 @@ def verdicts(period: Period) -> QuerySet[Feedback]:
 
 
 # --- Figures ---------------------------------------------------------------------------------
+#: The lookup from a prediction to its users' verdicts (right, wrong, or none given).
+SAID = "feedback_entries__is_correct"
+
+
+def verdict_counts() -> dict[str, Count]:
+    """Per group of predictions: `feedback`, how many verdicts were given, and `correct`,
+    how many said right (accuracy is correct / feedback)."""
+    return {
+        "feedback": Count("feedback_entries", filter=Q(**{f"{SAID}__isnull": False})),
+        "correct": Count("feedback_entries", filter=Q(**{SAID: True})),
+    }
+
+
+def feedback_accuracy(row: dict) -> Proportion:
+    """Accuracy by users' verdicts of a row annotated with `verdict_counts()`."""
+    return Proportion.of(row["correct"], row["feedback"])
+
+
 @dataclass
 class ModelQuality:
     model_name: str
@@ -111,21 +129,19 @@ class ModelQuality:
 
 def model_summary(period: Period) -> list[ModelQuality]:
     """Per model name as recorded on predictions (runtimes and versions stay apart). One query."""
-    said = "feedback_entries__is_correct"
     # Ranks were stored with each verdict and review (feedback.labels.rank_in_top), so
     # this reads no JSON and the scan can stay on the narrow covering index.
-    top5_hit = Q(**{f"{said}__isnull": False, "feedback_entries__correct_rank__lte": TOP_K})
+    top5_hit = Q(**{f"{SAID}__isnull": False, "feedback_entries__correct_rank__lte": TOP_K})
     rows = (
         answered_predictions(period, by_model=False)
         .values("model_name")
         .annotate(
             predictions=Count("id"),
-            feedback=Count("feedback_entries", filter=Q(**{f"{said}__isnull": False})),
-            correct=Count("feedback_entries", filter=Q(**{said: True})),
+            **verdict_counts(),
             top5_hits=Count("feedback_entries", filter=top5_hit),
             other_labels=Count(
                 "feedback_entries",
-                filter=Q(**{said: False}) & ~Q(feedback_entries__other_label=""),
+                filter=Q(**{SAID: False}) & ~Q(feedback_entries__other_label=""),
             ),
             reviewed=Count("reviewed_label"),
             reviewed_correct=Count("reviewed_label", filter=Q(reviewed_label__label=F("label"))),
@@ -139,7 +155,7 @@ def model_summary(period: Period) -> list[ModelQuality]:
             predictions=row["predictions"],
             feedback=row["feedback"],
             feedback_rate=row["feedback"] / row["predictions"] if row["predictions"] else None,
-            accuracy=Proportion.of(row["correct"], row["feedback"]),
+            accuracy=feedback_accuracy(row),
             top5=Proportion.of(row["top5_hits"], row["feedback"]),
             other_labels=row["other_labels"],
             reviewed_accuracy=Proportion.of(row["reviewed_correct"], row["reviewed"]),
@@ -163,13 +179,11 @@ def accuracy_over_time(period: Period) -> list[TimePoint]:
         verdicts(period)
         .annotate(when=trunc("prediction__created_at"))
         .values("prediction__model_name", "when")
-        .annotate(total=Count("id"), correct=Count("id", filter=Q(is_correct=True)))
+        .annotate(feedback=Count("id"), correct=Count("id", filter=Q(is_correct=True)))
         .order_by("prediction__model_name", "when")
     )
     return [
-        TimePoint(
-            row["prediction__model_name"], row["when"], Proportion.of(row["correct"], row["total"])
-        )
+        TimePoint(row["prediction__model_name"], row["when"], feedback_accuracy(row))
         for row in rows
     ]
 
@@ -183,23 +197,13 @@ class LabelQuality:
 
 def per_predicted_label(period: Period, limit: int = LABEL_ROWS) -> list[LabelQuality]:
     """The most predicted labels: how often, and how often right by feedback. One query."""
-    said = "feedback_entries__is_correct"
     rows = (
         answered_predictions(period)
         .values("label")
-        .annotate(
-            predictions=Count("id"),
-            feedback=Count("feedback_entries", filter=Q(**{f"{said}__isnull": False})),
-            correct=Count("feedback_entries", filter=Q(**{said: True})),
-        )
+        .annotate(predictions=Count("id"), **verdict_counts())
         .order_by("-predictions", "label")[:limit]
     )
-    return [
-        LabelQuality(
-            row["label"], row["predictions"], Proportion.of(row["correct"], row["feedback"])
-        )
-        for row in rows
-    ]
+    return [LabelQuality(row["label"], row["predictions"], feedback_accuracy(row)) for row in rows]
 
 
 @dataclass
