@@ -16,6 +16,7 @@ from classifier.serializers import (
     PredictionUploadSerializer,
     WaitQuerySerializer,
 )
+from classifier.steps import step
 
 #: seconds a client refused a wait slot is asked to wait before asking again
 RETRY_AFTER_WAIT_SLOTS_FULL = 2
@@ -74,6 +75,19 @@ class PredictionViewSet(
     def get_queryset(self):
         return selectors.predictions_visible_to(user=self.request.user)
 
+    # DRF's checks as named steps (classifier.steps): what a benchmark or test listens to.
+    def initial(self, request, *args, **kwargs):
+        with step("DRF checks (auth, permissions, throttle)"):
+            super().initial(request, *args, **kwargs)
+
+    def perform_authentication(self, request):
+        with step("JWT authentication (user lookup)"):
+            super().perform_authentication(request)
+
+    def check_throttles(self, request):
+        with step("upload throttle (cache)"):
+            super().check_throttles(request)
+
     @extend_schema(
         responses={204: None},
         description="Delete one of your predictions, its feedback and (when no other "
@@ -96,7 +110,9 @@ class PredictionViewSet(
         "queue is full (nothing was stored).",
     )
     def create(self, request):
-        upload = PredictionUploadSerializer(data=request.data)
+        with step("multipart parsing"):
+            data = request.data
+        upload = PredictionUploadSerializer(data=data)
         upload.is_valid(raise_exception=True)
         prediction = submit_or_raise(user=request.user, upload=upload.validated_data["image"])
         headers = {}
@@ -106,7 +122,8 @@ class PredictionViewSet(
             )
         except services.WaitSlotsFull:
             headers["Retry-After"] = str(RETRY_AFTER_WAIT_SLOTS_FULL)
-        data = self.get_serializer(prediction).data
+        with step("serialize the answer"):
+            data = self.get_serializer(prediction).data
         if prediction.is_finished:
             return Response(data, status=status.HTTP_201_CREATED)
         headers["Location"] = data["url"]

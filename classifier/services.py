@@ -32,6 +32,7 @@ from classifier import queueing, selectors, wait_slots
 from classifier.catalog import configured_model_name
 from classifier.imaging import InvalidImage, ValidatedImage, validate_upload
 from classifier.models import Prediction
+from classifier.steps import step, timed_step
 from classifier.storage import ChecksummedContent, StorageUnavailable
 from monitoring.metrics import FailureReason, Outcome, RejectReason, count_failures, count_upload
 
@@ -183,6 +184,7 @@ def clean_filename(name: str | None) -> str:
     return base
 
 
+@timed_step("store the file")
 def store_image(image: ValidatedImage) -> str:
     """Save the bytes under their content hash once; return the storage name.
 
@@ -222,6 +224,7 @@ def _holds(name: str, image: ValidatedImage) -> bool:
         return False
 
 
+@timed_step("submit_prediction")
 def submit_prediction(*, user: User, upload: UploadedFile) -> Prediction:
     """Validate and store an upload, then answer it from cache or put it on the queue.
 
@@ -233,7 +236,8 @@ def submit_prediction(*, user: User, upload: UploadedFile) -> Prediction:
     check_queue_room()
     check_upload_quota(user=user)
     try:
-        image = validate_upload(upload)
+        with step("validate (decode the image, hash)"):
+            image = validate_upload(upload)
     except InvalidImage:
         count_upload(Outcome.REJECTED, RejectReason.INVALID_IMAGE)
         raise
@@ -246,7 +250,10 @@ def submit_prediction(*, user: User, upload: UploadedFile) -> Prediction:
         "original_filename": clean_filename(getattr(upload, "name", "")),
         "model_name": model_name,
     }
-    previous = selectors.finished_prediction_for_image(sha256=image.sha256, model_name=model_name)
+    with step("result-cache lookup (query)"):
+        previous = selectors.finished_prediction_for_image(
+            sha256=image.sha256, model_name=model_name
+        )
     record_upload_for_quota(user=user)
     if previous is not None:
         now = timezone.now()
@@ -263,7 +270,8 @@ def submit_prediction(*, user: User, upload: UploadedFile) -> Prediction:
         )
     prediction = Prediction.objects.create(**fields)
     try:
-        queueing.enqueue_prediction(prediction_id=str(prediction.id))
+        with step("enqueue (RQ)"):
+            queueing.enqueue_prediction(prediction_id=str(prediction.id))
     except RedisError as error:
         logger.warning("queue unavailable, upload rejected: %s", error)
         prediction.delete()
@@ -279,6 +287,7 @@ class WaitSlotsFull(Exception):
     """Too many requests already wait (this user's or this process's bound): answer now."""
 
 
+@timed_step("wait_for_prediction (reads, XREAD)")
 def wait_for_prediction(*, prediction: Prediction, timeout: float) -> Prediction:
     """Block until the prediction is finished or `timeout` seconds pass; return it refreshed.
 

@@ -110,29 +110,15 @@ def run_forward_process(model_key: str, batch_size: int, seconds: float, env: di
 
 # --- where the web's CPU goes -------------------------------------------------------------
 
-# (label, module, attribute) of the steps of an upload, outermost first; nested steps'
-# time is included in their parent's.
-WEB_STEPS = (
-    ("DRF checks (auth, permissions, throttle)", "rest_framework.views", "APIView.initial"),
-    ("  JWT authentication (user lookup)",
-     "rest_framework_simplejwt.authentication", "JWTAuthentication.authenticate"),
-    ("  upload throttle (cache)", "rest_framework.views", "APIView.check_throttles"),
-    ("multipart parsing", "rest_framework.parsers", "MultiPartParser.parse"),
-    ("submit_prediction", "classifier.services", "submit_prediction"),
-    ("  validate (decode the image, hash)", "classifier.services", "validate_upload"),
-    ("  store the file", "classifier.services", "store_image"),
-    ("  result-cache lookup (query)", "classifier.selectors", "finished_prediction_for_image"),
-    ("  enqueue (RQ)", "classifier.queueing", "enqueue_prediction"),
-    ("wait_for_prediction (reads, XREAD)", "classifier.services", "wait_for_prediction"),
-    ("serialize the answer", "rest_framework.serializers", "Serializer.to_representation"),
-)  # fmt: skip
-
 
 def measure_web_steps(uploads: int) -> dict:
     """CPU per upload of each step of POST /api/predictions/, in this process (no gunicorn,
-    no worker: PREDICT_WAIT_SECONDS=0, so the answer is the 202 without waiting)."""
-    import importlib
+    no worker: PREDICT_WAIT_SECONDS=0, so the answer is the 202 without waiting).
+
+    The steps are those the code marks (`classifier.steps`); labels are indented two spaces
+    per level of nesting, and a step's time includes its children's."""
     from collections import defaultdict
+    from math import inf
 
     import django
 
@@ -141,29 +127,7 @@ def measure_web_steps(uploads: int) -> dict:
     from rest_framework_simplejwt.tokens import RefreshToken
 
     from accounts.models import User
-
-    spent: dict[str, float] = defaultdict(float)
-    depth: dict[str, int] = defaultdict(int)
-
-    def timed(label, function):
-        def wrapper(*args, **kwargs):
-            depth[label] += 1
-            started = time.process_time()
-            try:
-                return function(*args, **kwargs)
-            finally:
-                depth[label] -= 1
-                if not depth[label]:  # nested calls (a serializer's children) count once
-                    spent[label] += time.process_time() - started
-
-        return wrapper
-
-    for label, module_name, attribute in WEB_STEPS:
-        owner = importlib.import_module(module_name)
-        *path, name = attribute.split(".")
-        for part in path:
-            owner = getattr(owner, part)
-        setattr(owner, name, timed(label, getattr(owner, name)))
+    from classifier.steps import recording_steps
 
     user = User.objects.get(email=common.account_email(0))
     headers = {"HTTP_AUTHORIZATION": f"Bearer {RefreshToken.for_user(user).access_token}"}
@@ -173,21 +137,28 @@ def measure_web_steps(uploads: int) -> dict:
     ]
     client = Client(HTTP_HOST="localhost")  # the stack allows 127.0.0.1 and localhost
 
-    def post(body_and_type):
+    def post(body: bytes, content_type: str) -> None:
         response = client.generic(
-            "POST", "/api/predictions/", body_and_type[0], content_type=body_and_type[1], **headers
+            "POST", "/api/predictions/", body, content_type=content_type, **headers
         )
         assert response.status_code in (201, 202), response.content[:300]
 
     for body in bodies[uploads:]:  # warm-up: imports, connections, URL resolver
-        post(body)
-    spent.clear()
-    started = time.process_time()
-    for body in bodies[:uploads]:
-        post(body)
-    total = time.process_time() - started
-    steps = {label: 1000 * spent[label] / uploads for label, _, _ in WEB_STEPS}
-    top_level = sum(value for label, value in steps.items() if not label.startswith(" "))
+        post(*body)
+    spent: dict[tuple[str, ...], float] = defaultdict(float)
+    first_started: dict[tuple[str, ...], float] = {}
+    started = time.thread_time()
+    with recording_steps() as recorded:
+        for body in bodies[:uploads]:
+            post(*body)
+    total = time.thread_time() - started
+    for timing in recorded:
+        spent[timing.path] += timing.cpu_seconds
+        first_started[timing.path] = min(first_started.get(timing.path, inf), timing.started)
+    # Outermost first, each step followed by its children, in the order they ran.
+    order = sorted(spent, key=lambda path: [first_started[path[: i + 1]] for i in range(len(path))])
+    steps = {"  " * (len(path) - 1) + path[-1]: 1000 * spent[path] / uploads for path in order}
+    top_level = sum(1000 * spent[path] / uploads for path in order if len(path) == 1)
     return {
         "uploads": uploads,
         "total_ms": 1000 * total / uploads,

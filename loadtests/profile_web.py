@@ -36,11 +36,21 @@ DOC_PATH = common.REPO_ROOT / "docs" / "PROFILE_WEB.md"
 
 
 #: (label, function as py-spy names it: its qualified name); indented labels are inside the
-#: step above them. The view's steps are bench_pipeline's, two levels deeper.
+#: step above them. The view's labels are the steps `classifier.steps` reports.
 STEPS = (
     ("gunicorn: read the request, write the response", "ThreadWorker.handle"),
     ("  Django (middleware, routing, the view)", "WSGIHandler.__call__"),
-    *(("    " + label, attribute) for label, _, attribute in bench_pipeline.WEB_STEPS),
+    ("    DRF checks (auth, permissions, throttle)", "APIView.initial"),
+    ("      JWT authentication (user lookup)", "JWTAuthentication.authenticate"),
+    ("      upload throttle (cache)", "APIView.check_throttles"),
+    ("    multipart parsing", "MultiPartParser.parse"),
+    ("    submit_prediction", "submit_prediction"),
+    ("      validate (decode the image, hash)", "validate_upload"),
+    ("      store the file", "store_image"),
+    ("      result-cache lookup (query)", "finished_prediction_for_image"),
+    ("      enqueue (RQ)", "enqueue_prediction"),
+    ("    wait_for_prediction (reads, XREAD)", "wait_for_prediction"),
+    ("    serialize the answer", "PredictionSerializer.to_representation"),
     ("  (across the steps) SQL: build and run queries", "SQLCompiler.execute_sql"),
 )
 
