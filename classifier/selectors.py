@@ -18,7 +18,7 @@ def predictions_visible_to(*, user: Requester) -> QuerySet[Prediction]:
     """A user's own predictions, newest first. Anonymous users see none."""
     if not user.is_authenticated:
         return Prediction.objects.none()
-    return Prediction.objects.filter(owner=user)
+    return Prediction.objects.filter(owner_id=user.pk)  # the id: no read of a token's user
 
 
 def prediction_image_visible_to(*, user: Requester, prediction_id: UUID | str) -> Prediction | None:

@@ -244,7 +244,7 @@ def submit_prediction(*, user: User, upload: UploadedFile) -> Prediction:
     model_name = configured_model_name()
     storage_name = store_image(image)
     fields = {
-        "owner": user,
+        "owner_id": user.pk,  # not the object: a token's user is then never read
         "image": storage_name,
         "image_sha256": image.sha256,
         "original_filename": clean_filename(getattr(upload, "name", "")),

@@ -171,3 +171,53 @@ def test_reliability_doc_lists_every_revocation_case():
          "the account's other tokens keep working (not a password change)"),
     ]  # fmt: skip
     check_section("token-revocation", rows)
+
+
+def test_a_tokens_user_is_not_read_per_request_and_still_refused_once_gone(
+    alice, django_capture_on_commit_callbacks, django_assert_max_num_queries
+):
+    """The upload/result/history path reads no user row (the version cache says the account
+    is current and active), yet a deactivated or deleted account is refused there, also when
+    the cache has lost the entry or the change bypassed the model."""
+    from django.contrib.auth import get_user_model
+    from django.core.cache import cache
+
+    from accounts import tokens
+
+    pair = log_in()
+    client = with_access(pair["access"])
+    assert client.get("/api/predictions/").status_code == 200  # the version is now cached
+    with django_assert_max_num_queries(1):  # the page's count; no user row
+        assert client.get("/api/predictions/").status_code == 200
+    assert client.get("/api/auth/me/").json()["email"] == "alice@example.com"  # read on use
+
+    get_user_model().objects.filter(pk=alice.pk).update(is_active=False)  # bypasses the model
+    cache.delete(f"jwt-version:{alice.pk}")  # as when the entry lapses (STATE_SECONDS)
+    assert client.get("/api/predictions/").status_code == 401
+    assert client.post("/api/predictions/", {}, format="multipart").status_code == 401
+
+    get_user_model().objects.filter(pk=alice.pk).update(is_active=True)
+    tokens.drop_cached(alice.pk)
+    assert client.get("/api/predictions/").status_code == 200
+    delete(alice, django_capture_on_commit_callbacks)
+    for method, path in (("get", "/api/predictions/"), ("post", "/api/predictions/"),
+                         ("get", "/api/auth/me/")):  # fmt: skip
+        response = getattr(client, method)(path)
+        assert response.status_code == 401, (method, path, response.content[:200])
+
+
+def test_a_token_user_deleted_behind_the_caches_back_is_a_401_not_a_500(alice):
+    """The cache still says current (a raw SQL delete): reading the row refuses the token."""
+    from django.db import connection
+
+    pair = log_in()
+    client = with_access(pair["access"])
+    assert client.get("/api/auth/me/").status_code == 200
+    with connection.cursor() as cursor:
+        for table, column in (
+            ("token_blacklist_outstandingtoken", "user_id"),
+            ("accounts_user", "id"),
+        ):
+            cursor.execute(f"DELETE FROM {table} WHERE {column} = %s", [alice.pk])
+    response = client.get("/api/auth/me/")
+    assert response.status_code == 401, response.content[:200]

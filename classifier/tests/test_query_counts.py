@@ -72,10 +72,11 @@ def test_a_finished_batch_of_sixteen(api_client, run_worker, settings):
     assert len(queries) <= BATCH_QUERIES, [q["sql"][:80] for q in queries]
 
 
-UPLOAD_QUERIES = 3  # user (JWT), result-cache lookup, insert
-CACHED_UPLOAD_QUERIES = 3  # user, lookup, insert of the cached answer
-RESULT_QUERIES = 2  # user, the prediction
-HISTORY_QUERIES = 3  # user, count, one page
+# No user row: a token's user is its id (accounts.authentication.TokenUser).
+UPLOAD_QUERIES = 2  # result-cache lookup, insert
+CACHED_UPLOAD_QUERIES = 2  # lookup, insert of the cached answer
+RESULT_QUERIES = 1  # the prediction
+HISTORY_QUERIES = 2  # count, one page
 #: claim (select for update, expiry check, update) and one UPDATE for all 16 results;
 #: savepoints in tests
 BATCH_QUERIES = 7
