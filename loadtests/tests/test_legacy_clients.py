@@ -139,18 +139,17 @@ def stats_by_name(stats_csv: Path) -> dict[str, dict]:
         return {row["Name"]: row for row in csv.DictReader(handle)}
 
 
-def test_legacy_locustfile_runs_headless_without_failures(live_stack, user, tmp_path):
-    stack = live_stack(
-        workers=1,
-        PREDICT_WAIT_SECONDS="60",
-        ALLOWED_HOSTS=QUICK_START_HOSTS,
-    )
+def run_locust_headless(
+    live_stack, user, locustfile: Path, prefix: Path, *, users: int, seconds: int
+) -> tuple[subprocess.CompletedProcess, dict[str, dict]]:
+    """A warmed-up server, then `locustfile` headless against it as `user` with CSV output;
+    the run and its statistics by request name."""
+    stack = live_stack(workers=1, PREDICT_WAIT_SECONDS="60", ALLOWED_HOSTS=QUICK_START_HOSTS)
     warm_up_the_model(stack, user)
-    prefix = tmp_path / "legacy"
     command = [
         sys.executable, "-m", "locust",
-        "-f", str(LOCUSTFILE),
-        "--headless", "-u", "5", "-r", "5", "-t", "15s",
+        "-f", str(locustfile),
+        "--headless", "-u", str(users), "-r", str(users), "-t", f"{seconds}s",
         "--stop-timeout", "30",
         "--host", old_style_url(stack),
         "--csv", str(prefix),
@@ -162,11 +161,18 @@ def test_legacy_locustfile_runs_headless_without_failures(live_stack, user, tmp_
         env={**stack.env, "LEGACY_API_EMAIL": user.email, "LEGACY_API_PASSWORD": PASSWORD},
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=seconds + 125,
     )
     rows = stats_by_name(Path(f"{prefix}_stats.csv"))
+    print({column: rows["Aggregated"][column] for column in SUMMARY_COLUMNS})  # with pytest -s
+    return run, rows
+
+
+def test_legacy_locustfile_runs_headless_without_failures(live_stack, user, tmp_path):
+    run, rows = run_locust_headless(
+        live_stack, user, LOCUSTFILE, tmp_path / "legacy", users=5, seconds=15
+    )
     total = rows["Aggregated"]
-    print({column: total[column] for column in SUMMARY_COLUMNS})  # shown with pytest -s
     assert int(total["Failure Count"]) == 0, run.stderr[-3000:]
     assert int(total["Request Count"]) > 0
     assert int(rows["/login"]["Request Count"]) == 5
@@ -196,35 +202,12 @@ def test_the_original_locustfile_logging_in_on_every_task_has_no_failures(
 ):
     """10 users, between(1, 3) s waits, a login before every prediction, for 25 s: far over
     THROTTLE_LOGIN (10/min per address), which counts failed logins only (accounts.login_guard)."""
-    stack = live_stack(
-        workers=1,
-        PREDICT_WAIT_SECONDS="60",
-        ALLOWED_HOSTS=QUICK_START_HOSTS,
-    )
-    warm_up_the_model(stack, user)
     prefix = tmp_path / "original"
-    command = [
-        sys.executable, "-m", "locust",
-        "-f", str(ORIGINAL_LOCUSTFILE),
-        "--headless", "-u", "10", "-r", "10", "-t", "25s",
-        "--stop-timeout", "30",
-        "--host", old_style_url(stack),
-        "--csv", str(prefix),
-        "--loglevel", "WARNING",
-    ]  # fmt: skip
-    run = subprocess.run(
-        command,
-        cwd=LOCUSTFILE.parents[1],  # `python -m locust` makes the project importable from here
-        env={**stack.env, "LEGACY_API_EMAIL": user.email, "LEGACY_API_PASSWORD": PASSWORD},
-        capture_output=True,
-        text=True,
-        timeout=150,
+    run, rows = run_locust_headless(
+        live_stack, user, ORIGINAL_LOCUSTFILE, prefix, users=10, seconds=25
     )
-    rows = stats_by_name(Path(f"{prefix}_stats.csv"))
-    total = rows["Aggregated"]
-    print({column: total[column] for column in SUMMARY_COLUMNS})  # shown with pytest -s
     failures = Path(f"{prefix}_failures.csv").read_text()
-    assert int(total["Failure Count"]) == 0, failures[-3000:]
+    assert int(rows["Aggregated"]["Failure Count"]) == 0, failures[-3000:]
     logins, predictions = (
         int(rows[name]["Request Count"]) for name in ("/login", "/model/predict")
     )
