@@ -16,6 +16,11 @@
 - Fails open: when the cache Redis is unreachable logins are checked without limits (and
   a warning is logged) rather than locking everybody out.
 
+Password-reset requests (`/accounts/password/reset/`) are counted by the same reservation,
+under their own keys and rates: per client address (`THROTTLE_PASSWORD_RESET`) and per
+address asked for (`THROTTLE_PASSWORD_RESET_EMAIL`), every request, before the account is
+looked up, so the answer is the same whether or not the address has an account.
+
 Why not django-axes: its lock-out check reads the failure count and a failure is recorded
 after the password check, so parallel attempts all pass the check before any is counted
 (not atomic); it records attempts in the database (a write per failure, rows keyed by the
@@ -39,6 +44,7 @@ from accounts.client_ip import client_key, hashed
 logger = logging.getLogger(__name__)
 
 PREFIX = "imageclassifier:login-failures"
+RESET_PREFIX = "imageclassifier:password-resets"
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([a-z]+)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -96,9 +102,27 @@ def _limits(request, identity: str | None) -> list[tuple[str, int, int]]:
     return limits
 
 
+def _reset_limits(request, email: str | None) -> list[tuple[str, int, int]]:
+    rates = api_settings.DEFAULT_THROTTLE_RATES
+    limits = [(f"{RESET_PREFIX}:ip:{client_key(request)}", *parse_rate(rates["password_reset"]))]
+    if email:
+        key = f"{RESET_PREFIX}:email:{hashed('reset-email', email)}"
+        limits.append((key, *parse_rate(rates["password_reset_email"])))
+    return limits
+
+
 def reserve(*, request, identity: str | None) -> Reservation:
     """Reserve one failed-attempt slot per limit, or refuse the attempt (`locked`)."""
-    limits = _limits(request, identity)
+    return _reserve(_limits(request, identity), what="login")
+
+
+def reserve_password_reset(*, request, email: str | None) -> Reservation:
+    """Count one reset request against its client's and its address's limits (`locked`
+    when over either). Not released: a sent link counts like any other request."""
+    return _reserve(_reset_limits(request, email), what="password-reset")
+
+
+def _reserve(limits: list[tuple[str, int, int]], *, what: str) -> Reservation:
     if not limits:
         return Reservation()
     try:
@@ -109,7 +133,7 @@ def reserve(*, request, identity: str | None) -> Reservation:
             pipe.ttl(key)
         results = pipe.execute()
     except redis.RedisError as error:
-        logger.warning("login limits skipped, cache unavailable: %r", error)
+        logger.warning("%s limits skipped, cache unavailable: %r", what, error)
         return Reservation()
     reservation = Reservation(keys=[key for key, _, _ in limits])
     waits = [

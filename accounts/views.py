@@ -1,6 +1,8 @@
 """Browser pages: register, log in and out, and the account's self-service pages
 (password change, password reset by e-mail, deleting the account)."""
 
+import math
+
 from django.contrib import messages
 from django.contrib.auth import login, logout, update_session_auth_hash
 from django.contrib.auth import views as auth_views
@@ -10,7 +12,7 @@ from django.urls import reverse_lazy
 from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts import services
+from accounts import login_guard, services
 from accounts.forms import (
     AccountDeletionForm,
     EmailAuthenticationForm,
@@ -19,6 +21,7 @@ from accounts.forms import (
     RegistrationForm,
     SetPasswordForm,
 )
+from accounts.identity import canonical_email
 from accounts.throttles import RegisterRateThrottle, form_post_wait
 
 BACKEND = "accounts.backends.EmailBackend"
@@ -106,6 +109,28 @@ class PasswordResetView(auth_views.PasswordResetView):
     email_template_name = "accounts/email/password_reset.txt"
     subject_template_name = "accounts/email/password_reset_subject.txt"
     success_url = reverse_lazy("accounts:password_reset_done")
+
+    def form_valid(self, form):
+        """Send the link unless this client or this address asked too often (429 and the
+        form again). Counted before any account lookup: the same answer either way."""
+        reservation = login_guard.reserve_password_reset(
+            request=self.request, email=canonical_email(form.cleaned_data["email"])
+        )
+        if reservation.retry_after is not None:
+            minutes = math.ceil(reservation.retry_after / 60)
+            form.add_error(
+                None,
+                ngettext(
+                    "Too many password reset requests. Try again in %(minutes)d minute.",
+                    "Too many password reset requests. Try again in %(minutes)d minutes.",
+                    minutes,
+                )
+                % {"minutes": minutes},
+            )
+            response = self.render_to_response(self.get_context_data(form=form), status=429)
+            response["Retry-After"] = str(reservation.retry_after)
+            return response
+        return super().form_valid(form)
 
 
 class PasswordResetDoneView(auth_views.PasswordResetDoneView):

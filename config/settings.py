@@ -301,6 +301,10 @@ REST_FRAMEWORK = {
         "refresh": env.str("THROTTLE_REFRESH", default="60/min"),
         "register": env.str("THROTTLE_REGISTER", default="20/hour"),
         "uploads": env.str("THROTTLE_UPLOADS", default="600/min"),
+        # Password-reset requests (every one counts): per client address and per address
+        # asked for (accounts.login_guard.reserve_password_reset).
+        "password_reset": env.str("THROTTLE_PASSWORD_RESET", default="10/hour"),
+        "password_reset_email": env.str("THROTTLE_PASSWORD_RESET_EMAIL", default="3/hour"),
     },
 }
 SIMPLE_JWT = {

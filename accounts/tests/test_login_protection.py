@@ -227,3 +227,36 @@ def test_reliability_doc_lists_every_login_protection_case():
          f"exactly {LIMIT} passwords checked, 21 answered 429; then the right password 429"),
     ]  # fmt: skip
     check_section("login-protection", rows)
+
+
+# --- Password-reset requests: per address asked for and per client, every request ----------
+RESET = "/accounts/password/reset/"
+
+
+def ask_reset(email: str, address: str, **extra):
+    return Client(REMOTE_ADDR=address).post(RESET, {"email": email}, **extra)
+
+
+@pytest.mark.parametrize("email", ["alice@example.com", "nobody@example.com"])
+def test_reset_requests_for_one_email_are_limited_the_same_whether_it_has_an_account(
+    email, throttle_rates, alice, mailoutbox
+):
+    throttle_rates(password_reset_email=f"{LIMIT}/hour")
+    answers = [ask_reset(email, f"10.2.0.{index + 1}") for index in range(LIMIT)]
+    assert [a.status_code for a in answers] == [302] * LIMIT
+    refused = ask_reset(email.upper(), "10.2.1.1")  # any spelling of the address counts
+    assert refused.status_code == 429
+    assert 0 < int(refused["Retry-After"]) <= 3600
+    assert "Too many password reset requests. Try again in 60 minutes." in refused.content.decode()
+    assert len(mailoutbox) == (LIMIT if email.startswith("alice") else 0)
+    assert ask_reset("bob@example.com", "10.2.1.2").status_code == 302  # another address
+
+
+def test_reset_requests_from_one_client_are_limited_across_emails(throttle_rates, alice):
+    throttle_rates(password_reset=f"{LIMIT}/min")
+    for index in range(LIMIT):
+        assert ask_reset(f"someone-{index}@example.com", "10.3.0.1").status_code == 302
+    refused = ask_reset("alice@example.com", "10.3.0.1", HTTP_ACCEPT_LANGUAGE="es")
+    assert refused.status_code == 429
+    assert "Demasiadas solicitudes" in refused.content.decode()
+    assert ask_reset("alice@example.com", "10.3.0.2").status_code == 302  # another client
