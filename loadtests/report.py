@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -97,159 +96,117 @@ def rows_of(results: list[dict], group: str) -> list[dict]:
 # --- charts ----------------------------------------------------------------------------------
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def save(fig, path: Path) -> None:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    _pyplot().close(fig)
+def bars_per_scenario(ax, rows: list[dict], series: dict[str, list], ylabel: str, title: str):
+    """Side-by-side bars, one group per scenario."""
+    width = 0.8 / len(series)
+    for index, (label, values) in enumerate(series.items()):
+        offset = (index - (len(series) - 1) / 2) * width
+        ax.bar([i + offset for i in range(len(rows))], values, width, label=label)
+    ax.set_xticks(range(len(rows)), [r["scenario"] for r in rows], rotation=20, ha="right")
+    ax.set(ylabel=ylabel, title=title)
+    ax.legend()
+    ax.grid(axis="y", alpha=0.3)
 
 
-def bars_per_scenario(rows: list[dict], series: dict[str, list], ylabel: str, title: str):
-    """Side-by-side bars, one group per scenario; returns a function that saves the chart."""
-
-    def draw(path: Path) -> None:
-        fig, ax = _pyplot().subplots(figsize=(9, 4))
-        width = 0.8 / len(series)
-        for index, (label, values) in enumerate(series.items()):
-            offset = (index - (len(series) - 1) / 2) * width
-            ax.bar([i + offset for i in range(len(rows))], values, width, label=label)
-        ax.set_xticks(
-            list(range(len(rows))), [r["scenario"] for r in rows], rotation=20, ha="right"
-        )
-        ax.set(ylabel=ylabel, title=title)
-        ax.legend()
-        ax.grid(axis="y", alpha=0.3)
-        save(fig, path)
-
-    return draw
-
-
-def chart_throughput(rows: list[dict]):
+def chart_throughput(ax, rows: list[dict]) -> None:
     series = {
         "all requests/s": [r["rps"] or 0 for r in rows],
-        "images classified/s": [r["model_images_per_second"] or 0 for r in rows],
+        "images classified/s": [images_per_second(r) for r in rows],
     }
-    return bars_per_scenario(rows, series, "per second", "Throughput per scenario")
+    bars_per_scenario(ax, rows, series, "per second", "Throughput per scenario")
 
 
 def latency_seconds(rows: list[dict]) -> dict[str, list[float]]:
     return {p: [(r[f"upload_{p}_ms"] or 0) / 1000 for r in rows] for p in ("p50", "p95", "p99")}
 
 
-def chart_latency(rows: list[dict]):
+def chart_latency(ax, rows: list[dict]) -> None:
     title = "Upload latency (new photo, answered with the result) per scenario"
-    return bars_per_scenario(rows, latency_seconds(rows), "seconds", title)
+    bars_per_scenario(ax, rows, latency_seconds(rows), "seconds", title)
 
 
-def chart_batch_size(rows: list[dict]):
-    def draw(path: Path) -> None:
-        fig, ax = _pyplot().subplots(figsize=(9, 4))
-        sizes = [r["batch_size"] for r in rows]
-        for label, values in latency_seconds(rows).items():
-            ax.plot(sizes, values, marker="o", label=f"latency {label}")
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(sizes, [str(s) for s in sizes])
-        ax.set(xlabel="--batch-size", ylabel="upload latency (s)")
-        ax.set_ylim(bottom=0)
-        ax.grid(alpha=0.3)
-        twin = ax.twinx()
-        images = [r["model_images_per_second"] or 0 for r in rows]
-        twin.plot(sizes, images, color="black", linestyle="--", marker="s", label="images/s")
-        twin.set_ylabel("images classified/s")
-        twin.set_ylim(bottom=0)
-        (lines, labels), (more, more_labels) = (
-            ax.get_legend_handles_labels(),
-            twin.get_legend_handles_labels(),
-        )
-        ax.legend(lines + more, labels + more_labels, loc="upper left", bbox_to_anchor=(1.12, 1))
-        ax.set_title(f"Batch size: {rows[0]['users']} users, {rows[0]['workers']} workers")
-        save(fig, path)
-
-    return draw
+def chart_batch_size(ax, rows: list[dict]) -> None:
+    sizes = [r["batch_size"] for r in rows]
+    for label, values in latency_seconds(rows).items():
+        ax.plot(sizes, values, marker="o", label=f"latency {label}")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(sizes, [str(s) for s in sizes])
+    ax.set(xlabel="--batch-size", ylabel="upload latency (s)", ylim=(0, None))
+    ax.set_title(f"Batch size: {rows[0]['users']} users, {rows[0]['workers']} workers")
+    ax.grid(alpha=0.3)
+    twin = ax.twinx()
+    images = [images_per_second(r) for r in rows]
+    twin.plot(sizes, images, color="black", linestyle="--", marker="s", label="images/s")
+    twin.set(ylabel="images classified/s", ylim=(0, None))
+    lines, labels = ax.get_legend_handles_labels()
+    more, more_labels = twin.get_legend_handles_labels()
+    ax.legend(lines + more, labels + more_labels, loc="upper left", bbox_to_anchor=(1.12, 1.0))
 
 
-def chart_workers(rows: list[dict]):
-    def draw(path: Path) -> None:
-        fig, ax = _pyplot().subplots(figsize=(7, 4))
-        for users in sorted({r["users"] for r in rows}):
-            points = sorted(
-                (r["workers"], r["model_images_per_second"] or 0)
-                for r in rows
-                if r["users"] == users
-            )
-            ax.plot(*zip(*points, strict=True), marker="o", label=f"{users} users")
-        ax.set_xticks(sorted({r["workers"] for r in rows}))
-        ax.set(xlabel="model workers", ylabel="images classified/s")
-        ax.set_ylim(bottom=0)
-        ax.set_title("Throughput vs number of workers (2 cores)")
-        ax.legend()
-        ax.grid(alpha=0.3)
-        save(fig, path)
-
-    return draw
+def chart_workers(ax, rows: list[dict]) -> None:
+    for users in sorted({r["users"] for r in rows}):
+        points = sorted((r["workers"], images_per_second(r)) for r in rows if r["users"] == users)
+        ax.plot(*zip(*points, strict=True), marker="o", label=f"{users} users")
+    ax.set_xticks(sorted({r["workers"] for r in rows}))
+    ax.set(xlabel="model workers", ylabel="images classified/s", ylim=(0, None))
+    ax.set_title("Throughput vs number of workers (2 cores)")
+    ax.legend()
+    ax.grid(alpha=0.3)
 
 
-def cpu_by_group(results: list[dict]) -> dict[str, list[float]]:
-    """Each scenario's CPU % per process group, and what the host spent besides."""
+def chart_cpu(ax, results: list[dict]) -> None:
+    """Each scenario's CPU % per process group stacked, and what the host spent besides."""
     groups = ("workers", "web", "postgres", "locust", "redis")
-    parts: dict[str, list[float]] = {key: [] for key in (*groups, "other")}
-    for result in results:
-        resources = result.get("resources") or {}
-        measured = resources.get("groups", {})
-        values = [measured.get(key, {}).get("cpu_percent", 0.0) for key in groups]
-        for key, value in zip(groups, values, strict=True):
-            parts[key].append(value)
-        known = sum(values)
-        parts["other"].append(max((resources.get("system_cpu_percent") or known) - known, 0.0))
-    return parts
-
-
-def chart_cpu(results: list[dict]):
-    def draw(path: Path) -> None:
-        fig, ax = _pyplot().subplots(figsize=(11, 4))
-        names = [result["summary"]["scenario"] for result in results]
-        bottom = [0.0] * len(names)
-        for key, values in cpu_by_group(results).items():
-            label = "other (kernel, rest of the host)" if key == "other" else key
-            ax.bar(names, values, bottom=bottom, label=label)
-            bottom = [b + v for b, v in zip(bottom, values, strict=True)]
-        ax.axhline(200, color="black", linewidth=0.8, linestyle=":")
-        ax.set(ylabel="CPU % (200 % = both cores)", title="Where the CPU went")
-        ax.tick_params(axis="x", rotation=20)
-        for label in ax.get_xticklabels():
-            label.set_horizontalalignment("right")
-        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-        save(fig, path)
-
-    return draw
+    resources = [result.get("resources") or {} for result in results]
+    parts = {g: [r.get("groups", {}).get(g, {}).get("cpu_percent", 0.0) for r in resources]
+             for g in groups}  # fmt: skip
+    known = [sum(values) for values in zip(*parts.values(), strict=True)]
+    parts["other (kernel, rest of the host)"] = [
+        max((r.get("system_cpu_percent") or k) - k, 0.0)
+        for r, k in zip(resources, known, strict=True)
+    ]
+    names = [result["summary"]["scenario"] for result in results]
+    bottom = [0.0] * len(names)
+    for label, values in parts.items():
+        ax.bar(names, values, bottom=bottom, label=label)
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    ax.axhline(200, color="black", linewidth=0.8, linestyle=":")
+    ax.set(ylabel="CPU % (200 % = both cores)", title="Where the CPU went")
+    ax.tick_params(axis="x", rotation=20)
+    for label in ax.get_xticklabels():
+        label.set_horizontalalignment("right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
 
 
 def draw_charts(results: list[dict], seed: list[dict], batching: list[dict], charts_dir: Path,
                 relative: Path) -> list[dict]:  # fmt: skip
     """Draw the charts that have data; their titles and paths relative to the report."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     main_rows = seed or [r["summary"] for r in results]
-    planned: list[tuple[str, str, Callable[[Path], None] | None]] = [
-        ("throughput_per_scenario.png", "Throughput per scenario", chart_throughput(main_rows)),
-        ("latency_per_scenario.png", "Upload latency per scenario", chart_latency(main_rows)),
-        ("latency_vs_batch_size.png", "Latency and throughput vs batch size",
-         chart_batch_size(batching) if batching else None),
-        ("throughput_vs_workers.png", "Throughput vs workers",
-         chart_workers(seed) if len({r["workers"] for r in seed}) > 1 else None),
-        ("cpu_per_scenario.png", "CPU by process", chart_cpu(results)),
-    ]  # fmt: skip
+    several_worker_counts = len({r["workers"] for r in seed}) > 1
+    planned = (
+        ("throughput_per_scenario.png", "Throughput per scenario", chart_throughput, main_rows),
+        ("latency_per_scenario.png", "Upload latency per scenario", chart_latency, main_rows),
+        ("latency_vs_batch_size.png", "Latency and throughput vs batch size", chart_batch_size,
+         batching),
+        ("throughput_vs_workers.png", "Throughput vs workers", chart_workers,
+         seed if several_worker_counts else []),
+        ("cpu_per_scenario.png", "CPU by process", chart_cpu, results),
+    )  # fmt: skip
     charts_dir.mkdir(parents=True, exist_ok=True)
     charts = []
-    for name, title, draw in planned:
-        if draw is not None:
-            draw(charts_dir / name)
+    for name, title, draw, data in planned:
+        if data:
+            width = {"throughput_vs_workers.png": 7, "cpu_per_scenario.png": 11}.get(name, 9)
+            fig, ax = plt.subplots(figsize=(width, 4))
+            draw(ax, data)
+            fig.tight_layout()
+            fig.savefig(charts_dir / name, dpi=110)
+            plt.close(fig)
             charts.append({"title": title, "path": str(relative / name)})
     return charts
 
