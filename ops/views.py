@@ -7,7 +7,8 @@ from ops.selectors import system_health
 
 
 class HealthView(APIView):
-    """200 when the database, Redis and at least one worker are up; 503 naming what is not."""
+    """200 when the database, Redis, at least one worker and (when images live in one) the
+    object store are up; 503 naming what is not."""
 
     permission_classes = [permissions.AllowAny]
     authentication_classes = []
@@ -21,6 +22,7 @@ class HealthView(APIView):
             "redis": health.redis,
             "live_workers": health.live_workers,
             "queue_depth": health.queue_depth,
+            "object_store": health.object_store,
             "problems": health.problems,
         }
         return Response(body, status=200 if health.ok else 503)

@@ -23,6 +23,7 @@ def test_health_is_503_naming_the_missing_worker(client):
     assert body["database"] is True and body["redis"] is True
     assert body["live_workers"] == 0
     assert "no model worker running" in body["problems"]
+    assert body["object_store"] is None  # images on disk (MEDIA_ROOT): no store to report
 
 
 def test_health_is_200_while_a_worker_heartbeats(client, resnet_random):
@@ -93,3 +94,39 @@ def test_a_killed_worker_counts_dead_within_two_heartbeats(
         if process.poll() is None:
             process.kill()
             process.wait(timeout=10)
+
+
+# --- The object store (S3 / SeaweedFS), when images live in one -------------------------
+def test_health_reports_a_reachable_object_store(client, s3_storage):
+    body = client.get("/api/health/").json()
+    assert body["object_store"] == "ok"
+    assert body["problems"] == ["no model worker running"]
+
+
+@pytest.fixture
+def silent_store(settings, seaweedfs):
+    """The storage pointed at a port that accepts connections and never answers."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    options = seaweedfs.storage_options()
+    options["endpoint_url"] = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "classifier.s3storage.ImageS3Storage", "OPTIONS": options},
+    }
+    yield
+    listener.close()
+
+
+def test_a_silent_object_store_is_unavailable_within_healths_bound(client, silent_store):
+    from ops.selectors import OBJECT_STORE_TIMEOUT_SECONDS
+
+    started = time.monotonic()
+    response = client.get("/api/health/")
+    assert time.monotonic() - started < 2 * OBJECT_STORE_TIMEOUT_SECONDS + 1
+    assert response.status_code == 503
+    assert response.json()["object_store"] == "unavailable"
+    assert "object store unreachable" in response.json()["problems"]
