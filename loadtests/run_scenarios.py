@@ -33,6 +33,7 @@ import shutil
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -108,7 +109,9 @@ def select_scenarios(selectors: list[str] | None) -> list[Scenario]:
 class LocustProcess:
     """Locust headless in a subprocess; notices when its measured window starts."""
 
-    def __init__(self, command: list[str], log_path: Path, env: dict[str, str], on_measuring):
+    def __init__(
+        self, command: list[str], log_path: Path, env: dict[str, str], on_measuring: Callable
+    ):
         self.measuring = threading.Event()
         self.on_measuring = on_measuring
         self._log = open(log_path, "w")  # noqa: SIM115 (closed in wait())
@@ -142,33 +145,33 @@ class LocustProcess:
         return code
 
 
+LOCUST_COLUMNS = {
+    "requests_per_second": "Requests/s", "mean_ms": "Average Response Time", "p50_ms": "50%",
+    "p95_ms": "95%", "p99_ms": "99%", "max_ms": "Max Response Time",
+}  # fmt: skip
+
+
 def read_locust_stats(path: Path) -> dict[str, dict]:
     """Locust's *_stats.csv as {name: figures}; times in milliseconds."""
     rows = {}
     with open(path, newline="") as handle:
         for row in csv.DictReader(handle):
-
-            def number(column, row=row):
-                value = row.get(column, "")
-                return float(value) if value not in ("", "N/A") else None
-
-            requests = int(number("Request Count") or 0)
-            failures = int(number("Failure Count") or 0)
+            numbers = {
+                key: float(row[column]) if row.get(column, "") not in ("", "N/A") else None
+                for key, column in LOCUST_COLUMNS.items()
+            }
+            requests, failures = int(row["Request Count"]), int(row["Failure Count"])
             rows[row["Name"]] = {
                 "requests": requests,
                 "failures": failures,
                 "failure_percent": 100.0 * failures / requests if requests else 0.0,
-                "requests_per_second": number("Requests/s"),
-                "mean_ms": number("Average Response Time"),
-                "p50_ms": number("50%"),
-                "p95_ms": number("95%"),
-                "p99_ms": number("99%"),
-                "max_ms": number("Max Response Time"),
+                **numbers,
             }
     return rows
 
 
 def model_counters(stack: Stack) -> dict[str, float]:
+    """The workers' counters (`mlworker:stats`): forward passes, images, seconds in forward."""
     import redis
 
     from mlworker.worker import read_stats
@@ -185,25 +188,46 @@ def counter_delta(before: dict, after: dict) -> dict[str, float]:
     return {key: after.get(key, 0.0) - before.get(key, 0.0) for key in keys}
 
 
-def run_scenario(scenario: Scenario, args, env: dict[str, str], run_dir: Path) -> dict:
+def locust_command(scenario: Scenario, args: argparse.Namespace, url: str, csv: Path) -> list[str]:
+    """Locust headless for one scenario; it runs until --duration after the last log-in."""
+    return [
+        sys.executable, "-m", "locust",
+        "-f", str(LOCUSTFILE),
+        "--headless",
+        "--only-summary",
+        "--host", url,
+        "--users", str(scenario.users),
+        "--spawn-rate", str(max(1, scenario.users // 5)),
+        "--run-time", f"{int(args.duration + LOGIN_ALLOWANCE_SECONDS)}s",
+        "--stop-timeout", "0",
+        "--csv", str(csv),
+        "--measure-seconds", str(args.duration),
+        "--image-pool-size", str(args.image_pool_size),
+        "--uploader-weight", str(scenario.uploader_weight),
+        "--repeat-uploader-weight", str(scenario.repeat_uploader_weight),
+        "--accounts", str(args.accounts),
+        "--think-seconds", *(str(seconds) for seconds in scenario.think_seconds),
+    ]  # fmt: skip
+
+
+def run_scenario(
+    scenario: Scenario, args: argparse.Namespace, env: dict[str, str], run_dir: Path
+) -> dict:
+    """Start the system for `scenario`, run Locust against it, and write its result.json."""
     scenario_dir = run_dir / scenario.name
     if scenario_dir.exists():
         shutil.rmtree(scenario_dir)
     scenario_dir.mkdir(parents=True)
-    worker_env = {**env, **common.tensorflow_threads(scenario.workers)}
     max_wait_ms = args.max_wait_ms if scenario.max_wait_ms is None else scenario.max_wait_ms
-    worker_args = [
-        "--model", args.model,
-        "--batch-size", str(scenario.batch_size),
-        "--max-wait-ms", str(max_wait_ms),
-    ]  # fmt: skip
+    worker_args = ["--model", args.model, "--batch-size", str(scenario.batch_size),
+                   "--max-wait-ms", str(max_wait_ms)]  # fmt: skip
     config = StackConfig(
         web_port=free_port(),
         workers=scenario.workers,
         worker_args=worker_args,
         web_processes=args.web_processes,
         web_threads=args.web_threads,
-        env=worker_env,
+        env={**env, **common.tensorflow_threads(scenario.workers)},
         log_dir=scenario_dir / "logs",
         ready_timeout=300,
     )
@@ -220,26 +244,9 @@ def run_scenario(scenario: Scenario, args, env: dict[str, str], run_dir: Path) -
         if marker:
             sampler.add_matching("postgres", marker)
         counters = {}
-        command = [
-            sys.executable, "-m", "locust",
-            "-f", str(LOCUSTFILE),
-            "--headless",
-            "--only-summary",
-            "--host", stack.url,
-            "--users", str(scenario.users),
-            "--spawn-rate", str(max(1, scenario.users // 5)),
-            "--run-time", f"{int(args.duration + LOGIN_ALLOWANCE_SECONDS)}s",
-            "--stop-timeout", "0",
-            "--csv", str(scenario_dir / "locust"),
-            "--measure-seconds", str(args.duration),
-            "--image-pool-size", str(args.image_pool_size),
-            "--uploader-weight", str(scenario.uploader_weight),
-            "--repeat-uploader-weight", str(scenario.repeat_uploader_weight),
-            "--accounts", str(args.accounts),
-            "--think-seconds", *(str(seconds) for seconds in scenario.think_seconds),
-        ]  # fmt: skip
+        command = locust_command(scenario, args, stack.url, scenario_dir / "locust")
 
-        def start_window():
+        def start_window() -> None:
             counters["before"] = model_counters(stack)
             sampler.start()
 
