@@ -52,6 +52,7 @@ def num(value: float, spec: str) -> str:
 
 @cache
 def engine() -> Engine:
+    """Django's template engine on its own (no settings), with this module's filters."""
     return Engine(dirs=[HERE / "templates"], autoescape=False, builtins=[__name__])
 
 
@@ -65,7 +66,7 @@ def render(template: str, context: dict) -> str:
 
 
 def table(headers: list[str], rows: list[list]) -> str:
-    """A Markdown table."""
+    """A Markdown table (profile_web.py's)."""
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
@@ -476,7 +477,8 @@ def http_rows(outcome: dict) -> list[dict]:
     ]
 
 
-def model_context(name: str, outcome: dict, web_steps: dict | None) -> dict:
+def model_context(name: str, outcome: dict) -> dict:
+    """One model's figures in bench.json, with what the documents derive from them."""
     per_upload = cpu_per_upload(outcome) or {}
     total_ms = sum(per_upload.values())
     return {
@@ -515,10 +517,7 @@ def web_steps_context(results: dict) -> dict | None:
 
 
 def pipeline_context(results: dict) -> dict:
-    models = {
-        name: model_context(name, outcome, results.get("web_steps"))
-        for name, outcome in results["models"].items()
-    }
+    models = {name: model_context(name, outcome) for name, outcome in results["models"].items()}
     return {
         **results,
         "models": models,
