@@ -26,18 +26,16 @@ import argparse
 import http.client
 import json
 import os
+import signal
 import subprocess
 import sys
-import threading
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from loadtests import bench_pipeline, common
 from loadtests.common import fmt
-from ops.stack import free_port
+from ops.stack import free_port, wait_until
 
-MODELS = ("resnet50", "efficientnet_lite0")
 VARIANTS = ("tensorflow-fp32", "openvino-fp32", "openvino-bf16", "onnxruntime-fp32")
 BENTOML_VERSION = "1.4.40"
 BENTOML_VENV = common.REPO_ROOT / ".run" / "bentoml-venv"
@@ -54,7 +52,7 @@ def variant_env(variant: str) -> dict[str, str]:
 # --- ours ------------------------------------------------------------------------------------
 
 
-def bench_variant(args, env: dict, model: str, variant: str, pool, tokens, run_dir: Path) -> dict:
+def bench_variant(args, env: dict, model: str, variant: str, pool, run_dir: Path) -> dict:
     env = {**env, **variant_env(variant)}
     tag = f"[{model} {variant}]"
     print(f"{tag} model alone…", flush=True)
@@ -64,31 +62,10 @@ def bench_variant(args, env: dict, model: str, variant: str, pool, tokens, run_d
         f"{forward['single_image_ms_median']:.1f} ms single, RSS {forward['rss_mb']:.0f} MB",
         flush=True,
     )
-    stack = bench_pipeline.start_stack(
-        args,
-        env,
-        model=model,
-        batch_size=args.batch_size,
-        log_dir=run_dir / "logs" / model / variant,
+    log_dir = run_dir / "logs" / model / variant
+    saturated, single = bench_pipeline.load_runs(
+        args, env, model, args.batch_size, log_dir, pool, tag=f"{model} {variant}"
     )
-    try:
-        stack_tokens = tokens(stack)
-        saturated = bench_pipeline.closed_loop_load(
-            stack,
-            clients=args.clients,
-            tokens=stack_tokens,
-            pool=pool,
-            warmup=args.warmup,
-            seconds=args.seconds,
-        ).summary()
-        bench_pipeline.print_load(f"{model} {variant}", saturated)
-        time.sleep(1)
-        single = bench_pipeline.single_client_latency(
-            stack, token=stack_tokens[0], pool=pool, requests=args.single_requests, warmup=3
-        ).summary()
-        bench_pipeline.print_load(f"{model} {variant} alone", single)
-    finally:
-        stack.stop()
     return {
         "forward": forward,
         "saturated": saturated,
@@ -134,93 +111,25 @@ def ensure_bentoml_venv() -> Path:
     return python
 
 
-class BentoClient:
-    def __init__(self, port: int, pool, first_photo: int):
-        self.port, self.pool, self.next_photo = port, pool, first_photo
-        self.connection = None
-
-    def upload_once(self) -> tuple[int, str | None]:
-        body, content_type = common.multipart_body(
-            "images", "photo.jpg", self.pool.unique_jpeg(self.next_photo)
-        )
-        self.next_photo += 1
-        try:
-            if self.connection is None:
-                self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
-            self.connection.request(
-                "POST", "/classify", body=body, headers={"Content-Type": content_type}
-            )
-            response = self.connection.getresponse()
-            payload = response.read()
-        except (OSError, http.client.HTTPException) as error:
-            if self.connection is not None:
-                self.connection.close()
-            self.connection = None
-            return 0, f"{type(error).__name__}: {error}"
-        if response.status != 200:
-            return response.status, f"HTTP {response.status}: {payload[:200]!r}"
-        return 200, None
-
-
-def bentoml_load(port: int, pid: int, pool, *, clients: int, warmup: float, seconds: float):
-    stop, measuring = threading.Event(), threading.Event()
-    latencies: list[float] = []
-    failures: list[str] = []
-    lock = threading.Lock()
-
-    def loop(index: int) -> None:
-        client = BentoClient(port, pool, 50_000_000 + index * 100_000)
-        while not stop.is_set():
-            started = time.monotonic()
-            status, error = client.upload_once()
-            elapsed = time.monotonic() - started
-            if measuring.is_set() and not stop.is_set():
-                with lock:
-                    if status == 200:
-                        latencies.append(1000 * elapsed)
-                    else:
-                        failures.append(error or str(status))
-
-    threads = [threading.Thread(target=loop, args=(i,), daemon=True) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    time.sleep(warmup)
-    sampler = common.ProcessSampler(interval=1.0)
-    sampler.add("bentoml", [pid], include_children=True)
-    sampler.add("load generator", [os.getpid()])
-    sampler.start()
-    measuring.set()
-    time.sleep(seconds)
-    stop.set()
-    resources = sampler.stop()
-    for thread in threads:
-        thread.join(timeout=150)
-    window = resources["window_seconds"]
-    group = resources["groups"]["bentoml"]
+def bentoml_summary(result: common.LoadResult) -> dict:
+    """The load's summary, CPU and memory being all of BentoML's (model included)."""
+    summary = result.summary()
     return {
-        "clients": clients,
-        "images_per_second": len(latencies) / window,
-        "failures": len(failures),
-        "requests": len(latencies) + len(failures),
-        "p50_ms": common.percentile(latencies, 50),
-        "p95_ms": common.percentile(latencies, 95),
-        "cpu_ms_per_request": 1000 * group["cpu_seconds"] / max(len(latencies), 1),
-        "rss_mb_total": group["rss_peak_mb_total"],
-        "errors": sorted(set(failures))[:5],
+        **summary,
+        "cpu_ms_per_request": summary["cpu_ms_per_request"]["bentoml"],
+        "rss_mb_total": summary["rss_mb_total"]["bentoml"],
     }
 
 
-def bentoml_single(port: int, pool, requests: int) -> dict:
-    client = BentoClient(port, pool, 90_000_000)
-    for _ in range(3):
-        client.upload_once()
-    latencies = []
-    for _ in range(requests):
-        started = time.monotonic()
-        status, _ = client.upload_once()
-        if status == 200:
-            latencies.append(1000 * (time.monotonic() - started))
-    return {"p50_ms": common.percentile(latencies, 50), "requests": len(latencies)}
+def bentoml_ready(process: subprocess.Popen, port: int, log: Path) -> bool:
+    if process.poll() is not None:
+        raise RuntimeError(f"bentoml serve exited; see {log}")
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        connection.request("GET", "/readyz")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
 
 
 def bench_bentoml(args, pool, run_dir: Path) -> dict:
@@ -245,36 +154,40 @@ def bench_bentoml(args, pool, run_dir: Path) -> dict:
             start_new_session=True,
         )  # fmt: skip
     try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"bentoml serve exited; see {log}")
-            try:
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                connection.request("GET", "/readyz")
-                if connection.getresponse().status == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.5)
-        else:
-            raise RuntimeError(f"bentoml serve not ready within 180 s; see {log}")
-        saturated = bentoml_load(
-            port, process.pid, pool, clients=args.clients, warmup=args.warmup, seconds=args.seconds
+        wait_until(lambda: bentoml_ready(process, port, log), timeout=180, what=f"BentoML ({log})")
+
+        def sampler() -> common.ProcessSampler:
+            sampler = common.ProcessSampler(interval=1.0)
+            sampler.add("bentoml", [process.pid], include_children=True)
+            sampler.add("load generator", [os.getpid()])
+            return sampler
+
+        def uploader(i: int) -> common.Uploader:
+            url = f"http://127.0.0.1:{port}"
+            first = 50_000_000 + i * 100_000
+            return common.Uploader(url, pool, first, path="/classify", field_name="images",
+                                   expect=200)  # fmt: skip
+
+        saturated = bentoml_summary(
+            common.closed_loop_load(
+                uploader,
+                clients=args.clients,
+                warmup=args.warmup,
+                seconds=args.seconds,
+                sampler=sampler(),
+            )
         )
-        print(
-            f"[bentoml]     {saturated['images_per_second']:.2f} img/s, {saturated['failures']} "
-            f"failed, p50 {fmt(saturated['p50_ms'], 0)} ms",
-            flush=True,
-        )
-        single = bentoml_single(port, pool, args.single_requests)
+        bench_pipeline.print_load("bentoml", saturated)
+        single = common.one_client_load(
+            uploader(900), requests=args.single_requests, warmup=3, sampler=sampler()
+        ).summary()
         print(f"[bentoml]     alone: p50 {fmt(single['p50_ms'], 0)} ms", flush=True)
     finally:
-        os.killpg(process.pid, 15)
+        os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
     return {"saturated": saturated, "single_user": single, "bentoml": BENTOML_VERSION}
 
@@ -452,29 +365,13 @@ def write_section(results: dict, path: Path) -> None:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser = bench_pipeline.bench_parser(
+        __doc__.split("\n\n")[0], DOC_PATH, seconds=8, warmup=4, forward_seconds=2,
+        single_requests=15,
+    )  # fmt: skip
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--no-bentoml", action="store_true")
     parser.add_argument("--web-steps", type=int, default=100, help="uploads timed in process")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--max-wait-ms", type=float, default=10.0)
-    parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=8, help="measured window per load run")
-    parser.add_argument("--warmup", type=float, default=4, help="unmeasured seconds first")
-    parser.add_argument("--forward-seconds", type=float, default=2)
-    parser.add_argument("--single-requests", type=int, default=15)
-    parser.add_argument("--web-processes", type=int, default=1)
-    parser.add_argument("--web-threads", type=int, default=64)
-    parser.add_argument("--run-name", default=None)
-    parser.add_argument("--results-dir", type=Path, default=common.RESULTS_DIR)
-    parser.add_argument("--doc", default=str(DOC_PATH), help="markdown to update ('' skips)")
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("LOADTEST_DATABASE_URL", common.DEFAULT_DATABASE_URL),
-    )
     return parser.parse_args(argv)
 
 
@@ -483,35 +380,11 @@ def main(argv=None) -> int:
     run_name = args.run_name or "runtimes-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     run_dir = args.results_dir / run_name
     run_dir.mkdir(parents=True, exist_ok=True)
-    work_dir = common.REPO_ROOT / ".run" / "loadtests"
-    env = {
-        **common.stack_environment(
-            database_url=args.database_url,
-            model=args.models[0],
-            media_root=work_dir / "bench-media",
-            static_root=work_dir / "static",
-        ),
-        **common.tensorflow_threads(workers=1),
-        "MODEL_CACHE_DIR": str(work_dir / "model-cache"),
-        # Every one of the --clients waits for its answer (the default slots, 4 per user and
-        # 16 per process, would answer most of them 202 at once: not what is measured here).
-        "WAIT_SLOTS_PER_USER": str(args.clients + 14),
-        "WAIT_SLOTS_PER_PROCESS": str(args.clients + 14),
-    }
-    print(f"Preparing {args.database_url}…", flush=True)
-    accounts = min(args.clients, 5)
-    common.prepare_database(env, accounts=accounts)
-    os.environ.update(env)
-    import django
-
-    django.setup()
+    env = common.bench_environment(args.database_url, args.models[0], "bench-media")
     from classifier.runtimes import choose, host_bf16_flags
 
     auto = choose()
     pool = common.PhotoPool.build(64, seed=7)
-
-    def tokens(stack) -> list[str]:
-        return [bench_pipeline.log_in(stack.url, index) for index in range(accounts)]
 
     results = {
         **common.run_record(run_name),
@@ -537,7 +410,7 @@ def main(argv=None) -> int:
         results["models"][model] = {}
         for variant in args.variants:
             results["models"][model][variant] = bench_variant(
-                args, env, model, variant, pool, tokens, run_dir
+                args, env, model, variant, pool, run_dir
             )
             (run_dir / "runtimes.json").write_text(json.dumps(results, indent=2))
     if not args.no_bentoml and "resnet50" in args.models:

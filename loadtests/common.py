@@ -10,7 +10,9 @@ throttled), and the process sampler reads /proc about once a second.
 from __future__ import annotations
 
 import argparse
+import http.client
 import io
+import json
 import os
 import platform
 import secrets
@@ -18,10 +20,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 
@@ -32,6 +35,7 @@ ACCOUNT_EMAIL_PATTERN = "loadtest-{index:03d}@example.com"
 # Only ever set on the throw-away load-test accounts; override with LOADTEST_PASSWORD.
 DEFAULT_ACCOUNT_PASSWORD = "violet-harbour-7392"
 # Logged by the locustfile when the measured window starts; the scenario runner waits for it.
+BENCH_ACCOUNTS = 5  # accounts a benchmark logs in as, round robin
 MEASUREMENT_STARTED = "load test: every user has logged in; statistics reset"
 
 # Colour photos shipped with scikit-image and scikit-learn (no download needed).
@@ -195,8 +199,6 @@ def ensure_postgres_database(database_url: str) -> None:
     """Create the database named in a postgres:// URL if it does not exist yet."""
     if not database_url.startswith(("postgres://", "postgresql://")):
         return
-    from urllib.parse import urlparse
-
     import psycopg2
 
     url = urlparse(database_url)
@@ -283,6 +285,324 @@ def forget_earlier_uploads() -> int:
     return deleted
 
 
+# --- closed-loop load ------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    seconds: float
+    status: int  # 0: the connection failed
+
+
+class Uploader:
+    """One client on a keep-alive connection: each upload is a photo nobody sent before."""
+
+    def __init__(
+        self,
+        url: str,
+        pool: PhotoPool,
+        first_photo: int,
+        *,
+        token: str | None = None,
+        path: str = "/api/predictions/",
+        field_name: str = "image",
+        expect: int = 201,
+    ):
+        parsed = urlparse(url)
+        self.host, self.port, self.path = parsed.hostname, parsed.port, path
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.pool, self.next_photo, self.field_name, self.expect = (
+            pool,
+            first_photo,
+            field_name,
+            expect,
+        )
+        self.connection: http.client.HTTPConnection | None = None
+
+    def upload(self) -> tuple[Outcome, str | None]:
+        """Send one upload; the outcome, and what went wrong if it did not answer `expect`."""
+        photo = self.pool.unique_jpeg(self.next_photo)
+        self.next_photo += 1
+        body, content_type = multipart_body(self.field_name, "photo.jpg", photo)
+        started = time.monotonic()
+        try:
+            if self.connection is None:
+                self.connection = http.client.HTTPConnection(self.host, self.port, timeout=120)
+            self.connection.request(
+                "POST", self.path, body=body, headers={**self.headers, "Content-Type": content_type}
+            )
+            response = self.connection.getresponse()
+            payload = response.read()
+        except (OSError, http.client.HTTPException) as error:
+            self.close()
+            return Outcome(time.monotonic() - started, 0), f"{error!r}"
+        outcome = Outcome(time.monotonic() - started, response.status)
+        if response.status != self.expect:
+            return outcome, f"HTTP {response.status}: {payload[:200]!r}"
+        return outcome, None
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+        self.connection = None
+
+
+@dataclass
+class LoadResult:
+    clients: int
+    window_seconds: float = 0.0
+    ok_status: int = 201
+    outcomes: list[Outcome] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    resources: dict = field(default_factory=dict)
+    model_counters: dict = field(default_factory=dict)
+
+    def add(self, outcome: Outcome, error: str | None) -> None:
+        self.outcomes.append(outcome)
+        if error:
+            self.errors.append(error)
+
+    def summary(self) -> dict:
+        succeeded = [o for o in self.outcomes if o.status == self.ok_status]
+        latencies = [1000 * o.seconds for o in succeeded]
+        model = self.model_counters
+        groups = self.resources.get("groups", {})
+        requests = len(self.outcomes)
+        cpu_ms = {name: 1000 * g["cpu_seconds"] / max(requests, 1) for name, g in groups.items()}
+        return {
+            "clients": self.clients,
+            "window_seconds": self.window_seconds,
+            "requests": requests,
+            "failures": requests - len(succeeded),
+            "images_per_second": len(succeeded) / self.window_seconds,
+            "p50_ms": percentile(latencies, 50),
+            "p95_ms": percentile(latencies, 95),
+            "p99_ms": percentile(latencies, 99),
+            "mean_batch_size": model["images"] / model["forward_passes"]
+            if model.get("forward_passes")
+            else None,
+            "forward_busy_percent": 100 * model["forward_seconds"] / self.window_seconds
+            if model
+            else None,
+            **{
+                f"{key}_cpu_ms_per_request": cpu_ms.get(group)
+                for key, group in (
+                    ("web", "web"),
+                    ("worker", "workers"),
+                    ("load_generator", "load generator"),
+                    ("redis", "redis"),
+                    ("postgres", "postgres"),
+                )
+            },
+            "cpu_ms_per_request": cpu_ms,
+            "cpu_percent": {name: g["cpu_percent"] for name, g in groups.items()},
+            "system_cpu_percent": self.resources.get("system_cpu_percent"),
+            "rss_mb_per_process": {
+                name: g["rss_peak_mb_per_process"] for name, g in groups.items()
+            },
+            "rss_mb_total": {name: g["rss_peak_mb_total"] for name, g in groups.items()},
+            "load_average": self.resources.get("load_average_1min_mean"),
+            "errors": sorted(set(self.errors))[:10],
+        }
+
+
+Counters = Callable[[], dict[str, float]]
+
+
+def _counter_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {key: value - before.get(key, 0.0) for key, value in after.items()}
+
+
+def closed_loop_load(
+    uploader: Callable[[int], Uploader],
+    *,
+    clients: int,
+    warmup: float,
+    seconds: float,
+    sampler: ProcessSampler,
+    counters: Counters | None = None,
+) -> LoadResult:
+    """`clients` threads uploading back to back (`uploader(i)` makes client i); only the
+    last `seconds` are measured, CPU by `sampler`, the model's work by `counters`."""
+    stop, measuring = threading.Event(), threading.Event()
+    first = uploader(0)
+    result = LoadResult(clients=clients, ok_status=first.expect)
+    lock = threading.Lock()
+
+    def client_loop(client: Uploader) -> None:
+        try:
+            while not stop.is_set():
+                outcome, error = client.upload()
+                if measuring.is_set() and not stop.is_set():
+                    with lock:
+                        result.add(outcome, error)
+        finally:
+            client.close()
+
+    threads = [
+        threading.Thread(target=client_loop, args=(client,), daemon=True, name=f"client-{i}")
+        for i, client in enumerate([first, *(uploader(i) for i in range(1, clients))])
+    ]
+    for thread in threads:
+        thread.start()
+    time.sleep(warmup)
+    before = counters() if counters else {}
+    sampler.start()
+    measuring.set()
+    time.sleep(seconds)
+    stop.set()
+    result.resources = sampler.stop()
+    result.model_counters = _counter_delta(before, counters()) if counters else {}
+    result.window_seconds = result.resources["window_seconds"]
+    for thread in threads:
+        thread.join(timeout=150)
+    return result
+
+
+def stack_load(
+    stack, uploader: Callable[[int], Uploader], *, clients: int, warmup: float, seconds: float
+) -> LoadResult:
+    """`closed_loop_load` on a `start_stack` stack, its processes and worker counted."""
+    return closed_loop_load(
+        uploader,
+        clients=clients,
+        warmup=warmup,
+        seconds=seconds,
+        sampler=stack_sampler(stack),
+        counters=stack_counters(stack),
+    )
+
+
+def one_client_load(
+    client: Uploader,
+    *,
+    requests: int,
+    warmup: int,
+    sampler: ProcessSampler,
+    counters: Counters | None = None,
+) -> LoadResult:
+    """One client alone, back to back: the latency a single user sees."""
+    for _ in range(warmup):
+        client.upload()
+    before = counters() if counters else {}
+    sampler.start()
+    result = LoadResult(clients=1, ok_status=client.expect)
+    for _ in range(requests):
+        result.add(*client.upload())
+    result.resources = sampler.stop()
+    result.window_seconds = result.resources["window_seconds"]
+    result.model_counters = _counter_delta(before, counters()) if counters else {}
+    client.close()
+    return result
+
+
+def bench_environment(database_url: str, model: str, media: str, **extra: str) -> dict[str, str]:
+    """Prepare the database (5 accounts) and this process (Django set up) for a benchmark
+    of gunicorn + one model worker; the stack's environment."""
+    work_dir = REPO_ROOT / ".run" / "loadtests"
+    env = {
+        **stack_environment(
+            database_url=database_url,
+            model=model,
+            media_root=work_dir / media,
+            static_root=work_dir / "static",
+        ),
+        **tensorflow_threads(workers=1),
+        "MODEL_CACHE_DIR": str(work_dir / "model-cache"),
+        **extra,
+    }
+    print(f"Preparing {database_url}…", flush=True)
+    prepare_database(env, accounts=BENCH_ACCOUNTS)
+    os.environ.update(env)
+    import django
+
+    django.setup()  # for the worker's statistics (mlworker.worker.read_stats)
+    return env
+
+
+def start_stack(
+    env: dict[str, str],
+    *,
+    model: str,
+    batch_size: int,
+    max_wait_ms: float,
+    log_dir: Path,
+    web_processes: int = 1,
+    web_threads: int = 64,
+):
+    """gunicorn + one `run_model_worker` (+ embedded Redis), uploads waiting up to 120 s."""
+    from ops.stack import Stack, StackConfig, free_port
+
+    forget_earlier_uploads()
+    config = StackConfig(
+        web_port=free_port(),
+        workers=1,
+        worker_args=["--model", model, "--batch-size", str(batch_size),
+                     "--max-wait-ms", str(max_wait_ms)],
+        web_processes=web_processes,
+        web_threads=web_threads,
+        env={**env, "CLASSIFIER_MODEL": model, "PREDICT_WAIT_SECONDS": "120"},
+        log_dir=log_dir,
+        ready_timeout=300,
+    )  # fmt: skip
+    return Stack(config).start()
+
+
+def log_in(url: str, index: int) -> str:
+    """An access token for load-test account `index`."""
+    parsed = urlparse(url)
+    connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
+    credentials = {"email": account_email(index), "password": account_password()}
+    connection.request(
+        "POST", "/api/auth/token/", json.dumps(credentials), {"Content-Type": "application/json"}
+    )
+    response = connection.getresponse()
+    payload = response.read()
+    connection.close()
+    if response.status != 200:
+        raise RuntimeError(f"login failed: HTTP {response.status} {payload[:200]!r}")
+    return json.loads(payload)["access"]
+
+
+def stack_uploader(stack, pool: PhotoPool, first_photo: int = 0) -> Callable[[int], Uploader]:
+    """Clients for `closed_loop_load`, logged in round robin as the benchmark accounts."""
+    tokens = [log_in(stack.url, index) for index in range(BENCH_ACCOUNTS)]
+    return lambda i: Uploader(
+        stack.url, pool, first_photo + i * 100_000, token=tokens[i % len(tokens)]
+    )
+
+
+def stack_sampler(stack) -> ProcessSampler:
+    """CPU and memory of the stack's web, workers, Redis and PostgreSQL, and of this process."""
+    sampler = ProcessSampler(interval=1.0)
+    sampler.add("web", [stack.web.pid], include_children=True)
+    sampler.add("workers", [worker.pid for worker in stack.workers])
+    if stack.redis is not None:
+        sampler.add("redis", [stack.redis.process.pid])
+    marker = postgres_backends_marker(stack.env["DATABASE_URL"])
+    if marker:
+        sampler.add_matching("postgres", marker)
+    sampler.add("load generator", [os.getpid()])
+    return sampler
+
+
+def stack_counters(stack) -> Counters:
+    """The worker's forward passes, images and forward seconds so far (for `closed_loop_load`)."""
+    import redis
+
+    from mlworker.worker import read_stats
+
+    def read() -> dict[str, float]:
+        connection = redis.Redis.from_url(stack.env["REDIS_URL"])
+        try:
+            stats = read_stats(connection)
+        finally:
+            connection.close()
+        return {key: stats.get(key, 0.0) for key in ("forward_passes", "images", "forward_seconds")}
+
+    return read
+
+
 # --- measuring ------------------------------------------------------------------------------
 
 
@@ -290,8 +610,6 @@ def postgres_backends_marker(database_url: str) -> str | None:
     """Text in the command line of the PostgreSQL processes serving this database."""
     if not database_url.startswith(("postgres://", "postgresql://")):
         return None
-    from urllib.parse import urlparse
-
     url = urlparse(database_url)
     return f"{url.username or 'postgres'} {url.path.lstrip('/')} "
 

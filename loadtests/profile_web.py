@@ -26,7 +26,6 @@ import sys
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
 
 from loadtests import bench_pipeline, common
 from loadtests.common import fmt
@@ -89,44 +88,27 @@ def profile(args, run_dir: Path) -> dict:
     py_spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
     if py_spy is None:
         raise SystemExit("py-spy is missing: scripts/bootstrap.sh requirements-dev.txt")
-    work_dir = common.REPO_ROOT / ".run" / "loadtests"
-    env = {
-        **common.stack_environment(
-            database_url=args.database_url,
-            model=args.model,
-            media_root=work_dir / "profile-media",
-            static_root=work_dir / "static",
-        ),
-        **common.tensorflow_threads(workers=1),
-    }
-    print(f"Preparing {args.database_url}…", flush=True)
-    common.prepare_database(env, accounts=5)
-    os.environ.update(env)
-    import django
-
-    django.setup()  # for the stack's worker statistics
+    env = common.bench_environment(args.database_url, args.model, "profile-media")
     pool = common.PhotoPool.build(64, seed=7)
-    stack_args = SimpleNamespace(max_wait_ms=args.max_wait_ms, web_processes=1, web_threads=64)
     raw_path = run_dir / "py-spy-raw.txt"
     print(f"[{args.model}] {args.clients} clients, py-spy on the gunicorn worker…", flush=True)
-    stack = bench_pipeline.start_stack(
-        stack_args, env, model=args.model, batch_size=args.batch_size, log_dir=run_dir / "logs"
+    stack = common.start_stack(
+        env,
+        model=args.model,
+        batch_size=args.batch_size,
+        max_wait_ms=args.max_wait_ms,
+        log_dir=run_dir / "logs",
     )
     try:
-        tokens = [bench_pipeline.log_in(stack.url, index) for index in range(5)]
+        uploader = common.stack_uploader(stack, pool)
         command = [
             py_spy, "record", "--pid", str(gunicorn_worker_pid(stack)), "--gil",
             "--rate", str(args.rate), "--duration", str(int(args.seconds + args.warmup)),
             "--format", "raw", "--output", str(raw_path), "--nonblocking",
         ]  # fmt: skip
         spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        load = bench_pipeline.closed_loop_load(
-            stack,
-            clients=args.clients,
-            tokens=tokens,
-            pool=pool,
-            warmup=args.warmup,
-            seconds=args.seconds,
+        load = common.stack_load(
+            stack, uploader, clients=args.clients, warmup=args.warmup, seconds=args.seconds
         ).summary()
         try:
             spy.wait(timeout=60)
