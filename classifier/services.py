@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import PureWindowsPath
+from typing import NoReturn
 from uuid import UUID
 
 from django.conf import settings
@@ -24,6 +25,7 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
+from redis.client import Pipeline
 from redis.exceptions import RedisError
 
 from accounts.models import User
@@ -69,12 +71,13 @@ def _quota_key(user_id, day: datetime) -> str:
     return f"imageclassifier:upload-quota:{int(user_id)}:{day:%Y%m%d}"
 
 
-def check_upload_quota(*, user) -> None:
+def check_upload_quota(*, user, stored: int | None = None) -> None:
     """Refuse an upload once the user has stored UPLOAD_QUOTA_PER_DAY today (UTC).
 
     The count is a per-user, per-day counter in the queue's Redis (never evicted, unlike
-    the cache), so the upload path spends no database query on it: one GET here, one
-    INCR in `record_upload_for_quota`. Not atomic with the upload: a user's uploads in
+    the cache), so the upload path spends no database query on it: one GET (read together
+    with the queue's length by `check_admission`: `stored`), one INCR queued with the
+    upload's job (`count_upload_for_quota`). Not atomic with the upload: a user's uploads in
     flight together at quota-1 all pass, so the quota can overshoot by that many (bounded
     by the upload rate limit). Redis unreachable: the upload itself fails on the queue.
     """
@@ -82,11 +85,12 @@ def check_upload_quota(*, user) -> None:
     if not quota:
         return
     now = timezone.now()
-    try:
-        stored = int(queueing.inference_queue().connection.get(_quota_key(user.pk, now)) or 0)
-    except RedisError as error:
-        logger.warning("upload quota not checked, Redis unavailable: %s", error)
-        return
+    if stored is None:
+        try:
+            stored = int(queueing.inference_queue().connection.get(_quota_key(user.pk, now)) or 0)
+        except RedisError as error:
+            logger.warning("upload quota not checked, Redis unavailable: %s", error)
+            return
     if stored < quota:
         return
     midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -106,15 +110,22 @@ def check_upload_quota(*, user) -> None:
     )
 
 
-def record_upload_for_quota(*, user) -> None:
-    """Count one stored upload towards today's quota."""
+def count_upload_for_quota(pipeline: Pipeline, *, user) -> None:
+    """Queue the INCR that counts one stored upload towards today's quota."""
     if not settings.UPLOAD_QUOTA_PER_DAY:
         return
     key = _quota_key(user.pk, timezone.now())
+    pipeline.incr(key)
+    pipeline.expire(key, 2 * 86400)
+
+
+def record_upload_for_quota(*, user) -> None:
+    """Count one stored upload towards today's quota (its own round trip)."""
+    if not settings.UPLOAD_QUOTA_PER_DAY:
+        return
     try:
         pipe = queueing.inference_queue().connection.pipeline(transaction=False)
-        pipe.incr(key)
-        pipe.expire(key, 2 * 86400)
+        count_upload_for_quota(pipe, user=user)
         pipe.execute()
     except RedisError as error:
         logger.warning("upload not counted towards the quota, Redis unavailable: %s", error)
@@ -126,25 +137,49 @@ RETRY_AFTER_RANGE = (1, 60)
 RETRY_AFTER_UNKNOWN = 5
 
 
-def check_queue_room() -> None:
+def check_admission(*, user) -> None:
+    """`check_queue_room` then `check_upload_quota`, their two reads in one round trip."""
+    if not settings.MAX_QUEUE_DEPTH or not settings.UPLOAD_QUOTA_PER_DAY:
+        check_queue_room()
+        check_upload_quota(user=user)
+        return
+    queue = queueing.inference_queue()
+    try:
+        pipe = queue.connection.pipeline(transaction=False)
+        pipe.llen(queue.key)
+        pipe.get(_quota_key(user.pk, timezone.now()))
+        depth, stored = pipe.execute()
+    except RedisError as error:
+        _queue_unavailable(error)
+    check_queue_room(depth=int(depth))
+    check_upload_quota(user=user, stored=int(stored or 0))
+
+
+def _queue_unavailable(error: RedisError) -> NoReturn:
+    count_upload(Outcome.REJECTED, RejectReason.QUEUE_UNAVAILABLE)
+    logger.warning("queue unavailable, upload rejected: %s", error)
+    raise QueueUnavailable(
+        _("The classification queue is unavailable. Try again shortly.")
+    ) from None
+
+
+def check_queue_room(*, depth: int | None = None) -> None:
     """Refuse an upload at once when the queue is full, before anything is read or stored.
 
-    One LLEN, not atomic with the enqueue that follows: uploads arriving together at
-    depth cap-1 all pass, so the queue can overshoot the cap by the number of uploads in
-    flight at that moment (at most the web's thread count). The cap is a guard against
-    unbounded growth, not an exact quota, so that is accepted.
+    One LLEN (or its `depth`, read by `check_admission`), not atomic with the enqueue that
+    follows: uploads arriving together at depth cap-1 all pass, so the queue can overshoot
+    the cap by the number of uploads in flight at that moment (at most the web's thread
+    count). The cap is a guard against unbounded growth, not an exact quota, so that is
+    accepted.
     """
     cap = settings.MAX_QUEUE_DEPTH
     if not cap:
         return
-    try:
-        depth = queueing.queue_depth()
-    except RedisError as error:
-        count_upload(Outcome.REJECTED, RejectReason.QUEUE_UNAVAILABLE)
-        logger.warning("queue unavailable, upload rejected: %s", error)
-        raise QueueUnavailable(
-            _("The classification queue is unavailable. Try again shortly.")
-        ) from None
+    if depth is None:
+        try:
+            depth = queueing.queue_depth()
+        except RedisError as error:
+            _queue_unavailable(error)
     if depth < cap:
         return
     retry_after = _retry_after_full_queue(depth)
@@ -233,8 +268,7 @@ def submit_prediction(*, user: User, upload: UploadedFile) -> Prediction:
     InvalidImage` (nothing stored), `StorageUnavailable` (nothing stored, no prediction
     kept) or `QueueUnavailable` (nothing queued, no prediction kept).
     """
-    check_queue_room()
-    check_upload_quota(user=user)
+    check_admission(user=user)
     try:
         with step("validate (decode the image, hash)"):
             image = validate_upload(upload)
@@ -254,8 +288,8 @@ def submit_prediction(*, user: User, upload: UploadedFile) -> Prediction:
         previous = selectors.finished_prediction_for_image(
             sha256=image.sha256, model_name=model_name
         )
-    record_upload_for_quota(user=user)
     if previous is not None:
+        record_upload_for_quota(user=user)
         now = timezone.now()
         count_upload(Outcome.CACHED)
         return Prediction.objects.create(
@@ -271,14 +305,14 @@ def submit_prediction(*, user: User, upload: UploadedFile) -> Prediction:
     prediction = Prediction.objects.create(**fields)
     try:
         with step("enqueue (RQ)"):
-            queueing.enqueue_prediction(prediction_id=str(prediction.id))
+            # The quota's INCR rides in the job's own transaction: one round trip.
+            queueing.enqueue_prediction(
+                prediction_id=str(prediction.id),
+                also=lambda pipeline: count_upload_for_quota(pipeline, user=user),
+            )
     except RedisError as error:
-        logger.warning("queue unavailable, upload rejected: %s", error)
         prediction.delete()
-        count_upload(Outcome.REJECTED, RejectReason.QUEUE_UNAVAILABLE)
-        raise QueueUnavailable(
-            _("The classification queue is unavailable. Try again shortly.")
-        ) from None
+        _queue_unavailable(error)
     count_upload(Outcome.QUEUED)
     return prediction
 
