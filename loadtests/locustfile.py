@@ -45,6 +45,8 @@ logger = logging.getLogger("loadtest")
 
 UPLOAD_PATH = "/api/predictions/"
 DEFAULT_THINK_SECONDS = (0.5, 2.0)
+DEFAULT_ACCOUNTS = 60
+DEFAULT_IMAGE_POOL_SIZE = 48
 SOME_IMAGENET_LABELS = ("tabby", "Egyptian cat", "espresso", "daisy", "space shuttle", "pagoda")
 
 photos: PhotoPool | None = None
@@ -59,7 +61,7 @@ def add_arguments(parser):
     group.add_argument(
         "--image-pool-size",
         type=int,
-        default=48,
+        default=DEFAULT_IMAGE_POOL_SIZE,
         env_var="LOADTEST_IMAGE_POOL_SIZE",
         help="Sample-photo crops prepared before the run; each upload re-crops and re-encodes one.",
     )
@@ -74,7 +76,7 @@ def add_arguments(parser):
     group.add_argument(
         "--accounts",
         type=int,
-        default=60,
+        default=DEFAULT_ACCOUNTS,
         env_var="LOADTEST_ACCOUNTS",
         help="How many loadtest-NNN@example.com accounts exist; users take them in turn.",
     )
@@ -82,7 +84,7 @@ def add_arguments(parser):
         "--think-seconds",
         type=float,
         nargs=2,
-        default=[0.5, 2.0],
+        default=list(DEFAULT_THINK_SECONDS),
         metavar=("MIN", "MAX"),
         help="Pause between a user's tasks, uniform in [MIN, MAX]; 0 0 sends as fast as "
         "answers come back (saturation).",
@@ -102,7 +104,7 @@ def prepare(environment, **_kwargs):
     global photos
     options = environment.parsed_options
     if options is None:  # used as a library without command-line options
-        photos = PhotoPool.build(48)
+        photos = PhotoPool.build(DEFAULT_IMAGE_POOL_SIZE)
         return
     photos = PhotoPool.build(options.image_pool_size, seed=random.randrange(2**32))
     PhotoUploader.weight = options.uploader_weight
@@ -149,7 +151,7 @@ class ApiUser(HttpUser):
 
     def log_in(self):
         options = self.environment.parsed_options
-        accounts = getattr(options, "accounts", 60) if options else 60
+        accounts = getattr(options, "accounts", DEFAULT_ACCOUNTS)
         email = account_email(next(_account_numbers) % accounts)
         with self.client.post(
             "/api/auth/token/",
