@@ -135,10 +135,24 @@ def record_pace(connection, *, worker_name: str, seconds: float, images: int) ->
 def images_per_second(connection=None) -> float | None:
     """What all workers together get through, from their recent paces; None if unknown."""
     connection = connection or inference_queue().connection
+    return _rate_from(connection.hgetall(PACE_KEY))
+
+
+def queue_position_and_rate(*, job_id: str) -> tuple[int | None, float | None]:
+    """`queue_position` and `images_per_second` in one round trip (a pending answer's two)."""
+    queue = inference_queue()
+    pipeline = queue.connection.pipeline(transaction=False)
+    pipeline.lpos(queue.key, job_id)
+    pipeline.hgetall(PACE_KEY)
+    index, paces = pipeline.execute()
+    return (None if index is None else index + 1), _rate_from(paces)
+
+
+def _rate_from(paces: dict) -> float | None:
     now = time.time()
     rates = []
     newest = None
-    for value in connection.hgetall(PACE_KEY).values():
+    for value in paces.values():
         per_image, updated = (float(part) for part in value.split())
         if per_image <= 0:
             continue

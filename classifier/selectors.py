@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from uuid import UUID
 
 from django.db.models import QuerySet
@@ -49,6 +49,8 @@ class QueueStanding:
     position: int
     #: seconds until its answer, from the workers' measured pace; None before any is known
     estimated_seconds: float | None
+    #: the workers' pace it was estimated from (images/s), to reuse for a list's others
+    rate: float | None = field(default=None, compare=False)
 
 
 _READ = object()
@@ -63,11 +65,16 @@ def queue_standing(*, prediction: Prediction, rate: object = _READ) -> QueueStan
     if prediction.is_finished:
         return None
     try:
-        position = queueing.queue_position(job_id=str(prediction.pk))
-        images_per_second = queueing.images_per_second() if rate is _READ else rate
+        if rate is _READ:  # both in one round trip
+            position, images_per_second = queueing.queue_position_and_rate(
+                job_id=str(prediction.pk)
+            )
+        else:
+            position = queueing.queue_position(job_id=str(prediction.pk))
+            images_per_second = rate
     except RedisError:
         return None
     assert images_per_second is None or isinstance(images_per_second, int | float)
     position = position or 0  # not in the queue: taken by a worker (or about to be)
     estimate = queueing.estimated_seconds(position=max(position, 1), rate=images_per_second)
-    return QueueStanding(position=position, estimated_seconds=estimate)
+    return QueueStanding(position=position, estimated_seconds=estimate, rate=images_per_second)

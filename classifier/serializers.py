@@ -1,9 +1,8 @@
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
-from redis.exceptions import RedisError
 from rest_framework import serializers
 
-from classifier import queueing, selectors
+from classifier import selectors
 from classifier.models import Prediction
 
 
@@ -96,15 +95,16 @@ class PredictionSerializer(serializers.ModelSerializer):
         if prediction.is_finished:
             return None
         if not hasattr(prediction, "_queue_standing"):
-            # One pace read for a whole list of pending predictions (the context is shared).
+            # One pace read for a whole list of pending predictions (the context is shared),
+            # read with the first one's position.
             if "queue_rate" not in self.context:
-                try:
-                    self.context["queue_rate"] = queueing.images_per_second()
-                except RedisError:
-                    self.context["queue_rate"] = None
-            prediction._queue_standing = selectors.queue_standing(
-                prediction=prediction, rate=self.context["queue_rate"]
-            )
+                standing = selectors.queue_standing(prediction=prediction)
+                self.context["queue_rate"] = None if standing is None else standing.rate
+            else:
+                standing = selectors.queue_standing(
+                    prediction=prediction, rate=self.context["queue_rate"]
+                )
+            prediction._queue_standing = standing
         return prediction._queue_standing
 
     @extend_schema_field(serializers.IntegerField(allow_null=True))
