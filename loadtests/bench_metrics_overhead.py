@@ -28,48 +28,22 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import psutil
 import requests
 from PIL import Image
 
 from loadtests.common import (
     encode_jpeg,
     ensure_postgres_database,
+    manage,
     run_record,
     source_photos,
     stack_environment,
 )
 from ops.stack import free_port, stop_process, wait_until
 
-TICKS = os.sysconf("SC_CLK_TCK")
 PASSWORD = "bench-password-42"
 EMAIL = "bench@example.com"
-
-
-def process_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
-
-
-def children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(p) for p in path.read_text().split()] if path.exists() else []
-
-
-def drop_postgres_database(database_url: str) -> None:
-    from urllib.parse import urlparse
-
-    import psycopg2
-
-    url = urlparse(database_url)
-    connection = psycopg2.connect(
-        host=url.hostname, port=url.port or 5432, user=url.username, dbname="postgres"
-    )
-    try:
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{url.path.lstrip("/")}" WITH (FORCE)')
-    finally:
-        connection.close()
 
 
 class Web:
@@ -98,18 +72,10 @@ class Web:
         self.process: subprocess.Popen | None = None
 
     def manage(self, *args: str) -> None:
-        subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=self.checkout,
-            env=self.env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-            timeout=600,
-        )
+        manage(self.env, *args, cwd=self.checkout)
 
     def prepare(self, photo: bytes) -> None:
-        drop_postgres_database(self.database_url)
-        ensure_postgres_database(self.database_url)
+        ensure_postgres_database(self.database_url, fresh=True)
         self.manage("migrate", "--noinput")
         self.manage("collectstatic", "--noinput")
         (self.work / "photo.jpg").write_bytes(photo)
@@ -143,7 +109,7 @@ class Web:
             stderr=subprocess.STDOUT,
         )
         wait_until(lambda: self._up(), timeout=60, what=f"gunicorn ({self.name})")
-        self.worker_pid = children(self.process.pid)[0]
+        self.worker = psutil.Process(self.process.pid).children()[0]
         response = requests.post(
             f"{self.url}/api/auth/token/", json={"email": EMAIL, "password": PASSWORD}, timeout=10
         )
@@ -175,10 +141,11 @@ class Web:
                     )
                     assert response.status_code == 201, response.text
 
-        before = process_cpu_seconds(self.worker_pid)
+        before = self.worker.cpu_times()
         with ThreadPoolExecutor(clients) as pool:
             list(pool.map(send, range(clients)))
-        return 1000 * (process_cpu_seconds(self.worker_pid) - before) / uploads
+        after = self.worker.cpu_times()
+        return 1000 * (after.user + after.system - before.user - before.system) / uploads
 
     def stop(self) -> None:
         if self.process is not None:

@@ -85,13 +85,10 @@ def measure_forward(model_key: str, batch_size: int, seconds: float) -> dict:
     }
 
 
-def run_forward_process(model_key: str, batch_size: int, seconds: float, env: dict) -> dict:
-    command = [
-        sys.executable, "-m", "loadtests.bench_pipeline", "--forward-only",
-        "--models", model_key, "--batch-size", str(batch_size), "--seconds", str(seconds),
-    ]  # fmt: skip
+def json_subprocess(what: str, env: dict, *options: str) -> dict:
+    """`python -m loadtests.bench_pipeline <options>` in a process of its own: its last line."""
     completed = subprocess.run(
-        command,
+        [sys.executable, "-m", "loadtests.bench_pipeline", *options],
         cwd=common.REPO_ROOT,
         env={**os.environ, **env},
         capture_output=True,
@@ -99,8 +96,13 @@ def run_forward_process(model_key: str, batch_size: int, seconds: float, env: di
         timeout=900,
     )
     if completed.returncode != 0:
-        raise RuntimeError(f"forward benchmark failed:\n{completed.stderr[-3000:]}")
+        raise RuntimeError(f"{what} failed:\n{completed.stderr[-3000:]}")
     return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def run_forward_process(model_key: str, batch_size: int, seconds: float, env: dict) -> dict:
+    options = ["--models", model_key, "--batch-size", str(batch_size), "--seconds", str(seconds)]
+    return json_subprocess("forward benchmark", env, "--forward-only", *options)
 
 
 # --- where the web's CPU goes -------------------------------------------------------------
@@ -168,21 +170,11 @@ def run_web_steps_process(env: dict, uploads: int) -> dict:
 
     redis = EmbeddedRedis().start()
     try:
-        command = [sys.executable, "-m", "loadtests.bench_pipeline", "--web-steps-only",
-                   "--single-requests", str(uploads)]  # fmt: skip
-        completed = subprocess.run(
-            command,
-            cwd=common.REPO_ROOT,
-            env={**os.environ, **env, "REDIS_URL": redis.url, "PREDICT_WAIT_SECONDS": "0"},
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
+        env = {**env, "REDIS_URL": redis.url, "PREDICT_WAIT_SECONDS": "0"}
+        options = ("--web-steps-only", "--single-requests", str(uploads))
+        return json_subprocess("web step measurement", env, *options)
     finally:
         redis.stop()
-    if completed.returncode != 0:
-        raise RuntimeError(f"web step measurement failed:\n{completed.stderr[-3000:]}")
-    return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
 def load_runs(

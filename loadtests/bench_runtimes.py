@@ -34,6 +34,7 @@ from pathlib import Path
 
 from loadtests import bench_pipeline, common
 from loadtests.common import fmt
+from loadtests.report import render, table
 from ops.stack import free_port, wait_until
 
 VARIANTS = ("tensorflow-fp32", "openvino-fp32", "openvino-bf16", "onnxruntime-fp32")
@@ -192,161 +193,89 @@ def bench_bentoml(args, pool, run_dir: Path) -> dict:
     return {"saturated": saturated, "single_user": single, "bentoml": BENTOML_VERSION}
 
 
-# --- the report ------------------------------------------------------------------------------
+# --- the report: figures here, prose in loadtests/templates/runtimes_section.md --------------
 
 
 def verdicts(results: dict) -> list[tuple[str, str, str]]:
     """(target, figure, verdict) for the issue's targets, from this run only."""
     rows = []
     resnet = results["models"].get("resnet50", {})
-    tf = resnet.get("tensorflow-fp32")
     default = results.get("default_variant")
-    best_name, best = max(
-        ((name, r) for name, r in resnet.items()),
-        key=lambda item: item[1]["saturated"]["images_per_second"],
-        default=(None, None),
+    best = max(
+        resnet, key=lambda name: resnet[name]["saturated"]["images_per_second"], default=None
     )
-    chosen = resnet.get(default)
-    peer = results.get("bentoml")
-
-    def ratio_row(label, numerator_name, numerator, denominator, what):
-        if numerator is None or denominator is None:
-            return
-        ratio = numerator["saturated"]["images_per_second"] / denominator
-        rows.append(
-            (
-                f"{label} ({numerator_name})",
-                f"{numerator['saturated']['images_per_second']:.1f} / {denominator:.1f} = "
-                f"{ratio:.2f}×",
-                "met" if ratio >= 2 else f"**not met** ({what})",
-            )
-        )
-
-    if tf is not None:
-        tf_rate = tf["saturated"]["images_per_second"]
-        ratio_row(
-            "ResNet50 e2e ≥ 2× TensorFlow path", default, chosen, tf_rate, "reason below the table"
-        )
-        if best_name != default:
-            ratio_row(
-                "ResNet50 e2e ≥ 2× TensorFlow path",
-                best_name,
-                best,
-                tf_rate,
-                "reason below the table",
-            )
-    if peer is not None:
-        rate = peer["saturated"]["images_per_second"]
-        ratio_row("ResNet50 e2e ≥ 2× BentoML", default, chosen, rate, "reason below the table")
-        if best_name != default:
-            ratio_row("ResNet50 e2e ≥ 2× BentoML", best_name, best, rate, "reason below the table")
-    for model, variants in results["models"].items():
-        for name, r in variants.items():
-            if name != default:
+    anchors = {
+        "TensorFlow path": resnet.get("tensorflow-fp32", {}).get("saturated"),
+        "BentoML": (results.get("bentoml") or {}).get("saturated"),
+    }
+    for anchor_name, anchor in anchors.items():
+        for name in dict.fromkeys([default, best]):  # the default, then the fastest if other
+            if anchor is None or name not in resnet:
                 continue
-            cpu = r["non_model_cpu_ms_per_upload"]
-            rows.append(
-                (
-                    f"non-model CPU per upload ≤ 7 ms ({model}, {name})",
-                    f"{fmt(cpu, 1)} ms",
-                    "met" if cpu is not None and cpu <= 7 else "**not met**",
-                )
-            )
-            p50 = r["single_user"]["p50_ms"]
-            forward = r["forward"]["single_image_ms_median"]
-            rows.append(
-                (
-                    f"single-user p50 ≤ forward(1) + 15 ms ({model}, {name})",
-                    f"{fmt(p50, 1)} ≤ {forward:.1f} + 15",
-                    "met" if p50 is not None and p50 <= forward + 15 else "**not met**",
-                )
-            )
+            rate, base = resnet[name]["saturated"]["images_per_second"], anchor["images_per_second"]
+            rows.append((
+                f"ResNet50 e2e ≥ 2× {anchor_name} ({name})",
+                f"{rate:.1f} / {base:.1f} = {rate / base:.2f}×",
+                "met" if rate >= 2 * base else "**not met** (reason below the table)",
+            ))  # fmt: skip
+    for model, variants in results["models"].items():
+        if (r := variants.get(default)) is None:
+            continue
+        cpu = r["non_model_cpu_ms_per_upload"]
+        p50, forward = r["single_user"]["p50_ms"], r["forward"]["single_image_ms_median"]
+        rows += [
+            (f"non-model CPU per upload ≤ 7 ms ({model}, {default})", f"{fmt(cpu, 1)} ms",
+             "met" if cpu is not None and cpu <= 7 else "**not met**"),
+            (f"single-user p50 ≤ forward(1) + 15 ms ({model}, {default})",
+             f"{fmt(p50, 1)} ≤ {forward:.1f} + 15",
+             "met" if p50 is not None and p50 <= forward + 15 else "**not met**"),
+        ]  # fmt: skip
     rss = [
-        (f"{model} {name}", max(r["saturated"]["rss_mb_per_process"].get("workers", 0), 0))
+        (r["saturated"]["rss_mb_per_process"].get("workers", 0), f"{model} {name}")
         for model, variants in results["models"].items()
         for name, r in variants.items()
     ]
     if rss:
-        worst = max(rss, key=lambda item: item[1])
-        rows.append(
-            (
-                "worker RSS ≤ 1.5 GB (largest of all variants)",
-                f"{worst[1]:.0f} MB ({worst[0]})",
-                "met" if worst[1] <= 1536 else "**not met**",
-            )
-        )
+        mb, where = max(rss, key=lambda item: item[0])
+        rows.append((
+            "worker RSS ≤ 1.5 GB (largest of all variants)", f"{mb:.0f} MB ({where})",
+            "met" if mb <= 1536 else "**not met**",
+        ))  # fmt: skip
     return rows
 
 
 def markdown_section(results: dict) -> str:
-    s = results["settings"]
-    lines = [
-        SECTION_START,
-        "## Runtimes side by side, and BentoML (one run)",
-        "",
-        f"Generated by `python -m loadtests.bench_runtimes` (run `{results['run']}`, commit "
-        f"{results['git_commit']}, {results['started']} → {results['finished']}), under the "
-        "exclusive machine lock:",
-        "",
-        f"    {results['command']}",
-        "",
-        f"Host: {results['host']['cpu_model']}, {results['host']['logical_cpus']} logical CPUs "
-        f"(bf16: {results['bf16_flags'] or 'none'}). Batch size {s['batch_size']}, max wait "
-        f"{s['max_wait_ms']:g} ms, {s['clients']} clients, {s['seconds']:g} s measured after "
-        f"{s['warmup']:g} s warm-up; one client alone: {s['single_requests']} uploads. One "
-        "gunicorn process, one worker, PostgreSQL, embedded Redis; ResNet50 random weights, "
-        "EfficientNet-Lite0 pretrained. Model alone: its own process, real photos, "
-        f"{s['forward_seconds']:g} s per batch size. `auto` picks **{results['default_variant']}**"
-        " on this host.",
-        "",
-        "| model | runtime-precision | alone, batch 16 img/s | alone, 1 image ms | "
-        "e2e 50 clients img/s | e2e / alone | p50 at 50 clients ms | one client p50 ms | "
-        "non-model CPU ms/upload | web ms | worker RSS MB |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for model, variants in results["models"].items():
-        for name, r in variants.items():
-            f, sat, one = r["forward"], r["saturated"], r["single_user"]
-            lines.append(
-                f"| {model} | {name} | {f['images_per_second']:.1f} | "
-                f"{f['single_image_ms_median']:.1f} | {sat['images_per_second']:.1f} "
-                f"({sat['failures']} failed) | "
-                f"{sat['images_per_second'] / f['images_per_second']:.2f} | "
-                f"{fmt(sat['p50_ms'], 0)} | {fmt(one['p50_ms'], 1)} | "
-                f"{fmt(r['non_model_cpu_ms_per_upload'], 1)} | "
-                f"{fmt(sat['web_cpu_ms_per_request'], 1)} | "
-                f"{sat['rss_mb_per_process'].get('workers', 0):.0f} |"
-            )
-    peer = results.get("bentoml")
-    if peer is not None:
+    rows = [
+        [model, name, f"{f['images_per_second']:.1f}", f"{f['single_image_ms_median']:.1f}",
+         f"{sat['images_per_second']:.1f} ({sat['failures']} failed)",
+         f"{sat['images_per_second'] / f['images_per_second']:.2f}", fmt(sat["p50_ms"], 0),
+         fmt(r["single_user"]["p50_ms"], 1), fmt(r["non_model_cpu_ms_per_upload"], 1),
+         fmt(sat["web_cpu_ms_per_request"], 1),
+         f"{sat['rss_mb_per_process'].get('workers', 0):.0f}"]
+        for model, variants in results["models"].items()
+        for name, r in variants.items()
+        for f, sat in [(r["forward"], r["saturated"])]
+    ]  # fmt: skip
+    if peer := results.get("bentoml"):
         sat = peer["saturated"]
-        lines.append(
-            f"| resnet50 | **BentoML {peer['bentoml']}**, TensorFlow, adaptive batching "
-            f"(max {s['batch_size']}) | | | {sat['images_per_second']:.1f} "
-            f"({sat['failures']} failed) | | {fmt(sat['p50_ms'], 0)} | "
-            f"{fmt(peer['single_user']['p50_ms'], 1)} | {sat['cpu_ms_per_request']:.1f} (all "
-            f"its CPU, model included) | | {sat['rss_mb_total']:.0f} (all processes) |"
-        )
-    steps = results.get("web_steps")
-    if steps:
-        lines += [
-            "",
-            f"One upload's steps inside a web process ({steps['uploads']} uploads, no worker: "
-            "the 202 path), CPU ms per upload: "
-            + "; ".join(f"{label.strip()} {ms:.2f}" for label, ms in steps["steps_ms"].items())
-            + f"; total {steps['total_ms']:.2f}.",
-        ]
-    lines += ["", "### Targets (ratios within this run)", "", "| target | figure | verdict |"]
-    lines += ["| --- | --- | --- |"]
-    lines += [f"| {a} | {b} | {c} |" for a, b, c in verdicts(results)]
-    lines += [
-        "",
-        "Tried and not kept: bf16 as the default (EfficientNet-Lite0 parity 95.2 % same top-1, "
-        "top-5 within 0.070: below the 99 % / 2e-2 bar, docs/INFERENCE_RUNTIMES.md); keeping "
-        "layers in f32 inside OpenVINO's bf16 (runtime-info marks: no effect).",
-    ]
-    lines += ["", SECTION_END, ""]
-    return "\n".join(lines)
+        rows.append([
+            "resnet50", f"**BentoML {peer['bentoml']}**, TensorFlow, adaptive batching (max "
+            f"{results['settings']['batch_size']})", "", "",
+            f"{sat['images_per_second']:.1f} ({sat['failures']} failed)", "",
+            fmt(sat["p50_ms"], 0), fmt(peer["single_user"]["p50_ms"], 1),
+            f"{sat['cpu_ms_per_request']:.1f} (all its CPU, model included)", "",
+            f"{sat['rss_mb_total']:.0f} (all processes)",
+        ])  # fmt: skip
+    headers = ["model", "runtime-precision", "alone, batch 16 img/s", "alone, 1 image ms",
+               "e2e 50 clients img/s", "e2e / alone", "p50 at 50 clients ms", "one client p50 ms",
+               "non-model CPU ms/upload", "web ms", "worker RSS MB"]  # fmt: skip
+    return render("runtimes_section.md", {
+        "r": results,
+        "s": results["settings"],
+        "steps": results.get("web_steps"),
+        "table": table(headers, rows),
+        "targets": table(["target", "figure", "verdict"], [list(v) for v in verdicts(results)]),
+    })  # fmt: skip
 
 
 def write_section(results: dict, path: Path) -> None:
@@ -354,8 +283,7 @@ def write_section(results: dict, path: Path) -> None:
     text = path.read_text() if path.exists() else ""
     if SECTION_START in text and SECTION_END in text:
         before, rest = text.split(SECTION_START, 1)
-        after = rest.split(SECTION_END, 1)[1].lstrip("\n")
-        text = before + section + after
+        text = before + section + rest.split(SECTION_END, 1)[1].lstrip("\n")
     else:
         text = text.rstrip("\n") + "\n\n" + section
     path.write_text(text)

@@ -195,8 +195,9 @@ def tensorflow_threads(workers: int, cores: int | None = None) -> dict[str, str]
     }
 
 
-def ensure_postgres_database(database_url: str) -> None:
-    """Create the database named in a postgres:// URL if it does not exist yet."""
+def ensure_postgres_database(database_url: str, *, fresh: bool = False) -> None:
+    """Create the database named in a postgres:// URL if it does not exist yet (`fresh`:
+    drop it first)."""
     if not database_url.startswith(("postgres://", "postgresql://")):
         return
     import psycopg2
@@ -213,6 +214,8 @@ def ensure_postgres_database(database_url: str) -> None:
     try:
         connection.autocommit = True
         with connection.cursor() as cursor:
+            if fresh:
+                cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
             if cursor.fetchone() is None:
                 cursor.execute(f'CREATE DATABASE "{name}"')
@@ -220,11 +223,12 @@ def ensure_postgres_database(database_url: str) -> None:
         connection.close()
 
 
-def manage(env: dict[str, str], *args: str, timeout: float = 600) -> None:
-    """Run `manage.py <args>` with the stack's environment; raise if it fails."""
+def manage(env: dict[str, str], *args: str, timeout: float = 600, cwd: Path = REPO_ROOT) -> None:
+    """Run `manage.py <args>` (of the checkout `cwd`) with the stack's environment; raise if
+    it fails."""
     subprocess.run(
         [sys.executable, "manage.py", *args],
-        cwd=REPO_ROOT,
+        cwd=cwd,
         env={**os.environ, **env},
         check=True,
         timeout=timeout,
