@@ -20,19 +20,12 @@ import statistics
 import sys
 import tempfile
 import time
-from pathlib import Path
-
-BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--uploads", type=int, default=200)
-    return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--uploads", type=int, default=200)
+    args = parser.parse_args(argv)
     os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/loadbench")
     os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
     os.environ.setdefault("DEBUG", "1")

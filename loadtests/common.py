@@ -34,8 +34,8 @@ DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/loadbench"
 ACCOUNT_EMAIL_PATTERN = "loadtest-{index:03d}@example.com"
 # Only ever set on the throw-away load-test accounts; override with LOADTEST_PASSWORD.
 DEFAULT_ACCOUNT_PASSWORD = "violet-harbour-7392"
-# Logged by the locustfile when the measured window starts; the scenario runner waits for it.
 BENCH_ACCOUNTS = 5  # accounts a benchmark logs in as, round robin
+# Logged by the locustfile when the measured window starts; the scenario runner waits for it.
 MEASUREMENT_STARTED = "load test: every user has logged in; statistics reset"
 
 # Colour photos shipped with scikit-image and scikit-learn (no download needed).
