@@ -296,6 +296,8 @@ def forget_earlier_uploads() -> int:
 class Outcome:
     seconds: float
     status: int  # 0: the connection failed
+    queue_seconds: float | None = None  # created → started, from the prediction
+    run_seconds: float | None = None  # started → finished (worker: DB, decode, forward, …)
 
 
 class Uploader:
@@ -343,6 +345,10 @@ class Uploader:
         outcome = Outcome(time.monotonic() - started, response.status)
         if response.status != self.expect:
             return outcome, f"HTTP {response.status}: {payload[:200]!r}"
+        answer = json.loads(payload)
+        if isinstance(answer, dict) and answer.get("started_at"):  # our API's prediction
+            outcome.queue_seconds = answer["wait_seconds"]
+            outcome.run_seconds = answer["run_seconds"]
         return outcome, None
 
     def close(self) -> None:
@@ -369,6 +375,8 @@ class LoadResult:
     def summary(self) -> dict:
         succeeded = [o for o in self.outcomes if o.status == self.ok_status]
         latencies = [1000 * o.seconds for o in succeeded]
+        queued = [1000 * o.queue_seconds for o in succeeded if o.queue_seconds is not None]
+        run = [1000 * o.run_seconds for o in succeeded if o.run_seconds is not None]
         model = self.model_counters
         groups = self.resources.get("groups", {})
         requests = len(self.outcomes)
@@ -382,6 +390,8 @@ class LoadResult:
             "p50_ms": percentile(latencies, 50),
             "p95_ms": percentile(latencies, 95),
             "p99_ms": percentile(latencies, 99),
+            "queue_p50_ms": percentile(queued, 50),
+            "worker_run_p50_ms": percentile(run, 50),
             "mean_batch_size": model["images"] / model["forward_passes"]
             if model.get("forward_passes")
             else None,
