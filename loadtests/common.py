@@ -317,12 +317,8 @@ class Uploader:
         parsed = urlparse(url)
         self.host, self.port, self.path = parsed.hostname, parsed.port, path
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.pool, self.next_photo, self.field_name, self.expect = (
-            pool,
-            first_photo,
-            field_name,
-            expect,
-        )
+        self.pool, self.next_photo = pool, first_photo
+        self.field_name, self.expect = field_name, expect
         self.connection: http.client.HTTPConnection | None = None
 
     def upload(self) -> tuple[Outcome, str | None]:
@@ -355,6 +351,11 @@ class Uploader:
         if self.connection is not None:
             self.connection.close()
         self.connection = None
+
+
+#: (summary key prefix, sampler group) of the CPU per request a summary reports
+CPU_KEYS = (("web", "web"), ("worker", "workers"), ("load_generator", "load generator"),
+            ("redis", "redis"), ("postgres", "postgres"))  # fmt: skip
 
 
 @dataclass
@@ -398,16 +399,7 @@ class LoadResult:
             "forward_busy_percent": 100 * model["forward_seconds"] / self.window_seconds
             if model
             else None,
-            **{
-                f"{key}_cpu_ms_per_request": cpu_ms.get(group)
-                for key, group in (
-                    ("web", "web"),
-                    ("worker", "workers"),
-                    ("load_generator", "load generator"),
-                    ("redis", "redis"),
-                    ("postgres", "postgres"),
-                )
-            },
+            **{f"{key}_cpu_ms_per_request": cpu_ms.get(group) for key, group in CPU_KEYS},
             "cpu_ms_per_request": cpu_ms,
             "cpu_percent": {name: g["cpu_percent"] for name, g in groups.items()},
             "system_cpu_percent": self.resources.get("system_cpu_percent"),
