@@ -383,6 +383,8 @@ def start_predictions(*, prediction_ids: Iterable[str]) -> dict[str, Prediction]
     complete) are left out, so no work is done twice.
     """
     now = timezone.now()
+    if connection.vendor == "postgresql":
+        return _start_in_one_statement(prediction_ids=list(prediction_ids), now=now)
     with transaction.atomic():
         predictions = list(_claimable(prediction_ids).select_for_update())
         # One UPDATE for the whole batch: every row gets the same values (bulk_update's
@@ -395,6 +397,46 @@ def start_predictions(*, prediction_ids: Iterable[str]) -> dict[str, Prediction]
             prediction.attempts += 1
             prediction.started_at = now
     return {str(p.id): p for p in predictions}
+
+
+#: what the worker reads of a prediction it starts (`mlworker.inference.prepare_inputs`)
+_STARTED_FIELDS = ("id", "image", "status", "attempts", "started_at")
+
+
+def _start_in_one_statement(*, prediction_ids: list[str], now: datetime) -> dict[str, Prediction]:
+    """UPDATE … RETURNING: one round trip instead of four (BEGIN, SELECT … FOR UPDATE,
+    UPDATE, COMMIT). The UPDATE locks each row and re-checks its status itself, so a
+    prediction finished meanwhile is left out just as the locking read left it out."""
+    if not prediction_ids:
+        return {}
+    meta = Prediction._meta
+    fields = [meta.get_field(name) for name in _STARTED_FIELDS]
+    quote = connection.ops.quote_name
+    sql = (
+        f"UPDATE {quote(meta.db_table)} SET status = %s, attempts = attempts + 1, "
+        "started_at = %s WHERE id = ANY(%s::uuid[]) AND status IN (%s, %s) "
+        f"RETURNING {', '.join(quote(field.column) for field in fields)}"
+    )
+    parameters = [
+        Prediction.Status.RUNNING,
+        now,
+        prediction_ids,
+        Prediction.Status.QUEUED,
+        Prediction.Status.RUNNING,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, parameters)
+        rows = cursor.fetchall()
+    names = [field.attname for field in fields]
+    started = [
+        Prediction.from_db(
+            connection.alias,
+            names,
+            [field.to_python(value) for field, value in zip(fields, row, strict=True)],
+        )
+        for row in rows
+    ]
+    return {str(p.id): p for p in started}
 
 
 def complete_predictions(*, results: dict[str, list[dict]], model_name: str) -> None:

@@ -77,9 +77,9 @@ UPLOAD_QUERIES = 2  # result-cache lookup, insert
 CACHED_UPLOAD_QUERIES = 2  # lookup, insert of the cached answer
 RESULT_QUERIES = 1  # the prediction
 HISTORY_QUERIES = 2  # count, one page
-#: claim (select for update, expiry check, update) and one UPDATE for all 16 results;
-#: savepoints in tests
-BATCH_QUERIES = 7
+#: the worker's start-up recovery sweep, expiry check, claim (one UPDATE … RETURNING; was
+#: savepoint, SELECT … FOR UPDATE, UPDATE, release) and one UPDATE for all 16 results
+BATCH_QUERIES = 4
 
 
 def test_plain_representation_matches_drf(api_client, run_worker, settings, user):
