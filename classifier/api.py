@@ -81,7 +81,7 @@ class PredictionViewSet(
             super().initial(request, *args, **kwargs)
 
     def perform_authentication(self, request):
-        with step("JWT authentication (user lookup)"):
+        with step("JWT authentication"):
             super().perform_authentication(request)
 
     def check_throttles(self, request):

@@ -40,7 +40,7 @@ STEPS = (
     ("gunicorn: read the request, write the response", "ThreadWorker.handle"),
     ("  Django (middleware, routing, the view)", "WSGIHandler.__call__"),
     ("    DRF checks (auth, permissions, throttle)", "APIView.initial"),
-    ("      JWT authentication (user lookup)", "JWTAuthentication.authenticate"),
+    ("      JWT authentication", "JWTAuthentication.authenticate"),
     ("      upload throttle (cache)", "APIView.check_throttles"),
     ("    multipart parsing", "MultiPartParser.parse"),
     ("    submit_prediction", "submit_prediction"),

@@ -12,7 +12,7 @@ CHECKS = "DRF checks (auth, permissions, throttle)"
 SUBMIT = "submit_prediction"
 UPLOAD_STEPS = {
     (CHECKS,),
-    (CHECKS, "JWT authentication (user lookup)"),
+    (CHECKS, "JWT authentication"),
     (CHECKS, "upload throttle (cache)"),
     ("multipart parsing",),
     (SUBMIT,),
