@@ -120,16 +120,25 @@ PACE_FRESH_SECONDS = 600
 PACE_SMOOTHING = 0.2
 
 
-def record_pace(connection, *, worker_name: str, seconds: float, images: int) -> None:
-    """Fold one batch (wall time of the batch, images in it) into the worker's moving average."""
+def record_pace(
+    connection, *, worker_name: str, seconds: float, images: int, previous: float | None = None
+) -> float | None:
+    """Fold one batch (wall time of the batch, images in it) into the worker's moving average;
+    returns the new average (seconds per image).
+
+    `previous`: the average this worker wrote last, which it may keep itself to save the
+    read (one round trip per batch instead of two).
+    """
     if images <= 0:
-        return
+        return previous
     per_image = seconds / images
-    previous = connection.hget(PACE_KEY, worker_name)
-    if previous:
-        old = float(previous.split()[0])
-        per_image = old + PACE_SMOOTHING * (per_image - old)
+    if previous is None:
+        stored = connection.hget(PACE_KEY, worker_name)
+        previous = float(stored.split()[0]) if stored else None
+    if previous is not None:
+        per_image = previous + PACE_SMOOTHING * (per_image - previous)
     connection.hset(PACE_KEY, worker_name, f"{per_image:.6f} {time.time():.0f}")
+    return per_image
 
 
 def images_per_second(connection=None) -> float | None:

@@ -87,6 +87,8 @@ class BatchWorker(BatchRQWorker):
         self.batching = batching
         self.batches_done = 0
         self._last_batch_size = 0
+        #: the seconds per image this worker last wrote to PACE_KEY (saves reading it back)
+        self._pace: float | None = None
 
     # --- timing -------------------------------------------------------------------------
     @property
@@ -346,11 +348,12 @@ class BatchWorker(BatchRQWorker):
         if batch.work is None or not batch.work.inputs:
             return
         with suppress(*REDIS_DOWN):
-            queueing.record_pace(
+            self._pace = queueing.record_pace(
                 self.connection,
                 worker_name=self.name,
                 seconds=batch.prepare_seconds + execute_seconds,
                 images=len(batch.work.inputs),
+                previous=self._pace,
             )
 
     def teardown(self):
