@@ -64,17 +64,18 @@ def queue_standing(*, prediction: Prediction, rate: object = _READ) -> QueueStan
     """
     if prediction.is_finished:
         return None
+    images_per_second: float | None
     try:
         if rate is _READ:  # both in one round trip
             position, images_per_second = queueing.queue_position_and_rate(
                 job_id=str(prediction.pk)
             )
         else:
+            assert rate is None or isinstance(rate, int | float)
             position = queueing.queue_position(job_id=str(prediction.pk))
             images_per_second = rate
     except RedisError:
         return None
-    assert images_per_second is None or isinstance(images_per_second, int | float)
     position = position or 0  # not in the queue: taken by a worker (or about to be)
     estimate = queueing.estimated_seconds(position=max(position, 1), rate=images_per_second)
     return QueueStanding(position=position, estimated_seconds=estimate, rate=images_per_second)

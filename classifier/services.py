@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import PureWindowsPath
-from typing import NoReturn
+from typing import Any, NoReturn
 from uuid import UUID
 
 from django.conf import settings
@@ -410,14 +410,14 @@ def _start_in_one_statement(*, prediction_ids: list[str], now: datetime) -> dict
     if not prediction_ids:
         return {}
     meta = Prediction._meta
-    fields = [meta.get_field(name) for name in _STARTED_FIELDS]
+    fields = [field for field in meta.concrete_fields if field.name in _STARTED_FIELDS]
     quote = connection.ops.quote_name
     sql = (
         f"UPDATE {quote(meta.db_table)} SET status = %s, attempts = attempts + 1, "
         "started_at = %s WHERE id = ANY(%s::uuid[]) AND status IN (%s, %s) "
-        f"RETURNING {', '.join(quote(field.column) for field in fields)}"
+        f"RETURNING {', '.join(quote(str(field.column)) for field in fields)}"
     )
-    parameters = [
+    parameters: list[Any] = [
         Prediction.Status.RUNNING,
         now,
         prediction_ids,
