@@ -167,10 +167,6 @@ class ThreadPlan:
     threads: int
     workers_per_host: int
 
-    @property
-    def shares_cores(self) -> bool:
-        return self.workers_per_host > 1
-
 
 def thread_plan(*, num_threads: int, workers_per_host: int, cores: int | None = None) -> ThreadPlan:
     """INFERENCE_NUM_THREADS if set, else this host's cores split between its workers."""
