@@ -216,7 +216,7 @@ def verdicts(results: dict) -> list[tuple[str, str, str]]:
             rows.append((
                 f"ResNet50 e2e ≥ 2× {anchor_name} ({name})",
                 f"{rate:.1f} / {base:.1f} = {rate / base:.2f}×",
-                "met" if rate >= 2 * base else "**not met** (reason below the table)",
+                "met" if rate >= 2 * base else "**not met** (see “Reading the run” below)",
             ))  # fmt: skip
     for model, variants in results["models"].items():
         if (r := variants.get(default)) is None:
@@ -235,12 +235,16 @@ def verdicts(results: dict) -> list[tuple[str, str, str]]:
         for model, variants in results["models"].items()
         for name, r in variants.items()
     ]
-    if rss:
-        mb, where = max(rss, key=lambda item: item[0])
-        rows.append((
-            "worker RSS ≤ 1.5 GB (largest of all variants)", f"{mb:.0f} MB ({where})",
-            "met" if mb <= 1536 else "**not met**",
-        ))  # fmt: skip
+    for label, candidates in (
+        (f"the default, {default}", [item for item in rss if item[1].endswith(f" {default}")]),
+        ("largest of all variants", rss),
+    ):
+        if candidates:
+            mb, where = max(candidates, key=lambda item: item[0])
+            rows.append((
+                f"worker RSS ≤ 1.5 GB ({label})", f"{mb:.0f} MB ({where})",
+                "met" if mb <= 1536 else "**not met**",
+            ))  # fmt: skip
     return rows
 
 
