@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -21,6 +22,7 @@ import pytest
 import requests
 from django.conf import settings
 
+from conftest import live_auth_headers, live_upload, photo_bytes
 from ops.stack import BASE_DIR, NGINX_PATH, Nginx, render_nginx_site
 
 pytestmark = [
@@ -244,6 +246,45 @@ def test_a_made_up_x_forwarded_for_does_not_dodge_the_login_limit(live_stack, tm
         ]
     assert statuses[:3] == [401, 401, 401]
     assert statuses[3:] == [429, 429]
+
+
+def test_behind_nginx_on_another_port_forms_work_and_urls_keep_the_port(live_stack, tmp_path, user):
+    """compose publishes nginx as 8000:80: what the browser sees is host:8000, and both
+    Django's origin check and the absolute URLs it builds must use that, not port 80."""
+    # No worker: the upload stays pending and the answer is a 202 with a Location.
+    stack = live_stack(workers=0, NUM_PROXIES="1", PREDICT_WAIT_SECONDS="0.2")
+    with Nginx(
+        upstream=f"127.0.0.1:{stack.config.web_port}",
+        static_root=tmp_path,
+        work_dir=tmp_path / "nginx",
+        max_body="11m",
+    ) as nginx:
+        assert nginx.port != 80
+        browser = requests.Session()
+        login_url = f"{nginx.url}/accounts/login/"
+        page = browser.get(login_url, timeout=10)
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+        # A browser sends its page's origin (scheme, host and port) with every form POST.
+        answer = browser.post(
+            login_url,
+            data={
+                "username": user.email,
+                "password": "correct-horse-42",
+                "csrfmiddlewaretoken": token,
+            },
+            headers={"Origin": nginx.url, "Referer": login_url},
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert answer.status_code == 302, answer.text[:500]
+        assert "sessionid" in browser.cookies
+        assert browser.get(f"{nginx.url}/", timeout=10).status_code == 200
+
+        upload = live_upload(nginx, live_auth_headers(nginx, user), photo_bytes(), timeout=30)
+    assert upload.status_code == 202, upload.text
+    body = upload.json()
+    for url in (upload.headers["Location"], body["url"], body["image_url"]):
+        assert url.startswith(f"{nginx.url}/"), url
 
 
 def test_trace_is_refused_in_json_with_an_allow_header(front):
