@@ -6,8 +6,6 @@ docs/EFFICIENTNET_LITE0.md); photos it gets wrong (e.g. astronaut) are not asser
 
 from __future__ import annotations
 
-import pickle
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -200,17 +198,3 @@ def test_folding_batch_norm_into_convs_keeps_the_answers(model, photo_batch):
     set_weights_by_name(as_trained, load_converted_weights(model.cache_path))
     expected = as_trained(photo_batch, training=False).numpy()
     np.testing.assert_allclose(model.predict_batch(photo_batch), expected, atol=1e-5)
-
-
-def test_reader_refuses_globals_a_state_dict_never_needs(tmp_path):
-    class Exploit:
-        def __reduce__(self):
-            return (print, ("pwned",))
-
-    path = tmp_path / "evil.pth"
-    with open(path, "wb") as file:
-        for header in (0x1950A86A20F9469CFC6C, 1001, {"little_endian": True}):
-            pickle.dump(header, file, protocol=2)
-        pickle.dump(Exploit(), file, protocol=2)
-    with pytest.raises(pickle.UnpicklingError, match="refusing"):
-        read_torch_state_dict(path)

@@ -1,6 +1,8 @@
 """Reading the legacy (pre-zip) PyTorch pickle the weights ship in, with numpy only.
 
-Torch is never imported: `read_torch_state_dict` unpickles the file into arrays.
+Torch is never imported: `read_torch_state_dict` unpickles the file into arrays. Every
+pickle in the file goes through an allow-list unpickler: the weights are a file we did not
+write, and plain `pickle.load` runs whatever code a crafted file names.
 """
 
 from __future__ import annotations
@@ -78,8 +80,26 @@ def _rebuild_parameter(data, requires_grad=False, hooks=None):
     return data
 
 
-class _LegacyTorchUnpickler(pickle.Unpickler):
-    """Unpickles only what a state dict needs; any other global is refused (no code runs)."""
+class _AllowListUnpickler(pickle.Unpickler):
+    """Unpickles plain data and the globals in `_ALLOWED` only; any other global is refused,
+    so a crafted file cannot make unpickling call a function (no code runs)."""
+
+    _ALLOWED: ClassVar[dict[tuple[str, str], object]] = {}
+
+    def find_class(self, module: str, name: str):
+        try:
+            return self._ALLOWED[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name}") from None
+
+
+def _load_plain(file) -> object:
+    """One pickle of plain data (the file's header and its list of storage keys)."""
+    return _AllowListUnpickler(file).load()
+
+
+class _LegacyTorchUnpickler(_AllowListUnpickler):
+    """Unpickles only what a state dict needs: ordered dicts, tensors and their storages."""
 
     _ALLOWED: ClassVar[dict[tuple[str, str], object]] = {
         ("collections", "OrderedDict"): collections.OrderedDict,
@@ -94,10 +114,7 @@ class _LegacyTorchUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):
         if module == "torch" and name in _STORAGE_DTYPES:
             return _StorageType(_STORAGE_DTYPES[name])
-        try:
-            return self._ALLOWED[(module, name)]
-        except KeyError:
-            raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name}") from None
+        return super().find_class(module, name)
 
     def persistent_load(self, pid):
         kind, storage_type, key, _location, numel, view_metadata = pid
@@ -118,16 +135,18 @@ def read_torch_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
     element count followed by the raw little-endian bytes.
     """
     with open(path, "rb") as file:
-        if pickle.load(file) != _LEGACY_MAGIC_NUMBER:
+        if _load_plain(file) != _LEGACY_MAGIC_NUMBER:
             raise ValueError(f"{path} is not a legacy torch.save file")
-        if pickle.load(file) != _LEGACY_PROTOCOL_VERSION:
+        if _load_plain(file) != _LEGACY_PROTOCOL_VERSION:
             raise ValueError(f"{path}: unsupported torch.save protocol")
-        sys_info = pickle.load(file)
-        if not sys_info.get("little_endian", False):
+        sys_info = _load_plain(file)
+        if not isinstance(sys_info, dict) or not sys_info.get("little_endian", False):
             raise ValueError(f"{path}: big-endian files are not supported")
         unpickler = _LegacyTorchUnpickler(file)
         state = unpickler.load()
-        storage_keys = pickle.load(file)
+        storage_keys = _load_plain(file)
+        if not isinstance(storage_keys, list):
+            raise ValueError(f"{path}: the storage keys are not a list")
         for key in storage_keys:
             storage = unpickler.storages[key]
             (count,) = struct.unpack("<q", file.read(8))
