@@ -3,10 +3,11 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from classifier.models import Prediction
+from config.admin_lists import CalendarSafeAdmin
 
 
 @admin.register(Prediction)
-class PredictionAdmin(admin.ModelAdmin):
+class PredictionAdmin(CalendarSafeAdmin, admin.ModelAdmin):
     list_display = [
         "created_at",
         "owner",

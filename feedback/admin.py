@@ -2,11 +2,12 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
+from config.admin_lists import CalendarSafeAdmin
 from feedback.models import Feedback
 
 
 @admin.register(Feedback)
-class FeedbackAdmin(admin.ModelAdmin):
+class FeedbackAdmin(CalendarSafeAdmin, admin.ModelAdmin):
     list_display = [
         "updated_at",
         "user",

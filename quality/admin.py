@@ -14,13 +14,14 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from config.admin_lists import CalendarSafeAdmin
 from quality import exports
 from quality.models import DatasetExport, ReviewedLabel
 from quality.selectors import EXPORT_PERMISSION
 
 
 @admin.register(ReviewedLabel)
-class ReviewedLabelAdmin(admin.ModelAdmin):
+class ReviewedLabelAdmin(CalendarSafeAdmin, admin.ModelAdmin):
     list_display = ["reviewed_at", "label", "reviewer", "image_sha256", "prediction_link"]
     list_filter = ["reviewed_at", "prediction__model_name"]
     search_fields = ["label", "image_sha256", "reviewer__email"]
@@ -82,7 +83,7 @@ def _log_export(request, what: str, count: int | None, queryset) -> None:
 
 
 @admin.register(DatasetExport)
-class DatasetExportAdmin(admin.ModelAdmin):
+class DatasetExportAdmin(CalendarSafeAdmin, admin.ModelAdmin):
     """Filter (model, date, verdict, reviewed), select, and pick an export action."""
 
     list_display = ["created_at", "model_name", "label", "score", "verdict", "reviewed"]

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django import forms
 from django.utils import timezone
@@ -9,16 +9,34 @@ from django.utils.translation import gettext_lazy as _
 from quality.selectors import DEFAULT_DAYS, REVIEW_REASONS, Period
 
 MAX_DAYS = 3660
+# Days a period may start or end on: wide enough for any data this product holds, narrow
+# enough that the default 30-day window before `end` and the day after it stay real dates.
+FIRST_DAY = date(1970, 1, 1)
+LAST_DAY = date(2999, 12, 31)
+
+
+def _within_the_calendar(day: date) -> None:
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise forms.ValidationError(
+            _("Choose a date between %(first)s and %(last)s.")
+            % {"first": FIRST_DAY.isoformat(), "last": LAST_DAY.isoformat()}
+        )
 
 
 class PeriodForm(forms.Form):
     """The dashboard's (and its API's) filters. Dates are whole days, `end` included."""
 
     start = forms.DateField(
-        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("From"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[_within_the_calendar],
     )
     end = forms.DateField(
-        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("To"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[_within_the_calendar],
     )
     model = forms.CharField(label=_("Model"), required=False, max_length=100)
     bucket = forms.ChoiceField(

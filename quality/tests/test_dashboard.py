@@ -164,3 +164,34 @@ def test_the_api_is_in_the_openapi_schema(client):
     operation = schema["paths"]["/api/quality/dashboard/"]["get"]
     assert operation["operationId"] == "quality_dashboard"
     assert {p["name"] for p in operation["parameters"]} >= {"start", "end", "model", "bucket"}
+
+
+@pytest.mark.parametrize("when", ["9999-12-31", "0001-01-01"])
+@pytest.mark.parametrize("name", ["start", "end"])
+def test_dates_at_the_calendars_ends_are_400_not_500(client, make_user, name, when):
+    admin = make_user(email="boss@example.com", is_staff=True, is_superuser=True)
+    client.force_login(admin)
+    page = client.get("/quality/", {name: when})
+    assert page.status_code == 400
+    assert "Choose a date between 1970-01-01 and 2999-12-31." in page.content.decode()
+    response = client.get("/api/quality/dashboard/", {name: when})
+    assert response.status_code == 400
+    assert response.json()["errors"] == {
+        name: ["Choose a date between 1970-01-01 and 2999-12-31."]
+    }
+
+
+def test_the_last_and_first_allowed_days_answer(client, make_user):
+    admin = make_user(email="boss@example.com", is_staff=True, is_superuser=True)
+    client.force_login(admin)
+    assert client.get("/api/quality/dashboard/", {"end": "2999-12-31"}).status_code == 200
+    assert client.get("/quality/", {"start": "1970-01-01", "end": "1970-01-01"}).status_code == 200
+
+
+def test_the_api_refuses_a_parameter_given_empty(client, make_user):
+    admin = make_user(email="boss@example.com", is_staff=True, is_superuser=True)
+    client.force_login(admin)
+    response = client.get("/api/quality/dashboard/?start=&bucket=week")
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["start"]
+    assert client.get("/quality/?start=&end=").status_code == 200  # the page's empty form
