@@ -176,9 +176,7 @@ def test_dates_at_the_calendars_ends_are_400_not_500(client, make_user, name, wh
     assert "Choose a date between 1970-01-01 and 2999-12-31." in page.content.decode()
     response = client.get("/api/quality/dashboard/", {name: when})
     assert response.status_code == 400
-    assert response.json()["errors"] == {
-        name: ["Choose a date between 1970-01-01 and 2999-12-31."]
-    }
+    assert response.json()["errors"] == {name: ["Choose a date between 1970-01-01 and 2999-12-31."]}
 
 
 def test_the_last_and_first_allowed_days_answer(client, make_user):
