@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from accounts.permissions import staff_permission_required
 from accounts.views import LoginView
-from ops.views import HealthView
+from ops.views import HealthView, LivenessView, ReadinessView
 
 api_patterns = [
     path("auth/", include("accounts.api_urls")),
@@ -13,6 +13,8 @@ api_patterns = [
     path("", include("feedback.api_urls")),
     path("", include("quality.api_urls")),
     path("health/", HealthView.as_view(), name="health"),
+    path("health/ready/", ReadinessView.as_view(), name="health-ready"),
+    path("health/live/", LivenessView.as_view(), name="health-live"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its start-up script as a file: no inline script (CSP).
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),

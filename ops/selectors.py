@@ -90,14 +90,35 @@ def object_store_status() -> str | None:
     return "ok"
 
 
-def system_health() -> SystemHealth:
-    health = SystemHealth()
+def _check_database(health: SystemHealth) -> None:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
         health.database = True
     except DatabaseError:
         health.problems.append("database unreachable")
+
+
+def serving_readiness() -> SystemHealth:
+    """What one web process needs to answer requests: the database and the queue's Redis.
+
+    Live workers and the object store are left out on purpose: a web pod taken out of
+    its Service because the workers scaled to zero, or the store blinked, would turn a
+    partial outage (uploads wait or fail with their own 503) into a whole-site one.
+    """
+    health = SystemHealth()
+    _check_database(health)
+    try:
+        django_rq.get_queue(settings.INFERENCE_QUEUE).connection.ping()
+        health.redis = True
+    except RedisError:
+        health.problems.append("redis unreachable")
+    return health
+
+
+def system_health() -> SystemHealth:
+    health = SystemHealth()
+    _check_database(health)
     health.object_store = object_store_status()
     if health.object_store == "unavailable":
         health.problems.append("object store unreachable")

@@ -3,7 +3,7 @@ from rest_framework import permissions
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ops.selectors import system_health
+from ops.selectors import serving_readiness, system_health
 
 
 class HealthView(APIView):
@@ -26,3 +26,34 @@ class HealthView(APIView):
             "problems": health.problems,
         }
         return Response(body, status=200 if health.ok else 503)
+
+
+class ReadinessView(APIView):
+    """200 when this web process can serve: database and the queue's Redis answer; 503
+    naming what does not. Kubernetes' readiness probe (deploy/chart/)."""
+
+    permission_classes = [permissions.AllowAny]
+    authentication_classes = []
+
+    @extend_schema(responses={200: dict, 503: dict})
+    def get(self, request):
+        health = serving_readiness()
+        body = {
+            "status": "ok" if health.ok else "degraded",
+            "database": health.database,
+            "redis": health.redis,
+            "problems": health.problems,
+        }
+        return Response(body, status=200 if health.ok else 503)
+
+
+class LivenessView(APIView):
+    """200 while the process answers at all: touches neither the database nor Redis, so an
+    outage of either never makes Kubernetes restart every web pod at once."""
+
+    permission_classes = [permissions.AllowAny]
+    authentication_classes = []
+
+    @extend_schema(responses={200: dict})
+    def get(self, request):
+        return Response({"status": "ok"})

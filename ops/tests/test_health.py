@@ -11,7 +11,7 @@ from django.conf import settings
 from rq.worker import Worker
 
 from conftest import subprocess_env
-from ops.stack import wait_until
+from ops.stack import free_port, wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -130,3 +130,21 @@ def test_a_silent_object_store_is_unavailable_within_healths_bound(client, silen
     assert response.status_code == 503
     assert response.json()["object_store"] == "unavailable"
     assert "object store unreachable" in response.json()["problems"]
+
+
+def test_readiness_is_200_with_database_and_redis_even_with_no_worker(client):
+    response = client.get("/api/health/ready/")
+    assert response.status_code == 200, response.json()
+    assert response.json() == {"status": "ok", "database": True, "redis": True, "problems": []}
+
+
+def test_readiness_is_503_naming_an_unreachable_redis_and_liveness_stays_200(client, settings):
+    # Nothing listens on the port: the queue's Redis is gone for this process.
+    queues = {name: dict(queue) for name, queue in settings.RQ_QUEUES.items()}
+    queues[settings.INFERENCE_QUEUE]["URL"] = f"redis://127.0.0.1:{free_port()}/0"
+    settings.RQ_QUEUES = queues
+    response = client.get("/api/health/ready/")
+    assert response.status_code == 503
+    assert response.json()["redis"] is False
+    assert response.json()["problems"] == ["redis unreachable"]
+    assert client.get("/api/health/live/").status_code == 200
