@@ -1,0 +1,199 @@
+"""The Kubernetes chart (deploy/chart/) as Helm renders it, held against the code it deploys.
+
+CI also runs deploy/chart_check.py (scripts/check_chart.sh); these tests keep the facts the
+chart and the app must agree on from drifting apart.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import uuid
+
+import django_rq
+import pytest
+from django.conf import settings
+from helm_python.errors import HelmError
+
+from deploy import chart_check
+from deploy.chart_check import CHART, problems, render
+
+FULL_VALUES = CHART / "ci" / "full-values.yaml"
+
+
+@pytest.fixture(scope="module")
+def default_objects():
+    return render()
+
+
+@pytest.fixture(scope="module")
+def full_objects():
+    return render([FULL_VALUES])
+
+
+def one(objects, kind, suffix=""):
+    (found,) = [o for o in objects if o["kind"] == kind and o["metadata"]["name"].endswith(suffix)]
+    return found
+
+
+def containers(objects):
+    for obj in objects:
+        if obj["kind"] in ("Deployment", "Job"):
+            spec = obj["spec"]["template"]["spec"]
+            for container in spec.get("initContainers", []) + spec["containers"]:
+                yield obj, spec, container
+
+
+def env_of(objects, container) -> dict[str, str]:
+    """The container's environment as Kubernetes would give it: ConfigMap and Secret first,
+    then `env` with $(VAR) references expanded."""
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            env.update(one(objects, "ConfigMap", source["configMapRef"]["name"])["data"])
+        else:
+            secrets = [o for o in objects if o["kind"] == "Secret"]
+            env.update(secrets[0]["stringData"] if secrets else {})
+    for variable in container.get("env", []):
+        if "value" in variable:
+            env[variable["name"]] = re.sub(
+                r"\$\((\w+)\)", lambda m: env[m.group(1)], variable["value"]
+            )
+        else:
+            key = variable["valueFrom"]["secretKeyRef"]["key"]
+            env[variable["name"]] = one(objects, "Secret")["stringData"][key]
+    return env
+
+
+@pytest.mark.django_db
+def test_the_scaler_watches_the_list_the_app_enqueues_to(default_objects, clean_redis):
+    from classifier.queueing import enqueue_prediction
+
+    trigger = one(default_objects, "ScaledObject")["spec"]["triggers"][0]
+    assert trigger["type"] == "redis"
+    assert trigger["metadata"]["listName"] == django_rq.get_queue(settings.INFERENCE_QUEUE).key
+
+    # The app's own enqueue puts the job id on exactly that list, which KEDA counts (LLEN).
+    prediction_id = str(uuid.uuid4())
+    enqueue_prediction(prediction_id=prediction_id)
+    waiting = clean_redis.lrange(trigger["metadata"]["listName"], 0, -1)
+    assert [job_id.decode() for job_id in waiting] == [prediction_id]
+
+
+def test_the_scaler_reads_the_redis_the_app_queues_on(full_objects):
+    scaled = one(full_objects, "ScaledObject")
+    metadata = scaled["spec"]["triggers"][0]["metadata"]
+    worker = one(full_objects, "Deployment", "-worker")["spec"]["template"]["spec"]
+    app_url = env_of(full_objects, worker["containers"][0])["REDIS_URL"]
+    # rediss://:PASSWORD@host:port/db, the password from the same Secret key KEDA reads.
+    assert app_url == (f"rediss://:ci-only-queue@{metadata['address']}/{metadata['databaseIndex']}")
+    assert metadata["enableTLS"] == "true"
+    auth = one(full_objects, "TriggerAuthentication")
+    assert scaled["spec"]["triggers"][0]["authenticationRef"]["name"] == auth["metadata"]["name"]
+    assert auth["spec"]["secretTargetRef"] == [
+        {
+            "parameter": "password",
+            "name": one(full_objects, "Secret")["metadata"]["name"],
+            "key": "REDIS_PASSWORD",
+        }
+    ]
+
+
+def test_every_object_is_valid_for_kubernetes_and_keda(default_objects, full_objects):
+    assert list(problems(default_objects)) == []
+    assert list(problems(full_objects)) == []
+    assert chart_check.lint_findings() == []
+
+
+def test_the_check_finds_an_unknown_field_and_a_bad_scaler_setting(default_objects):
+    web = one(default_objects, "Deployment", "-web")
+    web["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] = {"exec": {}}
+    scaled = one(default_objects, "ScaledObject")
+    scaled["spec"]["triggers"][0]["metadata"]["listLength"] = 32
+    found = list(problems([web, scaled]))
+    assert any("'readinesProbe' was unexpected" in line for line in found), found
+    assert any("listLength: 32 is not of type 'string'" in line for line in found), found
+
+
+@pytest.mark.parametrize(
+    ("secret_values", "message"),
+    [
+        ({"SECRET_KEY": "too-short"}, "minLength"),
+        ({"SECRET_KEY": "change-me-" * 6, "DATABASE_URL": "postgres://x@db/x"}, "placeholder"),
+        ({"SECRET_KEY": "k" * 60}, "DATABASE_URL is required"),
+    ],
+)
+def test_a_chart_made_secret_refuses_unsafe_or_missing_values(secret_values, message):
+    with pytest.raises(HelmError, match=message):
+        render(overrides={"secret": {"create": True, "values": secret_values}})
+
+
+def test_no_secret_is_made_by_default_and_pods_read_the_operators(default_objects):
+    assert not [o for o in default_objects if o["kind"] == "Secret"]
+    for _, _, container in containers(default_objects):
+        if container["name"] in ("nginx", "copy-static"):
+            continue
+        refs = [s["secretRef"]["name"] for s in container["envFrom"] if "secretRef" in s]
+        assert refs == ["imageclassifier"], container["name"]
+
+
+def test_every_container_runs_as_non_root_on_a_read_only_filesystem(full_objects):
+    for obj, pod, container in containers(full_objects):
+        where = f"{obj['metadata']['name']}/{container['name']}"
+        assert pod["securityContext"]["runAsNonRoot"] is True, where
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True, where
+        assert container["securityContext"]["allowPrivilegeEscalation"] is False, where
+        assert container["resources"]["requests"], where
+        assert any(m["mountPath"] == "/tmp" for m in container["volumeMounts"]), where
+
+
+def test_probes_say_ready_on_database_and_redis_and_alive_on_the_process(default_objects):
+    web = one(default_objects, "Deployment", "-web")["spec"]["template"]["spec"]
+    gunicorn = next(c for c in web["containers"] if c["name"] == "web")
+    assert gunicorn["readinessProbe"]["httpGet"]["path"] == "/api/health/ready/"
+    assert gunicorn["livenessProbe"]["httpGet"]["path"] == "/api/health/live/"
+    headers = {h["name"]: h["value"] for h in gunicorn["readinessProbe"]["httpGet"]["httpHeaders"]}
+    # The probe's Host must be one ALLOWED_HOSTS accepts, and https so no redirect answers.
+    assert headers == {"Host": "classifier.example.com", "X-Forwarded-Proto": "https"}
+    worker = one(default_objects, "Deployment", "-worker")["spec"]["template"]["spec"]
+    probe = worker["containers"][0]
+    assert probe["readinessProbe"]["exec"]["command"][-1] == "worker_alive"
+    assert "worker_alive" not in " ".join(probe["livenessProbe"]["exec"]["command"])
+
+
+def test_the_pods_nginx_is_the_repositorys_config_with_the_client_scheme(default_objects):
+    template = (CHART.parent / "nginx" / "classifier.conf.template").read_text()
+    rendered = one(default_objects, "ConfigMap", "-nginx")["data"]["default.conf.template"]
+    scheme_line = "proxy_set_header X-Forwarded-Proto $scheme;"
+    assert scheme_line not in rendered
+    assert rendered.endswith(
+        template.replace(
+            scheme_line, "proxy_set_header X-Forwarded-Proto $classifier_client_scheme;"
+        )
+    )
+    nginx = next(
+        c
+        for c in one(default_objects, "Deployment", "-web")["spec"]["template"]["spec"][
+            "containers"
+        ]
+        if c["name"] == "nginx"
+    )
+    env = {e["name"]: e["value"] for e in nginx["env"]}
+    upload_mb = int(one(default_objects, "ConfigMap", "imageclassifier")["data"]["MAX_UPLOAD_MB"])
+    assert env["CLASSIFIER_MAX_BODY"] == f"{upload_mb + 1}m"
+
+
+@pytest.mark.slow
+def test_the_apps_settings_load_from_the_charts_environment(full_objects, tmp_path):
+    """The web container's environment passes Django's deployment checks (DEBUG off)."""
+    web = one(full_objects, "Deployment", "-web")["spec"]["template"]["spec"]
+    env = env_of(full_objects, next(c for c in web["containers"] if c["name"] == "web"))
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=settings.BASE_DIR,
+        env={"PATH": os.environ["PATH"], **env, "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
