@@ -125,6 +125,24 @@ def run_worker(resnet_random):
     return run
 
 
+#: the name the suite's workers publish and record (ResNet50, random weights, TensorFlow)
+TEST_MODEL_NAME = "resnet50 (random weights)"
+
+
+@pytest.fixture
+def live_model(clean_redis):
+    """A live worker's model as the web sees it (`classifier.live_models`), as a running
+    worker publishes it; returns a function to publish (another) name. The result cache
+    answers only for models a live worker runs."""
+    from classifier import live_models
+
+    def publish(name: str = TEST_MODEL_NAME, worker: str = "test-worker") -> str:
+        live_models.publish(clean_redis, worker_name=worker, model_name=name, ttl=600)
+        return name
+
+    return publish
+
+
 def subprocess_env(**overrides) -> dict[str, str]:
     """Environment for a server or worker process that must share this test run's database,
     Redis and media folder."""

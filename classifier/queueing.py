@@ -17,6 +17,7 @@ from redis.client import Pipeline
 from rq import Callback, Retry
 from rq.results import Result
 
+from classifier import live_models
 from classifier.catalog import CLASSIFY_JOB, FAILURE_CALLBACK
 
 _per_thread = threading.local()
@@ -114,8 +115,6 @@ def queue_position(*, job_id: str) -> int | None:
 # --- the workers' measured pace, for the time estimates of pending answers -----------------
 #: hash: worker name → "<seconds per image (moving average)> <unix time of last update>"
 PACE_KEY = "mlworker:pace"
-#: a worker that has not reported for this long no longer counts (it stopped, or idles)
-PACE_FRESH_SECONDS = 600
 #: weight of the newest batch in the moving average
 PACE_SMOOTHING = 0.2
 
@@ -142,9 +141,14 @@ def record_pace(
 
 
 def images_per_second(connection=None) -> float | None:
-    """What all workers together get through, from their recent paces; None if unknown."""
+    """What the live workers together get through, from their paces; None when no worker is
+    live or none of them has measured its pace yet."""
     connection = connection or inference_queue().connection
-    return _rate_from(connection.hgetall(PACE_KEY))
+    pipeline = connection.pipeline(transaction=False)
+    pipeline.hgetall(PACE_KEY)
+    live_models.read_into(pipeline)
+    paces, live = pipeline.execute()
+    return _rate_from(paces, live=live)
 
 
 def queue_position_and_rate(*, job_id: str) -> tuple[int | None, float | None]:
@@ -153,25 +157,21 @@ def queue_position_and_rate(*, job_id: str) -> tuple[int | None, float | None]:
     pipeline = queue.connection.pipeline(transaction=False)
     pipeline.lpos(queue.key, job_id)
     pipeline.hgetall(PACE_KEY)
-    index, paces = pipeline.execute()
-    return (None if index is None else index + 1), _rate_from(paces)
+    live_models.read_into(pipeline)
+    index, paces, live = pipeline.execute()
+    return (None if index is None else index + 1), _rate_from(paces, live=live)
 
 
-def _rate_from(paces: dict) -> float | None:
-    now = time.time()
+def _rate_from(paces: dict, *, live: list) -> float | None:
+    """The sum of the live workers' paces (a stopped or dead worker's pace never counts)."""
+    workers = live_models.models_by_worker(live)
     rates = []
-    newest = None
-    for value in paces.values():
-        per_image, updated = (float(part) for part in value.split())
-        if per_image <= 0:
-            continue
-        if newest is None or updated > newest[1]:
-            newest = (1 / per_image, updated)
-        if now - updated <= PACE_FRESH_SECONDS:
+    for worker, value in paces.items():
+        name = worker.decode() if isinstance(worker, bytes) else worker
+        per_image = float(value.split()[0])
+        if name in workers and per_image > 0:
             rates.append(1 / per_image)
-    if rates:
-        return sum(rates)
-    return newest[0] if newest else None  # stale is better than nothing
+    return sum(rates) if rates else None
 
 
 def estimated_seconds(*, position: int, rate: float | None) -> float | None:

@@ -10,7 +10,7 @@ from redis.exceptions import RedisError
 
 from accounts.permissions import staff_may
 from accounts.types import Requester
-from classifier import queueing
+from classifier import live_models, queueing
 from classifier.models import Prediction
 
 
@@ -31,15 +31,25 @@ def prediction_image_visible_to(*, user: Requester, prediction_id: UUID | str) -
     return queryset.filter(pk=prediction_id).first()
 
 
-def finished_prediction_for_image(*, sha256: str, model_name: str) -> Prediction | None:
-    """Any earlier successful answer for the same bytes and model (the result cache)."""
+def finished_prediction_for_image(*, sha256: str, model_names: list[str]) -> Prediction | None:
+    """Any earlier successful answer for the same bytes by one of these models (the result
+    cache; the names are those live workers run, `live_model_names`)."""
     return (
         Prediction.objects.filter(
-            image_sha256=sha256, model_name=model_name, status=Prediction.Status.DONE
+            image_sha256=sha256, model_name__in=model_names, status=Prediction.Status.DONE
         )
         .order_by("-finished_at")
         .first()
     )
+
+
+def live_model_names() -> list[str]:
+    """The models live workers run (as they publish them); empty when none is live or Redis
+    cannot be reached."""
+    try:
+        return live_models.live_model_names(queueing.inference_queue().connection)
+    except RedisError:
+        return []
 
 
 @dataclass(frozen=True)

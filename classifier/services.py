@@ -30,8 +30,7 @@ from redis.exceptions import RedisError
 
 from accounts.models import User
 from accounts.types import Requester
-from classifier import queueing, selectors, wait_slots
-from classifier.catalog import configured_model_name
+from classifier import live_models, queueing, selectors, wait_slots
 from classifier.imaging import InvalidImage, ValidatedImage, validate_upload
 from classifier.models import Prediction
 from classifier.steps import step, timed_step
@@ -137,22 +136,22 @@ RETRY_AFTER_RANGE = (1, 60)
 RETRY_AFTER_UNKNOWN = 5
 
 
-def check_admission(*, user) -> None:
-    """`check_queue_room` then `check_upload_quota`, their two reads in one round trip."""
-    if not settings.MAX_QUEUE_DEPTH or not settings.UPLOAD_QUOTA_PER_DAY:
-        check_queue_room()
-        check_upload_quota(user=user)
-        return
+def check_admission(*, user) -> list[str]:
+    """`check_queue_room` then `check_upload_quota`, their reads in one round trip together
+    with the models live workers run, which it returns (the result cache's key; empty when
+    no worker is live)."""
     queue = queueing.inference_queue()
     try:
         pipe = queue.connection.pipeline(transaction=False)
         pipe.llen(queue.key)
         pipe.get(_quota_key(user.pk, timezone.now()))
-        depth, stored = pipe.execute()
+        live_models.read_into(pipe)
+        depth, stored, live = pipe.execute()
     except RedisError as error:
         _queue_unavailable(error)
     check_queue_room(depth=int(depth))
     check_upload_quota(user=user, stored=int(stored or 0))
+    return live_models.names_from(live)
 
 
 def _queue_unavailable(error: RedisError) -> NoReturn:
@@ -268,32 +267,33 @@ def submit_prediction(*, user: User, upload: UploadedFile) -> Prediction:
     InvalidImage` (nothing stored), `StorageUnavailable` (nothing stored, no prediction
     kept) or `QueueUnavailable` (nothing queued, no prediction kept).
     """
-    check_admission(user=user)
+    live_model_names = check_admission(user=user)
     try:
         with step("validate (decode the image, hash)"):
             image = validate_upload(upload)
     except InvalidImage:
         count_upload(Outcome.REJECTED, RejectReason.INVALID_IMAGE)
         raise
-    model_name = configured_model_name()
     storage_name = store_image(image)
     fields = {
         "owner_id": user.pk,  # not the object: a token's user is then never read
         "image": storage_name,
         "image_sha256": image.sha256,
         "original_filename": clean_filename(getattr(upload, "name", "")),
-        "model_name": model_name,
     }
-    with step("result-cache lookup (query)"):
-        previous = selectors.finished_prediction_for_image(
-            sha256=image.sha256, model_name=model_name
-        )
+    previous = None
+    if live_model_names:  # no worker live: no model to answer for, so no cached answer
+        with step("result-cache lookup (query)"):
+            previous = selectors.finished_prediction_for_image(
+                sha256=image.sha256, model_names=live_model_names
+            )
     if previous is not None:
         record_upload_for_quota(user=user)
         now = timezone.now()
         count_upload(Outcome.CACHED)
         return Prediction.objects.create(
             **fields,
+            model_name=previous.model_name,
             status=Prediction.Status.DONE,
             label=previous.label,
             score=previous.score,
@@ -302,6 +302,7 @@ def submit_prediction(*, user: User, upload: UploadedFile) -> Prediction:
             started_at=now,
             finished_at=now,
         )
+    # No model name yet: the worker that runs it records its own (`complete_predictions`).
     prediction = Prediction.objects.create(**fields)
     try:
         with step("enqueue (RQ)"):

@@ -20,7 +20,6 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.throttles import UploadRateThrottle, form_post_wait
 from classifier import selectors, services
-from classifier.catalog import configured_model_name
 from classifier.forms import UploadForm
 from classifier.imaging import InvalidImage
 from classifier.presentation import present
@@ -38,15 +37,21 @@ def too_many_uploads(wait: int) -> str:
     ) % {"seconds": wait}
 
 
+def live_model_context() -> dict:
+    """What the pages say about the model: the names live workers publish, or (none live)
+    a note that uploads wait in the queue until a worker starts."""
+    names = selectors.live_model_names()
+    return {"model_name": ", ".join(names), "no_worker_live": not names}
+
+
 # --- Pages --------------------------------------------------------------------------------
 @require_http_methods(["GET", "POST"])
 def upload(request):
     """The home page: the upload form for people logged in, a welcome page for others."""
-    model_name = configured_model_name()
     if not request.user.is_authenticated:
         if request.method == "POST":
             return redirect_to_login(request.get_full_path())
-        return render(request, "classifier/welcome.html", {"model_name": model_name})
+        return render(request, "classifier/welcome.html", live_model_context())
     # Bound on every POST, even an empty one, so a missing file gets its error message.
     form = UploadForm(request.POST, request.FILES) if request.method == "POST" else UploadForm()
     status_code = 200
@@ -81,7 +86,7 @@ def upload(request):
     context = {
         "form": form,
         "recent": recent,
-        "model_name": model_name,
+        **live_model_context(),
         "max_mb": settings.MAX_UPLOAD_MB,
         "max_bytes": int(settings.MAX_UPLOAD_MB * 1024 * 1024),
     }

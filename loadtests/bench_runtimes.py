@@ -313,7 +313,7 @@ def main(argv=None) -> int:
     run_dir = args.results_dir / run_name
     run_dir.mkdir(parents=True, exist_ok=True)
     env = common.bench_environment(args.database_url, args.models[0], "bench-media")
-    from classifier.runtimes import choose, host_bf16_flags
+    from mlworker.runtimes import choose, host_bf16_flags
 
     auto = choose()
     pool = common.PhotoPool.build(64, seed=7)

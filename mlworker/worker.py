@@ -40,7 +40,7 @@ from rq.queue import Queue
 from rq.utils import now
 from rq.worker import WorkerStatus
 
-from classifier import queueing
+from classifier import live_models, queueing
 from classifier.catalog import CLASSIFY_JOB
 from mlworker.inference import (
     BatchOutcome,
@@ -102,6 +102,20 @@ class BatchWorker(BatchRQWorker):
             self.log.warning("Worker %s: Redis lost its registration; registering again", self.name)
             self.connection.delete(self.key)
             self.register_birth()
+
+    def register_birth(self) -> None:
+        super().register_birth()
+        self.publish_model()
+
+    def publish_model(self) -> None:
+        """Tell the web which model this worker runs (`classifier.live_models`), for as long
+        as a worker counts as live without a beat: two heartbeat periods."""
+        live_models.publish(
+            self.connection,
+            worker_name=self.name,
+            model_name=self.model.name,
+            ttl=2 * self.worker_ttl,
+        )
 
     def get_heartbeat_ttl(self, job: Job) -> int:
         return self.batching.job_lease_seconds
@@ -186,6 +200,7 @@ class BatchWorker(BatchRQWorker):
             while not stop.wait(period):
                 with suppress(*REDIS_DOWN):
                     self.mark_alive(ttl=self.worker_ttl * 2)
+                    self.publish_model()
                     self.renew_leases(lease)
 
         thread = threading.Thread(target=beat, name=f"{self.name}-alive", daemon=True)
@@ -359,6 +374,7 @@ class BatchWorker(BatchRQWorker):
     def teardown(self):
         with suppress(*REDIS_DOWN):
             self.connection.hdel(queueing.PACE_KEY, self.name)
+            live_models.withdraw(self.connection, worker_name=self.name, model_name=self.model.name)
         super().teardown()
 
     @staticmethod

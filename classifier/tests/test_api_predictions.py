@@ -39,11 +39,14 @@ def test_each_accepted_format_is_queued_and_answered_202_without_a_worker(
     assert queue().count == 1
 
 
-def test_same_bytes_are_answered_from_cache_without_the_queue(api_client, run_worker, settings):
+def test_same_bytes_are_answered_from_cache_without_the_queue(
+    api_client, run_worker, live_model, settings
+):
     settings.PREDICT_WAIT_SECONDS = 0.2
     content = photo_bytes("chelsea")
     first = upload(api_client, content)
     run_worker()
+    live_model()  # the worker's model is still served (the burst worker withdrew it)
     second = upload(api_client, content, "same-cat-again.jpg")
     assert second.status_code == 201
     body = second.json()

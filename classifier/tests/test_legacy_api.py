@@ -12,9 +12,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from rest_framework.test import APIClient
 
 from classifier import services
-from classifier.catalog import configured_model_name
 from classifier.models import Prediction
-from conftest import photo_bytes
+from conftest import TEST_MODEL_NAME, photo_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +36,7 @@ def earlier_answer(owner, content: bytes, label: str, score: float) -> Predictio
         owner=owner,
         image="images/earlier.jpg",
         image_sha256=hashlib.sha256(content).hexdigest(),
-        model_name=configured_model_name(),
+        model_name=TEST_MODEL_NAME,
         status=Prediction.Status.DONE,
         label=label,
         score=score,
@@ -52,8 +51,9 @@ def bomb_png() -> bytes:
 
 
 def test_answered_prediction_has_the_old_shape_with_score_rounded_to_4_places(
-    api_client, other_user
+    api_client, other_user, live_model
 ):
+    live_model()
     content = photo_bytes("chelsea")
     earlier_answer(other_user, content, "tabby", 0.123456789)
     response = predict(api_client, content, "dog.JPEG")
@@ -67,7 +67,10 @@ def test_answered_prediction_has_the_old_shape_with_score_rounded_to_4_places(
     assert queue().count == 0
 
 
-def test_upload_without_a_name_extension_is_named_by_its_real_format(api_client, other_user):
+def test_upload_without_a_name_extension_is_named_by_its_real_format(
+    api_client, other_user, live_model
+):
+    live_model()
     content = photo_bytes("coffee", "PNG")
     earlier_answer(other_user, content, "cup", 0.5)
     response = predict(api_client, content, "clipboard")

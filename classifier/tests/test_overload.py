@@ -99,12 +99,15 @@ def test_a_full_queue_refuses_before_reading_the_image(api_client, full_queue):
     assert response.status_code == 503
 
 
-def test_retry_after_follows_the_workers_measured_pace(api_client, full_queue, settings):
+def test_retry_after_follows_the_live_workers_measured_pace(
+    api_client, full_queue, settings, live_model
+):
     connection = queue().connection
     # Two workers, each 10 s per image: 0.2 images/s; a tenth of the queue (0.3 images)
     # takes 1.5 s → 2 s.
     for name in ("w1", "w2"):
         queueing.record_pace(connection, worker_name=name, seconds=10, images=1)
+        live_model(worker=name)
     late = SimpleUploadedFile("late.jpg", distinct_photo(99))
     response = api_client.post("/api/predictions/", {"image": late}, format="multipart")
     assert response["Retry-After"] == "2"

@@ -16,6 +16,7 @@ from classifier import services
 from classifier.imaging import validate_image_bytes
 from classifier.models import Prediction
 from conftest import distinct_photo, photo_bytes
+from ops.stack import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -81,14 +82,64 @@ def stored_files() -> list[str]:
 
 
 # --- Who may see what ---------------------------------------------------------------------
-def test_welcome_page_is_public_and_invites_to_register(client):
+def test_welcome_page_is_public_and_invites_to_register(client, live_model):
+    live_model("efficientnet_lite0+openvino-fp32")
     response = client.get("/")
     assert response.status_code == 200
     text = inner_text(response.content.decode())
     assert "What is in your photo?" in text
     assert 'href="/accounts/register/"' in response.content.decode()
-    assert "resnet50" in text
+    assert "from the efficientnet_lite0+openvino-fp32 model" in text
+    assert 'id="no-worker-note"' not in response.content.decode()
     assert 'id="upload-form"' not in response.content.decode()
+
+
+NO_WORKER_NOTE = "No model worker is running right now. You can still upload"
+
+
+def test_with_no_worker_live_the_pages_say_so_and_name_no_model(client, user):
+    assert inner_text(client.get("/").content.decode()).count(NO_WORKER_NOTE) == 1
+    client.force_login(user)
+    response = client.get("/")
+    assert response.status_code == 200
+    text = inner_text(response.content.decode())
+    assert NO_WORKER_NOTE in text
+    assert "Answers come from" not in text
+    assert 'id="upload-form"' in response.content.decode()
+
+
+def test_upload_page_names_the_models_live_workers_publish(client, user, live_model):
+    live_model("efficientnet_lite0", worker="w1")
+    live_model("resnet50", worker="w2")
+    client.force_login(user)
+    text = inner_text(client.get("/").content.decode())
+    assert "Answers come from efficientnet_lite0, resnet50," in text
+    assert NO_WORKER_NOTE not in text
+
+
+def test_a_worker_that_stopped_beating_no_longer_counts(client, user, clean_redis):
+    from classifier import live_models
+
+    live_models.publish(clean_redis, worker_name="gone", model_name="resnet50", ttl=0.05)
+    wait_until(
+        lambda: not live_models.live_model_names(clean_redis),
+        timeout=5,
+        interval=0.02,
+        what="the dead worker's entry to expire",
+    )
+    client.force_login(user)
+    assert NO_WORKER_NOTE in inner_text(client.get("/").content.decode())
+
+
+def test_with_no_worker_live_an_upload_still_queues_and_is_not_answered_from_cache(client, user):
+    content = photo_bytes()
+    make_prediction(user, content=content)  # an earlier answer for the same bytes
+    client.force_login(user)
+    response = client.post("/", {"image": SimpleUploadedFile("again.jpg", content)})
+    assert response.status_code == 302
+    queued = Prediction.objects.get(status="queued")
+    assert not queued.cached and queued.model_name == ""
+    assert queue().count == 1
 
 
 @pytest.mark.parametrize(

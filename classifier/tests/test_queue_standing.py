@@ -9,8 +9,8 @@ import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from classifier import queueing
-from conftest import distinct_photo
+from classifier import live_models, queueing
+from conftest import TEST_MODEL_NAME, distinct_photo
 
 pytestmark = pytest.mark.django_db
 
@@ -39,21 +39,40 @@ def test_without_a_measured_pace_the_estimate_is_null(three_waiting):
     assert [a.json()["estimated_seconds"] for a in three_waiting] == [None, None, None]
 
 
-def test_the_estimate_comes_from_the_workers_measured_pace(api_client, three_waiting):
+def test_the_estimate_comes_from_the_live_workers_measured_pace(
+    api_client, three_waiting, live_model
+):
     connection = django_rq.get_queue(settings.INFERENCE_QUEUE).connection
     # A batch of 4 images in 2 s: 0.5 s per image, 2 images/s.
     queueing.record_pace(connection, worker_name="w1", seconds=2.0, images=4)
+    live_model(worker="w1")
     third = api_client.get(three_waiting[2].json()["url"]).json()
     assert third["queue_position"] == 3
     assert third["estimated_seconds"] == pytest.approx(1.5)
     # A second worker at the same pace halves it.
     queueing.record_pace(connection, worker_name="w2", seconds=2.0, images=4)
+    live_model(worker="w2")
     third = api_client.get(three_waiting[2].json()["url"]).json()
     assert third["estimated_seconds"] == pytest.approx(0.8)  # 0.75, rounded to 0.1 s
 
 
-def test_the_moving_average_follows_new_batches():
+def test_a_worker_no_longer_live_does_not_count_in_the_estimate(
+    api_client, three_waiting, live_model
+):
     connection = django_rq.get_queue(settings.INFERENCE_QUEUE).connection
+    queueing.record_pace(connection, worker_name="w1", seconds=2.0, images=4)
+    queueing.record_pace(connection, worker_name="gone", seconds=0.1, images=4)
+    live_model(worker="w1")
+    third = api_client.get(three_waiting[2].json()["url"]).json()
+    assert third["estimated_seconds"] == pytest.approx(1.5)
+    live_models.withdraw(connection, worker_name="w1", model_name=TEST_MODEL_NAME)
+    third = api_client.get(three_waiting[2].json()["url"]).json()
+    assert third["queue_position"] == 3 and third["estimated_seconds"] is None
+
+
+def test_the_moving_average_follows_new_batches(live_model):
+    connection = django_rq.get_queue(settings.INFERENCE_QUEUE).connection
+    live_model(worker="w")
     queueing.record_pace(connection, worker_name="w", seconds=1.0, images=1)
     queueing.record_pace(connection, worker_name="w", seconds=2.0, images=1)
     assert queueing.images_per_second(connection) == pytest.approx(1 / 1.2)
@@ -70,9 +89,12 @@ def test_the_list_shows_standings_and_finished_ones_have_none(
     assert done["queue_position"] is None and done["estimated_seconds"] is None
 
 
-def test_the_result_page_shows_position_and_time_while_pending(client, user, three_waiting):
+def test_the_result_page_shows_position_and_time_while_pending(
+    client, user, three_waiting, live_model
+):
     connection = django_rq.get_queue(settings.INFERENCE_QUEUE).connection
     queueing.record_pace(connection, worker_name="w1", seconds=2.0, images=4)
+    live_model(worker="w1")
     client.force_login(user)
     page = client.get(f"/predictions/{three_waiting[1].json()['id']}/").content.decode()
     position = re.search(r'id="queue-position-line"[^>]*>(.*?)</p>', page, re.S)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from classifier.runtimes import (
+from mlworker.runtimes import (
     BF16,
     ONNXRUNTIME,
     OPENVINO,

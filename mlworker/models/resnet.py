@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from classifier.catalog import model_name
-from classifier.runtimes import InferenceChoice, ThreadPlan, configured_choice
+from mlworker.catalog import model_name
 from mlworker.models.backends import (
     build_forward,
     configured_threads,
@@ -19,6 +18,7 @@ from mlworker.models.backends import (
 )
 from mlworker.models.base import ImageClassifier
 from mlworker.models.runtime import configure_tensorflow
+from mlworker.runtimes import InferenceChoice, ThreadPlan, configured_choice
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from classifier.runtimes import (
+from mlworker.runtimes import (
     BF16,
     BF16_MEETS_PARITY,
     FP32,
@@ -229,7 +229,7 @@ import django
 django.setup()
 import keras
 from mlworker.models.backends import build_forward
-from classifier.runtimes import choose, thread_plan
+from mlworker.runtimes import choose, thread_plan
 inputs = keras.Input((8, 8, 3))
 network = keras.Model(inputs, keras.layers.Conv2D(2, 3)(inputs))
 build_forward(model_key="tiny", make_network=lambda: network, weights_digest=None,

@@ -2,8 +2,8 @@
 
 import pytest
 
-from classifier.catalog import model_name
-from classifier.runtimes import (
+from mlworker.catalog import model_name
+from mlworker.runtimes import (
     BF16,
     FP32,
     ONNXRUNTIME,

@@ -20,8 +20,6 @@ import config.wsgi  # noqa: F401
 client = Client()
 for path in ["/", "/accounts/login/", "/api/health/", "/api/schema/", "/api/docs/"]:
     client.get(path)
-from classifier.catalog import configured_model_name
-configured_model_name()  # the web names the runtime and precision without importing them
 heavy = ("tensorflow", "keras", "openvino", "onnxruntime", "tf2onnx", "onnx")
 loaded = sorted(name for name in heavy if name in sys.modules)
 print("LOADED:" + ",".join(loaded))

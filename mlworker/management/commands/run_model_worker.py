@@ -9,9 +9,9 @@ import django_rq
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from classifier.runtimes import AUTO, PRECISIONS, RUNTIMES, RuntimeUnavailable, choose
 from mlworker import jobs
 from mlworker.catalog import MODELS, UnknownModel, load_model
+from mlworker.runtimes import AUTO, PRECISIONS, RUNTIMES, RuntimeUnavailable, choose
 
 logger = logging.getLogger(__name__)
 
@@ -48,15 +48,6 @@ class Command(BaseCommand):
             raise CommandError("--batch-size must be at least 1")
         try:
             choice = choose(options["runtime"], options["precision"])
-            if (options["runtime"], options["precision"]) != (
-                settings.INFERENCE_RUNTIME,
-                settings.INFERENCE_PRECISION,
-            ):
-                self.stderr.write(
-                    "run_model_worker: warning: --runtime/--precision differ from "
-                    "INFERENCE_RUNTIME/INFERENCE_PRECISION; the web looks results up under "
-                    "the name those settings give, so set them alike for the result cache."
-                )
             threads = configured_threads()
             model = load_model(options["model"], choice=choice, threads=threads)
         except (WeightsUnavailable, UnknownModel, RuntimeUnavailable) as error:

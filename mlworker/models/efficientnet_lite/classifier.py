@@ -23,8 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from classifier.catalog import model_name
-from classifier.runtimes import InferenceChoice, ThreadPlan, configured_choice
+from mlworker.catalog import model_name
 from mlworker.models.backends import build_forward, configured_threads, file_digest
 from mlworker.models.base import ImageClassifier
 from mlworker.models.efficientnet_lite.architecture import NUM_CLASSES, build_efficientnet_lite0
@@ -38,6 +37,7 @@ from mlworker.models.efficientnet_lite.weights import (
     set_weights_by_name,
 )
 from mlworker.models.runtime import configure_tensorflow
+from mlworker.runtimes import InferenceChoice, ThreadPlan, configured_choice
 
 # --- Preprocessing ----------------------------------------------------------------------------
 

@@ -2,10 +2,10 @@
 
 The models are defined in Keras (the source of truth). A worker runs them through
 TensorFlow itself, or through OpenVINO or ONNX Runtime after converting them once
-(`mlworker.models.backends`). The web process needs the outcome of this choice too,
-because the model name it looks results up by says runtime and precision; so this module
-only reads the settings, /proc/cpuinfo and which packages are installed (never imports
-them).
+(`mlworker.models.backends`). Deciding reads only the settings, /proc/cpuinfo and which
+packages are installed (it imports none of them), so the command can explain its choice
+before loading anything. Only workers decide: the web reads the model name each live
+worker publishes (`classifier.live_models`).
 """
 
 from __future__ import annotations
