@@ -3,6 +3,7 @@
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.hashers import check_password
 from django.contrib.auth.models import PermissionsMixin
+from django.contrib.auth.password_validation import validate_password
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -22,8 +23,15 @@ class UserManager(BaseUserManager):
         return user
 
     def create_superuser(self, email: str, password: str | None = None, **extra_fields) -> "User":
+        """Every way of making a superuser ends here (`createsuperuser` with or without
+        --noinput, `ensure_superuser`, a shell), so the password validators run here: Django's
+        non-interactive `createsuperuser` would otherwise accept "admin". No password gives
+        an account that cannot log in until someone sets one."""
         extra_fields.setdefault("is_staff", True)
         extra_fields.setdefault("is_superuser", True)
+        if password is not None:
+            candidate = self.model(email=normalize_email(email), name=extra_fields.get("name", ""))
+            validate_password(password, user=candidate)
         return self.create_user(email, password, **extra_fields)
 
     def get_by_natural_key(self, username: str) -> "User":

@@ -55,7 +55,11 @@ def register_user(*, email: str, name: str, password: str) -> User:
 
 
 def ensure_superuser(*, email: str, password: str, name: str = "Admin") -> tuple[User, bool]:
-    """Create the operator account once; never change an existing account's password."""
+    """Create the operator account once; never change an existing account's password.
+
+    The password goes through Django's validators (User.objects.create_superuser runs them):
+    a ValidationError for "admin", a short or a common one.
+    """
     existing = User.objects.filter(email=email_or_error(email)).first()
     if existing is not None:
         return existing, False

@@ -393,9 +393,11 @@ CONTENT_SECURITY_POLICY = {
 X_FRAME_OPTIONS = "DENY"
 
 # The operator account `ensure_superuser` creates (quick start, compose) and the quick
-# start's port (`run_stack`).
+# start's port (`run_stack`). No default password: without one, no account is made.
 ADMIN_EMAIL = env.str("ADMIN_EMAIL", default="admin@example.com")
-ADMIN_PASSWORD = env.str("ADMIN_PASSWORD", default="admin")
+ADMIN_PASSWORD = env.str("ADMIN_PASSWORD", default="")
+# Where scripts/run.sh keeps the password it generated (0600), named on start-up instead of it.
+ADMIN_PASSWORD_FILE = env.str("ADMIN_PASSWORD_FILE", default="")
 PORT = env.int("PORT", default=8000)
 
 LOGGING = {

@@ -5,13 +5,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh requirements.txt
 mkdir -p .run
+random_secret() { .venv/bin/python -c "import secrets; print(secrets.token_urlsafe($1))"; }
+# Secrets made here are kept in files only this user can read (0600), never printed.
 if [ -z "${SECRET_KEY:-}" ]; then
-  [ -f .secret_key ] || .venv/bin/python -c "import secrets; print(secrets.token_urlsafe(50))" > .secret_key
+  [ -s .secret_key ] || (umask 077; random_secret 50 > .secret_key)
   SECRET_KEY=$(cat .secret_key)
+fi
+if [ -z "${ADMIN_PASSWORD:-}" ]; then
+  [ -s .admin_password ] || (umask 077; random_secret 18 > .admin_password)
+  ADMIN_PASSWORD=$(cat .admin_password)
+  export ADMIN_PASSWORD_FILE="$PWD/.admin_password"
 fi
 export SECRET_KEY DEBUG="${DEBUG:-0}" HTTPS="${HTTPS:-0}"
 export ALLOWED_HOSTS="${ALLOWED_HOSTS:-localhost,127.0.0.1,[::1],0.0.0.0}"
-export ADMIN_EMAIL="${ADMIN_EMAIL:-admin@example.com}" ADMIN_PASSWORD="${ADMIN_PASSWORD:-admin}"
+export ADMIN_EMAIL="${ADMIN_EMAIL:-admin@example.com}" ADMIN_PASSWORD
 manage() { .venv/bin/python manage.py "$@"; }
 manage migrate --noinput -v 0
 manage collectstatic --noinput -v 0

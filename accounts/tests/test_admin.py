@@ -2,7 +2,7 @@
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 pytestmark = pytest.mark.django_db
 
@@ -62,4 +62,40 @@ def test_ensure_superuser_creates_once_and_never_resets_the_password(settings, c
     boss = User.objects.get(email="boss@example.com")
     assert boss.is_superuser and boss.is_staff
     assert boss.check_password("first-password-1")
-    assert "already exists" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Created superuser boss@example.com" in out
+    assert "already exists" in out
+    assert "first-password-1" not in out and "second-password-2" not in out
+
+
+@pytest.mark.parametrize("weak", ["admin", "iloveyou", "12345678", "short-1"])
+def test_ensure_superuser_refuses_a_default_or_weak_password(settings, capsys, weak):
+    settings.ADMIN_EMAIL = "boss@example.com"
+    settings.ADMIN_PASSWORD = weak
+    with pytest.raises(CommandError) as refused:
+        call_command("ensure_superuser")
+    assert "ADMIN_PASSWORD is refused" in str(refused.value)
+    assert weak not in str(refused.value).replace("ADMIN_PASSWORD", "")
+    assert weak not in capsys.readouterr().out
+    assert not User.objects.filter(email="boss@example.com").exists()
+
+
+def test_ensure_superuser_without_a_password_creates_nobody_and_says_how(settings, capsys):
+    settings.ADMIN_PASSWORD = ""
+    call_command("ensure_superuser")
+    assert not User.objects.filter(is_superuser=True).exists()
+    assert "createsuperuser" in capsys.readouterr().out
+
+
+def test_createsuperuser_noinput_runs_the_password_validators(monkeypatch):
+    """Django's non-interactive createsuperuser would take any DJANGO_SUPERUSER_PASSWORD."""
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "admin")
+    with pytest.raises(CommandError, match=r"too short|too common"):
+        call_command(
+            "createsuperuser", "--noinput", email="ops@example.com", name="Ops", verbosity=0
+        )
+    assert not User.objects.filter(email="ops@example.com").exists()
+
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "a-long-random-one-93")
+    call_command("createsuperuser", "--noinput", email="ops@example.com", name="Ops", verbosity=0)
+    assert User.objects.get(email="ops@example.com").check_password("a-long-random-one-93")

@@ -1,9 +1,21 @@
-"""Create the operator account from the environment, once (used by the quick start)."""
+"""Create the operator account from the environment, once (quick start, docker compose).
+
+Safe by default: with no ADMIN_PASSWORD no account is made (the command says how to make
+one); a password the validators refuse ("admin", short, common) stops the start with an
+error; the password itself is never printed.
+"""
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
 
 from accounts.services import ensure_superuser
+
+HOW_TO_MAKE_ONE = (
+    "set ADMIN_PASSWORD (docker compose: in .env) and start again, or run "
+    "`python manage.py createsuperuser` (docker compose exec web python manage.py "
+    "createsuperuser)"
+)
 
 
 class Command(BaseCommand):
@@ -11,8 +23,21 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         email, password = settings.ADMIN_EMAIL, settings.ADMIN_PASSWORD
-        user, created = ensure_superuser(email=email, password=password)
+        if not password:
+            self.stdout.write(
+                f"No ADMIN_PASSWORD: no operator account created. To make one, {HOW_TO_MAKE_ONE}."
+            )
+            return
+        try:
+            user, created = ensure_superuser(email=email, password=password)
+        except ValidationError as error:
+            reasons = " ".join(error.messages)
+            raise CommandError(
+                f"ADMIN_PASSWORD is refused for {email}: {reasons} Choose a long random one "
+                "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(24))'), "
+                "or leave it empty and create the account with createsuperuser."
+            ) from None
         if created:
-            self.stdout.write(f"Created superuser {user.email} with password {password!r}")
+            self.stdout.write(f"Created superuser {user.email} (the password is ADMIN_PASSWORD)")
         else:
             self.stdout.write(f"Superuser {user.email} already exists (password unchanged)")

@@ -10,6 +10,15 @@ from django.core.management.base import BaseCommand
 from ops.stack import Stack, StackConfig, StackError
 
 
+def password_hint() -> str:
+    """Where the operator's password is: never the password itself (logs get shared)."""
+    if settings.ADMIN_PASSWORD_FILE:
+        return f"password in {settings.ADMIN_PASSWORD_FILE}"
+    if settings.ADMIN_PASSWORD:
+        return "password: the ADMIN_PASSWORD you set"
+    return "no account yet: python manage.py createsuperuser"
+
+
 class Command(BaseCommand):
     help = "Run the whole system locally: embedded Redis (unless REDIS_URL), web and workers."
 
@@ -46,7 +55,7 @@ class Command(BaseCommand):
         redis_note = "embedded" if stack.redis else stack.env["REDIS_URL"]
         self.stdout.write(
             self.style.SUCCESS(f"\n  Site:   {stack.url}/\n  Admin:  {stack.url}/admin/")
-            + f"\n  Login:  {settings.ADMIN_EMAIL} / {settings.ADMIN_PASSWORD}"
+            + f"\n  Login:  {settings.ADMIN_EMAIL}, {password_hint()}"
             f"\n  Model:  {settings.CLASSIFIER_MODEL}"
             f"\n  Redis:  {redis_note}; logs in {config.log_dir}\n  Press Ctrl-C to stop.\n"
         )
