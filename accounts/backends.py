@@ -25,16 +25,20 @@ class EmailBackend(ModelBackend):
             return None
         http_request = getattr(request, "_request", request)  # DRF wraps the HttpRequest
         identity = canonical_email(raw)  # None when it cannot be an address: no lookup
-        reservation = login_guard.reserve(request=http_request, identity=identity)
-        if reservation.locked:
+        attempt = login_guard.begin(request=http_request, identity=identity)
+        if attempt.locked:
             if http_request is not None:
-                setattr(http_request, RETRY_AFTER_ATTRIBUTE, reservation.retry_after)
+                setattr(http_request, RETRY_AFTER_ATTRIBUTE, attempt.retry_after)
             raise PermissionDenied
-        user = User._default_manager.filter(email=identity).first() if identity else None
-        if user is None:
-            User().set_password(password)  # as slow as a wrong password: no account probing
-            return None
-        if user.check_password(password) and self.user_can_authenticate(user):
-            reservation.release()
-            return user
+        try:
+            user = User._default_manager.filter(email=identity).first() if identity else None
+            if user is None:
+                User().set_password(password)  # as slow as a wrong password: no account probing
+            elif user.check_password(password) and self.user_can_authenticate(user):
+                attempt.succeeded()
+                return user
+        except BaseException:
+            attempt.release()  # no verdict (the database failed): nothing is counted
+            raise
+        attempt.failed()
         return None

@@ -2,21 +2,31 @@
 
 `/api/auth/token/`, the older `/login`, `/accounts/login/`, `/api-auth/login/` and
 `/admin/login/` all end in `django.contrib.auth.authenticate()`, whose one backend
-(`accounts.backends.EmailBackend`) asks `reserve()` before it checks a password:
+(`accounts.backends.EmailBackend`) calls `begin()` before it checks a password. The
+password confirmations of a logged-in person (deleting the account, the old password of
+a password change) go through `check_confirmation()`, counted on the same account.
 
-- Two counters per attempt, in the cache Redis: the client address (`THROTTLE_LOGIN`) and
-  the normalised account (`THROTTLE_LOGIN_ACCOUNT`). Keys are digests of validated input
-  (`accounts.client_ip`, `accounts.identity`), so they are short whatever a client sends.
-- Atomic: each attempt *reserves* a slot (SET NX EX + INCR in one MULTI) before the password
-  is checked, so N parallel wrong passwords never get more than the limit checked, however
-  they interleave. A successful login gives its slots back, so logging in is never
-  punished; only failures stay counted until the window ends.
+- Two limits per attempt, in the cache Redis (`accounts.slots`): the client address
+  (`THROTTLE_LOGIN`) and the normalised account (`THROTTLE_LOGIN_ACCOUNT`). Keys are
+  digests of validated input (`accounts.client_ip`, `accounts.identity`), so they are
+  short whatever a client sends.
+- Each limit keeps two sets: *failures* (a wrong password counts for the whole window)
+  and *checks in flight* (a hold taken before the password is checked, given back when
+  the check ends). An attempt may start a check only while failures + checks in flight
+  stay under the limit, so N parallel wrong passwords never get more than the limit
+  checked, however they interleave.
+- A correct password is refused only when the failures alone fill a limit. An attempt
+  that found the limit full of checks in flight waits for them to end (they take one
+  password hash each), up to `WAIT_FOR_CHECKS_SECONDS`; only checks that outlive that
+  (a server too overloaded to hash in 30 s) make it answer "try again in 1 second".
+- A check that ends in an error (the database is down) gives its hold back; a hold whose
+  process died lapses after `HOLD_SECONDS`. Every slot expires by itself.
 - Over a limit the attempt is refused without checking the password; the door answers
   429 with Retry-After (APIs) or a page saying how long to wait (`LoginLockoutMiddleware`).
-- Fails open: when the cache Redis is unreachable logins are checked without limits (and
-  a warning is logged) rather than locking everybody out.
+- Fails open: when the cache Redis is unreachable passwords are checked without limits
+  (and a warning is logged) rather than locking everybody out.
 
-Password-reset requests (`/accounts/password/reset/`) are counted by the same reservation,
+Password-reset requests (`/accounts/password/reset/`) are counted by the same slots,
 under their own keys and rates: per client address (`THROTTLE_PASSWORD_RESET`) and per
 address asked for (`THROTTLE_PASSWORD_RESET_EMAIL`), every request, before the account is
 looked up, so the answer is the same whether or not the address has an account.
@@ -24,52 +34,65 @@ looked up, so the answer is the same whether or not the address has an account.
 Why not django-axes: its lock-out check reads the failure count and a failure is recorded
 after the password check, so parallel attempts all pass the check before any is counted
 (not atomic); it records attempts in the database (a write per failure, rows keyed by the
-raw username), and it would still need our identity normalisation and JSON answers. The
-reservation above is about 60 lines and does what we need.
+raw username), and it would still need our identity normalisation and JSON answers.
 """
 
 from __future__ import annotations
 
 import logging
-import re
+import random
+import time
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import redis
-from django.conf import settings
 from rest_framework.settings import api_settings
 
+from accounts import slots
 from accounts.client_ip import client_key, hashed
+from accounts.identity import canonical_email
 
 logger = logging.getLogger(__name__)
 
-PREFIX = "imageclassifier:login-failures"
-RESET_PREFIX = "imageclassifier:password-resets"
-_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([a-z]+)\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_rate(rate: str) -> tuple[int, int]:
-    """'10/min', '5/15min', '20/hour', '100/day' → (attempts, window in seconds)."""
-    match = _RATE.match(rate.lower())
-    if not match or match.group(3)[0] not in _UNITS:
-        raise ValueError(f"not a rate: {rate!r} (expected e.g. 10/min or 5/15min)")
-    count, multiple, unit = match.groups()
-    return int(count), int(multiple or 1) * _UNITS[unit[0]]
-
-
-@lru_cache(maxsize=4)
-def _client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+PREFIX = "imageclassifier:login"
+RESET_PREFIX = "imageclassifier:password-reset"
+#: longest a password check may hold a slot (a hash takes well under a second)
+HOLD_SECONDS = 30
+#: how long an attempt waits for other checks of its account or address to end: as long
+#: as a hold may last, so only a check that lapsed (its process died, or the server is too
+#: overloaded to hash within HOLD_SECONDS) can make a correct password wait in vain
+WAIT_FOR_CHECKS_SECONDS = HOLD_SECONDS
 
 
 def connection() -> redis.Redis:
-    return _client(settings.CACHES["default"]["LOCATION"])
+    return slots.cache_connection()
+
+
+@dataclass(frozen=True)
+class _Counter:
+    name: str  # the key's stem: ip:<digest> or account:<digest>
+    count: int
+    window: int
+
+    @property
+    def failures(self) -> slots.Limit:
+        return slots.Limit(f"{PREFIX}:{self.name}:failed", self.count, self.window)
+
+    @property
+    def hold(self) -> slots.Limit:
+        return slots.Limit(
+            f"{PREFIX}:{self.name}:checking",
+            self.count,
+            HOLD_SECONDS,
+            counted_with=(self.failures.key,),
+        )
 
 
 @dataclass
-class Reservation:
-    keys: list[str] = field(default_factory=list)
+class Attempt:
+    """One password check: refused (`locked`), or holding a slot until it ends."""
+
+    counters: list[_Counter] = field(default_factory=list)
+    hold: slots.Reservation | None = None
     #: seconds until the attempt may be retried, when a limit refused it
     retry_after: int | None = None
 
@@ -77,73 +100,120 @@ class Reservation:
     def locked(self) -> bool:
         return self.retry_after is not None
 
-    def release(self) -> None:
-        """Give the slots back (the login succeeded, or it was refused unchecked)."""
-        if not self.keys:
+    def succeeded(self) -> None:
+        """The password was right: nothing is counted."""
+        self.release()
+
+    def failed(self) -> None:
+        """The password was wrong: a failure counts for the window, the hold is given back."""
+        if self.hold is None or not self.hold.keys:
             return
         try:
-            pipe = connection().pipeline(transaction=False)
-            for key in self.keys:
-                pipe.decr(key)
+            pipe = self.hold.connection.pipeline(transaction=True)
+            failures = [counter.failures for counter in self.counters]
+            slots.record(pipe, failures, token=self.hold.token)
+            self.hold.release(pipeline=pipe)
             pipe.execute()
         except redis.RedisError as error:
-            logger.warning("login limit slot not released, cache unavailable: %r", error)
-        self.keys = []
+            logger.warning("failed login not counted, cache unavailable: %r", error)
+
+    def release(self) -> None:
+        """The check ended without a verdict (an error) or with success: give the hold back.
+        Does nothing once the attempt is settled."""
+        if self.hold is None:
+            return
+        try:
+            self.hold.release()
+        except redis.RedisError as error:  # the hold lapses after HOLD_SECONDS
+            logger.warning("login check slot not released, cache unavailable: %r", error)
 
 
-def _limits(request, identity: str | None) -> list[tuple[str, int, int]]:
-    rates = api_settings.DEFAULT_THROTTLE_RATES
-    limits = []
+def _rate(scope: str) -> tuple[int, int]:
+    return slots.parse_rate(api_settings.DEFAULT_THROTTLE_RATES[scope])
+
+
+def _counters(request, identity: str | None) -> list[_Counter]:
+    counters = []
     if request is not None:
-        limits.append((f"{PREFIX}:ip:{client_key(request)}", *parse_rate(rates["login"])))
+        counters.append(_Counter(f"ip:{client_key(request)}", *_rate("login")))
     if identity:
-        account = hashed("account", identity)
-        limits.append((f"{PREFIX}:account:{account}", *parse_rate(rates["login_account"])))
-    return limits
+        counters.append(_Counter(f"account:{hashed('account', identity)}", *_rate("login_account")))
+    return counters
 
 
-def _reset_limits(request, email: str | None) -> list[tuple[str, int, int]]:
-    rates = api_settings.DEFAULT_THROTTLE_RATES
-    limits = [(f"{RESET_PREFIX}:ip:{client_key(request)}", *parse_rate(rates["password_reset"]))]
-    if email:
-        key = f"{RESET_PREFIX}:email:{hashed('reset-email', email)}"
-        limits.append((key, *parse_rate(rates["password_reset_email"])))
-    return limits
-
-
-def reserve(*, request, identity: str | None) -> Reservation:
-    """Reserve one failed-attempt slot per limit, or refuse the attempt (`locked`)."""
-    return _reserve(_limits(request, identity), what="login")
-
-
-def reserve_password_reset(*, request, email: str | None) -> Reservation:
-    """Count one reset request against its client's and its address's limits (`locked`
-    when over either). Not released: a sent link counts like any other request."""
-    return _reserve(_reset_limits(request, email), what="password-reset")
-
-
-def _reserve(limits: list[tuple[str, int, int]], *, what: str) -> Reservation:
-    if not limits:
-        return Reservation()
+def _begin(counters: list[_Counter]) -> Attempt:
+    if not counters:
+        return Attempt()
+    attempt = Attempt(counters=counters)
+    holds = [counter.hold for counter in counters]
+    failures = [counter.failures for counter in counters]
+    deadline = time.monotonic() + WAIT_FOR_CHECKS_SECONDS
     try:
-        pipe = connection().pipeline(transaction=True)
-        for key, _count, window in limits:
-            pipe.set(key, 0, ex=window, nx=True)
-            pipe.incr(key)
-            pipe.ttl(key)
-        results = pipe.execute()
+        token = slots.new_token()
+        while True:
+            reservation = slots.reserve(connection(), holds, token=token)
+            if reservation.granted:
+                attempt.hold = reservation
+                return attempt
+            attempt.retry_after = slots.wait_for_room(connection(), failures)
+            if attempt.retry_after is not None:  # enough failures: refused
+                return attempt
+            if time.monotonic() >= deadline:
+                logger.warning("login refused: other checks held its slots for too long")
+                attempt.retry_after = 1
+                return attempt
+            time.sleep(random.uniform(0.02, 0.08))  # other checks are in flight
     except redis.RedisError as error:
-        logger.warning("%s limits skipped, cache unavailable: %r", what, error)
-        return Reservation()
-    reservation = Reservation(keys=[key for key, _, _ in limits])
-    waits = [
-        max(int(ttl), 1)
-        for (_key, count, _window), taken, ttl in zip(
-            limits, results[1::3], results[2::3], strict=True
-        )
-        if taken > count
-    ]
-    if waits:
-        reservation.release()
-        reservation.retry_after = max(waits)
-    return reservation
+        logger.warning("login limits skipped, cache unavailable: %r", error)
+        return Attempt()
+
+
+def begin(*, request, identity: str | None) -> Attempt:
+    """Start a password check for this client and account, or refuse it (`locked`)."""
+    return _begin(_counters(request, identity))
+
+
+class TooManyAttempts(Exception):
+    def __init__(self, retry_after: int):
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
+def check_confirmation(*, user, password: str) -> bool:
+    """Whether `password` is the logged-in `user`'s, counted against the account's
+    failed-login limit: a stolen session or token cannot guess on. Raises TooManyAttempts
+    (without checking) once the account has that many failures in the window."""
+    attempt = _begin(_counters(None, canonical_email(user.email) or user.email))
+    if attempt.locked:
+        raise TooManyAttempts(attempt.retry_after or 1)
+    try:
+        correct = user.check_password(password)
+    except BaseException:
+        attempt.release()
+        raise
+    if correct:
+        attempt.succeeded()
+    else:
+        attempt.failed()
+    return correct
+
+
+def _reset_limits(request, email: str | None) -> list[slots.Limit]:
+    count, window = _rate("password_reset")
+    limits = [slots.Limit(f"{RESET_PREFIX}:ip:{client_key(request)}", count, window)]
+    if email:
+        count, window = _rate("password_reset_email")
+        key = f"{RESET_PREFIX}:email:{hashed('reset-email', email)}"
+        limits.append(slots.Limit(key, count, window))
+    return limits
+
+
+def reserve_password_reset(*, request, email: str | None) -> slots.Reservation | None:
+    """Count one reset request against its client's and its address's limits (`granted`
+    False when over either). Never given back: a sent link counts like any other request.
+    None when the cache is unreachable (not limited)."""
+    try:
+        return slots.reserve(connection(), _reset_limits(request, email))
+    except redis.RedisError as error:
+        logger.warning("password-reset limits skipped, cache unavailable: %r", error)
+        return None

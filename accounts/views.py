@@ -116,7 +116,7 @@ class PasswordResetView(auth_views.PasswordResetView):
         reservation = login_guard.reserve_password_reset(
             request=self.request, email=canonical_email(form.cleaned_data["email"])
         )
-        if reservation.retry_after is not None:
+        if reservation is not None and not reservation.granted:
             minutes = math.ceil(reservation.retry_after / 60)
             form.add_error(
                 None,

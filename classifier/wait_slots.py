@@ -9,9 +9,9 @@ site stopped answering (`/api/health/` took 18.7 s). So a wait first takes a slo
 - at most WAIT_SLOTS_PER_PROCESS waiting requests in one web process (threads belong to
   a process: the bound keeps the rest of its threads for everything else).
 
-No slot: the request answers at once with what it has (202 / pending). Slots live in
-Redis sorted sets, taken and checked in one Lua script (atomic across processes and
-threads), released in `finally`, and each carries its own expiry, so a process killed
+No slot: the request answers at once with what it has (202 / pending). Slots are taken
+and checked in one step by `accounts.slots` (atomic across processes and threads) in the
+queue's Redis, released in `finally`, and each carries its own expiry, so a process killed
 mid-wait cannot leak one: it lapses after the wait's own deadline.
 """
 
@@ -21,37 +21,18 @@ import contextlib
 import logging
 import os
 import socket
-import uuid
 from collections.abc import Iterator
 
 from django.conf import settings
 from redis.exceptions import RedisError
 
+from accounts import slots
 from classifier import queueing
 
 logger = logging.getLogger(__name__)
 
 #: extra seconds a slot outlives its wait's deadline, before it counts as leaked
 SLOT_GRACE_SECONDS = 30
-
-_TAKE = """
-local now = redis.call('TIME')
-local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-for i, key in ipairs(KEYS) do
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now_ms)
-  if redis.call('ZCARD', key) >= tonumber(ARGV[2 + i]) then
-    return 0
-  end
-end
-local expires_ms = now_ms + tonumber(ARGV[2])
-for _, key in ipairs(KEYS) do
-  redis.call('ZADD', key, expires_ms, ARGV[1])
-  if redis.call('PTTL', key) < tonumber(ARGV[2]) then
-    redis.call('PEXPIRE', key, tonumber(ARGV[2]))
-  end
-end
-return 1
-"""
 
 
 def _process_key() -> str:
@@ -65,7 +46,7 @@ def _user_key(user_id) -> str:
 def waiting_now(*, user_id) -> int:
     """How many waits the user holds now (for tests and operators)."""
     connection = queueing.inference_queue().connection
-    return int(connection.zcard(_user_key(user_id)))
+    return slots.taken(connection, _user_key(user_id))
 
 
 @contextlib.contextmanager
@@ -76,26 +57,23 @@ def wait_slot(*, user_id, seconds: float) -> Iterator[bool | None]:
     at once with the stored state, as during any Redis outage).
     """
     connection = queueing.inference_queue().connection
-    keys = [_user_key(user_id), _process_key()]
-    token = uuid.uuid4().hex
-    lifetime_ms = int((seconds + SLOT_GRACE_SECONDS) * 1000)
-    limits = [settings.WAIT_SLOTS_PER_USER, settings.WAIT_SLOTS_PER_PROCESS]
+    lifetime = seconds + SLOT_GRACE_SECONDS
+    limits = [
+        slots.Limit(_user_key(user_id), settings.WAIT_SLOTS_PER_USER, lifetime),
+        slots.Limit(_process_key(), settings.WAIT_SLOTS_PER_PROCESS, lifetime),
+    ]
     try:
-        granted = bool(connection.eval(_TAKE, len(keys), *keys, token, lifetime_ms, *limits))
+        reservation = slots.reserve(connection, limits)
     except RedisError as error:
         logger.warning("no wait slot, Redis failed: %s", error)
         yield None  # unknown: Redis is down, so there is nothing to wait on either
         return
-    if not granted:
+    if not reservation.granted:
         logger.info("wait refused for user %s: wait slots full", user_id)
     try:
-        yield granted
+        yield reservation.granted
     finally:
-        if granted:
-            try:
-                pipe = connection.pipeline(transaction=False)
-                for key in keys:
-                    pipe.zrem(key, token)
-                pipe.execute()
-            except RedisError as error:  # the slot lapses by itself at its expiry
-                logger.warning("wait slot not released, Redis failed: %s", error)
+        try:
+            reservation.release()
+        except RedisError as error:  # the slot lapses by itself at its expiry
+            logger.warning("wait slot not released, Redis failed: %s", error)

@@ -157,14 +157,6 @@ def test_a_50_kb_email_on_the_login_form_is_a_form_error(alice):
     assert "at most 254 characters" in response.content.decode()
 
 
-@pytest.mark.parametrize(
-    "rate, parsed",
-    [("10/min", (10, 60)), ("5/15min", (5, 900)), ("20/hour", (20, 3600)), ("3/d", (3, 86400))],
-)
-def test_rates_read_like_the_api_throttles_plus_a_multiple(rate, parsed):
-    assert login_guard.parse_rate(rate) == parsed
-
-
 # --- Atomic counting: parallel attempts on a live server ------------------------------------
 @pytest.mark.parametrize("door", [DOORS[0], DOORS[2]], ids=lambda door: door.id)
 def test_parallel_wrong_passwords_never_get_more_than_the_limit_checked(
