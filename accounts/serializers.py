@@ -3,6 +3,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework_simplejwt.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
 
 from accounts import tokens
 from accounts.identity import MAX_EMAIL_LENGTH
@@ -44,16 +45,31 @@ class TokenObtainSerializer(TokenObtainPairSerializer):
 
 
 class RefreshSerializer(TokenRefreshSerializer):
-    """Refresh tokens rotate (a used one is blacklisted) and die with the password."""
+    """Refresh tokens rotate and die with the password.
+
+    A refresh token works once: it is blacklisted *before* the new pair is made, and only
+    the request whose blacklist row was created wins (the row is unique per token, so
+    PostgreSQL picks one of N parallel refreshes); the others get 401, as a reused token
+    does. The family never forks.
+    """
 
     token_class = tokens.RefreshToken
     revoked = _("This token is no longer valid. Log in again.")
 
     def validate(self, attrs):
-        refresh = self.token_class(attrs["refresh"])  # TokenError → the view's 401
+        refresh = self.token_class(attrs["refresh"])  # TokenError (blacklisted too) → 401
         if not tokens.is_current(refresh.payload):
             raise AuthenticationFailed(self.revoked, "token_revoked")
-        try:
-            return super().validate(attrs)
-        except User.DoesNotExist:  # deleted between the check and simplejwt's own lookup
-            raise AuthenticationFailed(self.revoked, "token_revoked") from None
+        user_id = refresh.payload.get(jwt_settings.USER_ID_CLAIM)
+        user = User.objects.filter(**{jwt_settings.USER_ID_FIELD: user_id}).first()
+        if user is None or not jwt_settings.USER_AUTHENTICATION_RULE(user):
+            raise AuthenticationFailed(self.revoked, "token_revoked")
+        if not tokens.claim_refresh_token(refresh):
+            raise AuthenticationFailed(self.revoked, "token_not_valid")
+        data = {"access": str(refresh.access_token)}
+        refresh.set_jti()
+        refresh.set_exp()
+        refresh.set_iat()
+        refresh.outstand()
+        data["refresh"] = str(refresh)
+        return data

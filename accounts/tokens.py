@@ -104,3 +104,13 @@ def blacklist_refresh_tokens(user) -> int:
     tokens = [BlacklistedToken(token=token) for token in outstanding]
     BlacklistedToken.objects.bulk_create(tokens, ignore_conflicts=True)
     return len(tokens)
+
+
+def claim_refresh_token(refresh) -> bool:
+    """Blacklist a refresh token being used; True only for the one caller that did it.
+
+    The blacklist row is unique per token: of N parallel claims, one INSERT wins and the
+    others find the row (simplejwt's `blacklist()` is a get_or_create).
+    """
+    _row, created = refresh.blacklist()
+    return created

@@ -7,7 +7,11 @@ the older API and the old refresh token on /api/auth/token/refresh/.
 
 from __future__ import annotations
 
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
+import requests
 from django.contrib.auth.forms import SetPasswordForm
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
@@ -154,6 +158,30 @@ def test_tokens_minted_before_versions_existed_still_work_until_a_change(alice):
     assert with_access(access).get("/api/auth/me/").status_code == 200
 
 
+# --- Refresh rotation -----------------------------------------------------------------------
+def test_12_parallel_refreshes_of_one_token_have_exactly_one_winner(live_server, alice):
+    """Was: 4 successes (2 on a rerun), each new token usable: the family forked."""
+    refresh = log_in()["refresh"]
+
+    def use(_index: int) -> tuple[int, str | None]:
+        response = requests.post(
+            f"{live_server.url}/api/auth/token/refresh/", json={"refresh": refresh}, timeout=30
+        )
+        return response.status_code, response.json().get("refresh")
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        results = Counter(pool.map(use, range(12)))
+    codes = Counter({code: 0 for code in (200, 401)})
+    for (code, _token), count in results.items():
+        codes[code] += count
+    assert codes == {200: 1, 401: 11}, results
+    (winner,) = [token for (code, token), _ in results.items() if code == 200]
+    again = requests.post(
+        f"{live_server.url}/api/auth/token/refresh/", json={"refresh": winner}, timeout=30
+    )
+    assert again.status_code == 200  # the winner's new token carries the family on
+
+
 def test_reliability_doc_lists_every_revocation_case():
     rows = [
         (f"token-{name}", f"{name.replace('-', ' ')}, then the tokens issued before: access on "
@@ -167,6 +195,9 @@ def test_reliability_doc_lists_every_revocation_case():
          "all 3 blacklisted"),
         ("token-rotation-reuse", "refresh, then the same refresh token again",
          "200 with a new refresh token, then 401; the new one works once"),
+        ("token-rotation-parallel", "12 parallel refreshes of one refresh token on a live "
+         "server", "exactly one 200, 11 × 401; the winner's new token refreshes again "
+         "(was: 4 winners, each new token usable: the family forked)"),
         ("token-hasher-upgrade", "a login that re-hashes the password with a newer hasher",
          "the account's other tokens keep working (not a password change)"),
     ]  # fmt: skip
