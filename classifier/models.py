@@ -46,6 +46,8 @@ class Prediction(models.Model):
         permissions = [
             # The job queue serves predictions; its dashboard (/admin/rq/) needs this.
             ("view_queue", "Can view the job queue dashboard"),
+            # Emptying, requeueing, deleting or stopping jobs loses or repeats users' work.
+            ("manage_queue", "Can empty, requeue, delete and stop jobs in the queue"),
         ]
 
     def __str__(self) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from redis.exceptions import RedisError
 
 from accounts.permissions import staff_may
@@ -21,13 +21,29 @@ def predictions_visible_to(*, user: Requester) -> QuerySet[Prediction]:
     return Prediction.objects.filter(owner_id=user.pk)  # the id: no read of a token's user
 
 
+# Permissions (besides `classifier.view_prediction`) whose staff holders see the photos of
+# answered predictions: apps that show photos to staff (the review queue, the quality
+# dashboard's examples) register theirs, so this app never imports them.
+_ANSWERED_IMAGE_PERMISSIONS: set[str] = set()
+
+
+def let_staff_see_answered_images(*, permission: str) -> None:
+    """Called from an app's `ready()`: holders of `permission` may see any answered photo."""
+    _ANSWERED_IMAGE_PERMISSIONS.add(permission)
+
+
 def prediction_image_visible_to(*, user: Requester, prediction_id: UUID | str) -> Prediction | None:
-    """The prediction whose image the user may download: their own, or any for staff who
-    may view predictions (`classifier.view_prediction`, as in the admin)."""
+    """The prediction whose image the user may download: their own; any for staff who may
+    view predictions (`classifier.view_prediction`, as in the admin); any answered one for
+    staff holding a registered permission (they are shown those photos to judge them)."""
     if not user.is_authenticated:
         return None
-    everyone = staff_may(user, "classifier.view_prediction")
-    queryset = Prediction.objects.all() if everyone else Prediction.objects.filter(owner=user)
+    if staff_may(user, "classifier.view_prediction"):
+        queryset = Prediction.objects.all()
+    elif any(staff_may(user, name) for name in sorted(_ANSWERED_IMAGE_PERMISSIONS)):
+        queryset = Prediction.objects.filter(Q(owner=user) | Q(status=Prediction.Status.DONE))
+    else:
+        queryset = Prediction.objects.filter(owner=user)
     return queryset.filter(pk=prediction_id).first()
 
 

@@ -20,16 +20,39 @@ api_patterns = [
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
 ]
 
-# django-rq's dashboard admits any staff user; ours also needs this permission.
+# django-rq's dashboard admits any staff user; ours also needs this permission to look, and
+# a second one for the views that empty, requeue, delete, enqueue or stop jobs (their
+# confirmation pages too): those lose or repeat users' work.
 queue_guard = staff_permission_required("classifier.view_queue")
+queue_manager_guard = staff_permission_required("classifier.manage_queue")
+QUEUE_CHANGING_VIEWS = {
+    "clear",
+    "requeue_all",
+    "delete_failed_jobs",
+    "delete_job",
+    "requeue_job",
+    "enqueue_job",
+    "stop_job",
+    "confirm_action",
+    "actions",
+}
+
+
+def _guarded(pattern: URLPattern) -> URLPattern:
+    view = pattern.callback
+    if pattern.name in QUEUE_CHANGING_VIEWS:
+        view = queue_manager_guard(view)
+    return URLPattern(pattern.pattern, queue_guard(view), pattern.default_args, pattern.name)
+
+
 queue_patterns = [
     # stats.json (and metrics): django-rq's own staff-or-API-token check, behind the guard
-    *(
-        URLPattern(p.pattern, queue_guard(p.callback), p.default_args, p.name)
-        for p in get_api_urlpatterns()
-    ),
-    *get_admin_urlpatterns(view_wrapper=queue_guard),
+    *(_guarded(pattern) for pattern in get_api_urlpatterns()),
+    *(_guarded(pattern) for pattern in get_admin_urlpatterns()),
 ]
+assert {pattern.name for pattern in queue_patterns} >= QUEUE_CHANGING_VIEWS, (
+    "a django-rq view that changes the queue was renamed: guard it again"
+)
 
 urlpatterns = [
     path("admin/rq/", include((queue_patterns, "django_rq"))),

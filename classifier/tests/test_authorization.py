@@ -482,6 +482,16 @@ ROWS = [
         login_url=ADMIN_LOGIN,
         note="others → admin login; staff need classifier.view_queue",
     ),
+    Row(
+        "admin-queue-empty",
+        "GET",
+        "/admin/rq/queues/0/empty/",
+        "session",
+        statuses(302, 302, 302, 403, 403, 200),
+        login_url=ADMIN_LOGIN,
+        note="emptying (and requeueing, deleting, stopping) jobs needs classifier.manage_queue "
+        "on top of classifier.view_queue, which the operator holds alone",
+    ),
 ]
 
 

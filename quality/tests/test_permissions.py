@@ -99,3 +99,39 @@ def test_nav_and_admin_index_link_the_dashboard_only_for_permitted_staff(client,
     admin_index = client.get("/admin/").content.decode()
     assert 'href="/quality/"' in admin_index
     assert 'href="/quality/review/"' in admin_index
+
+
+@pytest.mark.parametrize("codename", ["review_predictions", "view_dashboard"])
+def test_reviewers_see_every_photo_their_queue_shows(
+    client, make_user, user, settings, tmp_path, codename
+):
+    """Staff holding a quality permission but not `classifier.view_prediction` see the
+    photos of answered predictions (the queue and the dashboard show them), not others'."""
+    from classifier.models import Prediction
+    from feedback.models import Feedback
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    doubted = make_prediction(user)
+    Feedback.objects.create(user=user, prediction=doubted, is_correct=False, correct_label="lynx")
+    pending = make_prediction(user, status=Prediction.Status.QUEUED)
+    reviewer = make_user(email="reviewer@example.com", is_staff=True)
+    reviewer.user_permissions.add(Permission.objects.get(codename=codename))
+    client.force_login(reviewer)
+    if codename == "review_predictions":
+        queue = client.get("/quality/review/").content.decode()
+        assert f'src="/predictions/{doubted.pk}/image/"' in queue
+    photo = client.get(f"/predictions/{doubted.pk}/image/")
+    assert photo.status_code == 200
+    assert b"".join(photo.streaming_content) == doubted.image.open("rb").read()
+    assert client.get(f"/predictions/{pending.pk}/image/").status_code == 404
+
+
+def test_the_quality_permission_without_staff_shows_no_photo(
+    client, make_user, user, settings, tmp_path
+):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    doubted = make_prediction(user)
+    someone = make_user(email="someone@example.com")
+    someone.user_permissions.add(Permission.objects.get(codename="review_predictions"))
+    client.force_login(someone)
+    assert client.get(f"/predictions/{doubted.pk}/image/").status_code == 404
