@@ -1,6 +1,11 @@
 # Two images from one Dockerfile (see docker-compose.yml):
 #   docker build --target web .     → gunicorn, no TensorFlow (the default, last stage)
 #   docker build --target worker .  → run_model_worker, with TensorFlow and the model weights
+# The worker builds on the web's installed packages, so they are downloaded once.
+# Behind a TLS-inspecting proxy, hand pip the CA bundle your host trusts as a build secret
+# (never part of an image):
+#   docker build --secret id=pip_cert,src=/etc/ssl/certs/ca-certificates.crt --target web .
+# Without it pip uses its own CA list. deploy/ci/compose-smoke.sh builds both this way.
 FROM python:3.11-slim AS base
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -9,13 +14,17 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 COPY requirements/web.txt requirements/web.txt
-RUN pip install -r requirements/web.txt
+RUN --mount=type=secret,id=pip_cert \
+    if [ -s /run/secrets/pip_cert ]; then export PIP_CERT=/run/secrets/pip_cert; fi; \
+    pip install -r requirements/web.txt
 
 FROM base AS worker
 ENV KERAS_HOME=/var/cache/keras \
     MODEL_CACHE_DIR=/var/cache/models
 COPY requirements/worker.txt requirements/worker.txt
-RUN pip install -r requirements/worker.txt
+RUN --mount=type=secret,id=pip_cert \
+    if [ -s /run/secrets/pip_cert ]; then export PIP_CERT=/run/secrets/pip_cert; fi; \
+    pip install -r requirements/worker.txt
 COPY . .
 CMD ["python", "manage.py", "run_model_worker"]
 

@@ -1,0 +1,290 @@
+"""What a user does with the compose stack, through nginx (run by deploy/ci/compose-smoke.sh).
+
+A browser (a requests session with its cookie jar, sending the Origin header a browser
+sends) logs in through the HTML form and uploads a photo with the form's CSRF token; an API
+client gets a JWT, uploads (201 with real labels) and gives feedback; an operator logs in
+to /admin/; Prometheus reads /metrics with its token; /api/health/ reports the object store
+`ok`. Then the worker's main process is killed with SIGKILL by its host PID, as a crash
+would be: the restart policy brings it back and an upload queued meanwhile finishes.
+
+Every request and wait is bounded; the first failed check ends the run with a message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import requests
+from PIL import Image
+from skimage import data as sample_images
+
+TIMEOUT = 60  # seconds for one request (an upload waits up to PREDICT_WAIT_SECONDS = 30)
+CAT_LABELS = {"tabby", "tiger_cat", "Egyptian_cat", "Persian_cat", "Siamese_cat", "lynx"}
+
+
+class SmokeFailure(Exception):
+    pass
+
+
+def check(condition: bool, message: str) -> None:
+    if not condition:
+        raise SmokeFailure(message)
+
+
+def ok(message: str) -> None:
+    print(f"compose-smoke: ok  {message}", flush=True)
+
+
+def photo(name: str = "chelsea", crop_seed: int | None = None) -> bytes:
+    """A real photo (scikit-image's samples) as JPEG; a seeded crop gives bytes the result
+    cache has never seen, so only a worker can answer."""
+    pixels = np.asarray(getattr(sample_images, name)())
+    if crop_seed is not None:
+        top, left = np.random.default_rng(crop_seed).integers(0, 40, size=2)
+        pixels = pixels[top : top + 260, left : left + 360]
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).convert("RGB").save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    return dict(
+        line.split("=", 1)
+        for line in path.read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+
+
+class Site:
+    def __init__(self, url: str):
+        self.url = url.rstrip("/")
+
+    def form_token(self, session: requests.Session, path: str) -> str:
+        page = session.get(self.url + path, timeout=TIMEOUT)
+        check(page.status_code == 200, f"GET {path}: {page.status_code}")
+        found = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+        check(found is not None, f"GET {path}: no CSRF token in the form")
+        return found.group(1)
+
+    def browser_post(self, session, path: str, data: dict, files=None) -> requests.Response:
+        """A form POST as a browser sends it: the page's token, Origin and Referer."""
+        token = self.form_token(session, path)
+        return session.post(
+            self.url + path,
+            data={**data, "csrfmiddlewaretoken": token},
+            files=files,
+            headers={"Origin": self.url, "Referer": self.url + path},
+            allow_redirects=False,
+            timeout=TIMEOUT,
+        )
+
+    def wait_until_finished(self, headers: dict, prediction: dict, seconds: float) -> dict:
+        deadline = time.monotonic() + seconds
+        while prediction["status"] not in ("done", "failed"):
+            check(time.monotonic() < deadline, f"prediction still {prediction['status']}")
+            answer = requests.get(
+                prediction["url"], params={"wait": 20}, headers=headers, timeout=TIMEOUT
+            )
+            check(answer.status_code in (200, 202), f"GET prediction: {answer.status_code}")
+            prediction = answer.json()
+        return prediction
+
+
+def check_health(site: Site) -> None:
+    answer = requests.get(f"{site.url}/api/health/", timeout=TIMEOUT)
+    body = answer.json()
+    check(answer.status_code == 200, f"/api/health/ {answer.status_code}: {body}")
+    check(body["object_store"] == "ok", f"object store: {body}")
+    check(body["live_workers"] >= 1, f"no live worker: {body}")
+    ok(f"/api/health/ 200, object store ok, {body['live_workers']} live worker(s)")
+
+
+def check_browser(site: Site, email: str, password: str) -> None:
+    browser = requests.Session()
+    login = site.browser_post(
+        browser, "/accounts/login/", {"username": email, "password": password}
+    )
+    check(login.status_code == 302, f"form login: {login.status_code} {login.text[:300]}")
+    ok("browser: logged in through the form (CSRF token, Origin with the published port)")
+    upload = site.browser_post(
+        browser, "/", {}, files={"image": ("coffee.jpg", photo("coffee"), "image/jpeg")}
+    )
+    check(upload.status_code == 302, f"form upload: {upload.status_code} {upload.text[:300]}")
+    detail = upload.headers["Location"]
+    check("/predictions/" in detail, f"form upload went to {detail}")
+    page = browser.get(site.url + detail if detail.startswith("/") else detail, timeout=TIMEOUT)
+    check(page.status_code == 200, f"result page: {page.status_code}")
+    ok(f"browser: uploaded through the form, result page {detail}")
+
+
+def api_headers(site: Site, email: str, password: str) -> dict:
+    token = requests.post(
+        f"{site.url}/api/auth/token/", json={"email": email, "password": password}, timeout=60
+    )
+    check(token.status_code == 200, f"token: {token.status_code} {token.text[:300]}")
+    return {"Authorization": f"Bearer {token.json()['access']}"}
+
+
+def check_api(site: Site, email: str, password: str) -> None:
+    headers = api_headers(site, email, password)
+    answer = requests.post(
+        f"{site.url}/api/predictions/",
+        headers=headers,
+        files={"image": ("chelsea.jpg", photo("chelsea"), "image/jpeg")},
+        timeout=TIMEOUT,
+    )
+    check(answer.status_code == 201, f"API upload: {answer.status_code} {answer.text[:500]}")
+    prediction = answer.json()
+    labels = {entry["label"] for entry in prediction["top5"]}
+    check(prediction["status"] == "done" and len(labels) == 5, f"prediction: {prediction}")
+    check(bool(labels & CAT_LABELS), f"a cat photo, labelled {sorted(labels)}")
+    check(prediction["url"].startswith(site.url + "/"), f"url {prediction['url']}")
+    ok(f"API: upload 201, {prediction['label']} ({prediction['model_name']}), url keeps the port")
+    feedback = requests.post(
+        f"{site.url}/api/feedback/",
+        headers=headers,
+        json={"prediction": prediction["id"], "is_correct": True},
+        timeout=TIMEOUT,
+    )
+    check(feedback.status_code == 201, f"feedback: {feedback.status_code} {feedback.text[:300]}")
+    ok("API: feedback 201")
+
+
+def check_admin(site: Site, email: str, password: str) -> None:
+    operator = requests.Session()
+    login = site.browser_post(
+        operator, "/admin/login/?next=/admin/", {"username": email, "password": password}
+    )
+    check(login.status_code == 302, f"admin login: {login.status_code}")
+    index = operator.get(f"{site.url}/admin/", timeout=TIMEOUT)
+    check(index.status_code == 200 and "/admin/logout/" in index.text, "admin index")
+    ok("admin: logged in at /admin/")
+
+
+def check_metrics(site: Site, token: str) -> None:
+    refused = requests.get(f"{site.url}/metrics", timeout=TIMEOUT)
+    check(refused.status_code in (401, 403), f"/metrics without token: {refused.status_code}")
+    answer = requests.get(
+        f"{site.url}/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT
+    )
+    check(answer.status_code == 200, f"/metrics: {answer.status_code}")
+    check("# TYPE" in answer.text, "/metrics is not Prometheus text")
+    ok(f"/metrics: 200 with the token ({len(answer.text.splitlines())} lines), refused without")
+
+
+# --- the crash -----------------------------------------------------------------------------
+class Worker:
+    def __init__(self, docker: str, project: str):
+        self.docker = docker
+        self.project = project
+
+    def container(self) -> str:
+        ids = subprocess.run(
+            [
+                self.docker,
+                "ps",
+                "-q",
+                "--filter",
+                f"label=com.docker.compose.project={self.project}",
+                "--filter",
+                "label=com.docker.compose.service=worker",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout.split()
+        check(len(ids) == 1, f"expected one worker container, found {ids}")
+        return ids[0]
+
+    def inspect(self, container: str, template: str) -> str:
+        return subprocess.run(
+            [self.docker, "inspect", "-f", template, container],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout.strip()
+
+    def main_process(self, container: str) -> int:
+        """The host PID of `manage.py run_model_worker`: the container's init or below it."""
+        pending = [int(self.inspect(container, "{{.State.Pid}}"))]
+        while pending:
+            pid = pending.pop(0)
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if b"run_model_worker" in cmdline and any(b"manage.py" in a for a in cmdline):
+                return pid
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
+        raise SmokeFailure("no manage.py run_model_worker process in the worker container")
+
+
+def check_worker_crash(site: Site, email: str, password: str, docker: str, project: str) -> None:
+    headers = api_headers(site, email, password)
+    worker = Worker(docker, project)
+    container = worker.container()
+    restarts = int(worker.inspect(container, "{{.RestartCount}}"))
+    pid = worker.main_process(container)
+    os.kill(pid, signal.SIGKILL)
+    ok(f"worker: killed run_model_worker (host PID {pid}) with SIGKILL")
+    # Queued while the worker is down: a photo the result cache has never seen.
+    answer = requests.post(
+        f"{site.url}/api/predictions/",
+        headers=headers,
+        files={"image": ("crop.jpg", photo("chelsea", crop_seed=int(time.time())), "image/jpeg")},
+        timeout=TIMEOUT,
+    )
+    check(answer.status_code in (201, 202), f"upload during the crash: {answer.status_code}")
+    deadline = time.monotonic() + 300
+    while True:
+        state = worker.inspect(container, "{{.RestartCount}} {{.State.Running}}")
+        if int(state.split()[0]) > restarts and state.endswith("true"):
+            break
+        check(time.monotonic() < deadline, f"worker not restarted within 300 s: {state}")
+        time.sleep(2)
+    ok(f"worker: restarted by its restart policy (restart count {restarts} -> {state.split()[0]})")
+    prediction = site.wait_until_finished(headers, answer.json(), seconds=600)
+    check(prediction["status"] == "done", f"queued upload ended {prediction}")
+    ok(f"worker: the upload queued during the crash finished ({prediction['label']})")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--env-file", type=Path, required=True)
+    parser.add_argument("--project", required=True)
+    parser.add_argument("--docker", default="docker")
+    args = parser.parse_args()
+    env = read_env_file(args.env_file)
+    site = Site(args.url)
+    email, password = env["ADMIN_EMAIL"], env["ADMIN_PASSWORD"]
+    checks = [
+        lambda: check_health(site),
+        lambda: check_browser(site, email, password),
+        lambda: check_api(site, email, password),
+        lambda: check_admin(site, email, password),
+        lambda: check_metrics(site, env["METRICS_TOKEN"]),
+        lambda: check_worker_crash(site, email, password, args.docker, args.project),
+        lambda: check_health(site),
+    ]
+    failures = 0
+    for run_check in checks:  # each one, so a failure report shows everything that broke
+        try:
+            run_check()
+        except (SmokeFailure, requests.RequestException, KeyError, ValueError) as failure:
+            failures += 1
+            print(f"compose-smoke: FAILED  {failure!r}", file=sys.stderr, flush=True)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
