@@ -25,12 +25,16 @@ def _clear_cache() -> None:
 @pytest.fixture(autouse=True)
 def clean_redis():
     """Each test starts with empty Redis databases (the test-only queue and cache indexes)."""
+    from registry.selectors import forget_live_version
+
     connection = django_rq.get_connection(settings.INFERENCE_QUEUE)
     connection.flushdb()
     _clear_cache()
+    forget_live_version()  # a live version another test promoted is gone with its rows
     yield connection
     connection.flushdb()
     _clear_cache()
+    forget_live_version()
 
 
 @pytest.fixture

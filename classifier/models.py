@@ -28,6 +28,14 @@ class Prediction(models.Model):
     score = models.FloatField(null=True, blank=True)
     top5 = models.JSONField(default=list, blank=True)
     model_name = models.CharField(max_length=100)
+    #: the registry version that answered (None: a worker's configured built-in, no version live)
+    model_version = models.ForeignKey(
+        "registry.ModelVersion",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="predictions",
+    )
     error = models.TextField(blank=True)
     cached = models.BooleanField(
         default=False, help_text="Answered from an earlier prediction of the same bytes."
@@ -42,6 +50,7 @@ class Prediction(models.Model):
         indexes = [
             models.Index(fields=["owner", "-created_at"]),
             models.Index(fields=["image_sha256", "model_name", "status"]),
+            models.Index(fields=["image_sha256", "model_version", "status"]),
         ]
         permissions = [
             # The job queue serves predictions; its dashboard (/admin/rq/) needs this.

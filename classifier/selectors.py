@@ -47,13 +47,18 @@ def prediction_image_visible_to(*, user: Requester, prediction_id: UUID | str) -
     return queryset.filter(pk=prediction_id).first()
 
 
-def finished_prediction_for_image(*, sha256: str, model_names: list[str]) -> Prediction | None:
-    """Any earlier successful answer for the same bytes by one of these models (the result
-    cache; the names are those live workers run, `live_model_names`)."""
+def finished_prediction_for_image(
+    *, sha256: str, model_names: list[str], model_version_id: int | None = None
+) -> Prediction | None:
+    """Any earlier successful answer for the same bytes by the same model (the result cache):
+    the registry's live version when one is live, else one of the built-ins live workers run
+    (`live_model_names`)."""
+    if model_version_id is not None:
+        key: dict = {"model_version_id": model_version_id}
+    else:
+        key = {"model_name__in": model_names, "model_version__isnull": True}
     return (
-        Prediction.objects.filter(
-            image_sha256=sha256, model_name__in=model_names, status=Prediction.Status.DONE
-        )
+        Prediction.objects.filter(image_sha256=sha256, status=Prediction.Status.DONE, **key)
         .order_by("-finished_at")
         .first()
     )

@@ -36,6 +36,7 @@ from classifier.models import Prediction
 from classifier.steps import step, timed_step
 from classifier.storage import ChecksummedContent, StorageUnavailable
 from monitoring.metrics import FailureReason, Outcome, RejectReason, count_failures, count_upload
+from registry.selectors import live_version
 
 logger = logging.getLogger(__name__)
 
@@ -274,8 +275,13 @@ def submit_prediction(*, user: User, upload: UploadedFile) -> Prediction:
     except InvalidImage:
         count_upload(Outcome.REJECTED, RejectReason.INVALID_IMAGE)
         raise
+    # The registry's live version answers new uploads (None: the workers' built-in); the
+    # worker that runs the job records the version and the name that answered it.
+    live = live_version()
+    model_version_id = live.id if live is not None else None
     storage_name = store_image(image)
     fields = {
+        "model_version_id": model_version_id,
         "owner_id": user.pk,  # not the object: a token's user is then never read
         "image": storage_name,
         "image_sha256": image.sha256,
@@ -285,7 +291,9 @@ def submit_prediction(*, user: User, upload: UploadedFile) -> Prediction:
     if live_model_names:  # no worker live: no model to answer for, so no cached answer
         with step("result-cache lookup (query)"):
             previous = selectors.finished_prediction_for_image(
-                sha256=image.sha256, model_names=live_model_names
+                sha256=image.sha256,
+                model_names=live_model_names,
+                model_version_id=model_version_id,
             )
     if previous is not None:
         record_upload_for_quota(user=user)
@@ -440,7 +448,9 @@ def _start_in_one_statement(*, prediction_ids: list[str], now: datetime) -> dict
     return {str(p.id): p for p in started}
 
 
-def complete_predictions(*, results: dict[str, list[dict]], model_name: str) -> None:
+def complete_predictions(
+    *, results: dict[str, list[dict]], model_name: str, model_version_id: int | None = None
+) -> None:
     """Store each prediction's top-5 (list of {label, score}, best first): one statement.
 
     On PostgreSQL the whole batch is one UPDATE … FROM (VALUES …), so a batch of 16 costs
@@ -451,7 +461,9 @@ def complete_predictions(*, results: dict[str, list[dict]], model_name: str) -> 
         return
     now = timezone.now()
     if connection.vendor == "postgresql":
-        _complete_in_one_statement(results=results, model_name=model_name, now=now)
+        _complete_in_one_statement(
+            results=results, model_name=model_name, model_version_id=model_version_id, now=now
+        )
         return
     with transaction.atomic():
         for prediction_id, top5 in results.items():
@@ -461,13 +473,18 @@ def complete_predictions(*, results: dict[str, list[dict]], model_name: str) -> 
                 label=top5[0]["label"],
                 score=top5[0]["score"],
                 model_name=model_name,
+                model_version_id=model_version_id,
                 error="",
                 finished_at=now,
             )
 
 
 def _complete_in_one_statement(
-    *, results: dict[str, list[dict]], model_name: str, now: datetime
+    *,
+    results: dict[str, list[dict]],
+    model_name: str,
+    model_version_id: int | None,
+    now: datetime,
 ) -> None:
     table = connection.ops.quote_name(Prediction._meta.db_table)
     rows = ", ".join(["(%s::uuid, %s, %s::double precision, %s::jsonb)"] * len(results))
@@ -476,7 +493,7 @@ def _complete_in_one_statement(
         parameters += [prediction_id, top5[0]["label"], top5[0]["score"], json.dumps(top5)]
     sql = (
         f"UPDATE {table} AS p SET status = %s, label = v.label, score = v.score, "
-        "top5 = v.top5, model_name = %s, error = '', finished_at = %s "
+        "top5 = v.top5, model_name = %s, model_version_id = %s, error = '', finished_at = %s "
         f"FROM (VALUES {rows}) AS v(id, label, score, top5) "
         "WHERE p.id = v.id AND p.status IN (%s, %s)"
     )
@@ -486,7 +503,7 @@ def _complete_in_one_statement(
         Prediction.Status.RUNNING,
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [done, model_name, now, *parameters, queued, running])
+        cursor.execute(sql, [done, model_name, model_version_id, now, *parameters, queued, running])
 
 
 def fail_prediction(

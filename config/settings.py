@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "csp",  # Content-Security-Policy header (CONTENT_SECURITY_POLICY below)
     "django_rq",
     "accounts",
+    "registry",
     "classifier",
     "feedback",
     "quality",
@@ -272,6 +273,17 @@ UPLOAD_QUOTA_PER_DAY = env.int("UPLOAD_QUOTA_PER_DAY", default=1000)
 # waits for. 0 turns the deadline off.
 PREDICTION_DEADLINE_SECONDS = env.float("PREDICTION_DEADLINE_SECONDS", default=600)
 RQ_WORKER_LOG_LEVEL = env.str("RQ_LOG_LEVEL", default="WARNING")
+# --- Model registry (registry/, README "Use your own model") -------------------------------
+# Largest model file the admin or import_model accept.
+MODEL_MAX_UPLOAD_MB = env.float("MODEL_MAX_UPLOAD_MB", default=500)
+# How stale a process's idea of the live version may be: web processes re-read it from the
+# database and workers look at its Redis key at most this often (a promotion serves new
+# uploads within about this long plus the new version's load time).
+MODEL_LIVE_CHECK_SECONDS = env.float("MODEL_LIVE_CHECK_SECONDS", default=1.0)
+# Workers also re-read the live version from the database this often (Redis may have missed
+# a promotion while it was down).
+MODEL_LIVE_RECHECK_SECONDS = env.float("MODEL_LIVE_RECHECK_SECONDS", default=30.0)
+MODEL_VALIDATION_TIMEOUT_SECONDS = env.int("MODEL_VALIDATION_TIMEOUT_SECONDS", default=600)
 # The model worker's files and TensorFlow's thread pools (0 = TensorFlow's default).
 MODEL_CACHE_DIR = Path(
     env.str("MODEL_CACHE_DIR", default=str(Path.home() / ".cache" / "imageclassifier"))

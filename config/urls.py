@@ -12,6 +12,7 @@ api_patterns = [
     path("", include("classifier.api_urls")),
     path("", include("feedback.api_urls")),
     path("", include("quality.api_urls")),
+    path("", include("registry.api_urls")),
     path("health/", HealthView.as_view(), name="health"),
     path("health/ready/", ReadinessView.as_view(), name="health-ready"),
     path("health/live/", LivenessView.as_view(), name="health-live"),

@@ -1,7 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from feedback.labels import LABEL_SUGGESTIONS, readable_label
+from feedback.labels import labels_for_prediction, readable_label
 from feedback.models import Feedback
 
 
@@ -34,13 +34,19 @@ class FeedbackForm(forms.ModelForm):
         self.prediction = prediction
         if self.instance.pk and self.instance.is_correct is not None:
             self.initial["is_correct"] = "true" if self.instance.is_correct else "false"
+        self.label_set = labels_for_prediction(prediction)
+        if not self.label_set.is_imagenet:
+            self.fields["correct_label"].help_text = _(
+                "Pick one of this model's %(count)d labels or type your own."
+            ) % {"count": len(self.label_set.labels)}
         if self.instance.pk and self.instance.stated_label:
             self.initial["correct_label"] = readable_label(self.instance.stated_label)
 
     @property
     def label_suggestions(self) -> list[str]:
-        """Readable ImageNet labels for the datalist: this prediction's top 5 first."""
+        """The answering model's readable labels for the datalist: this prediction's top 5
+        first."""
         top5 = getattr(self.prediction, "top5", None) or []
         first = [readable_label(entry["label"]) for entry in top5]
         seen = set(first)
-        return first + [label for label in LABEL_SUGGESTIONS if label not in seen]
+        return first + [label for label in self.label_set.suggestions if label not in seen]

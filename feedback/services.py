@@ -8,7 +8,12 @@ from django.utils.translation import gettext
 
 from accounts.models import User
 from classifier.models import Prediction
-from feedback.labels import CanonicalLabel, canonicalise_label, rank_in_top
+from feedback.labels import (
+    CanonicalLabel,
+    canonicalise_label,
+    labels_for_prediction,
+    rank_in_top,
+)
 from feedback.models import Feedback
 
 __all__ = [
@@ -48,7 +53,11 @@ def give_feedback(
         raise PredictionNotFinished(
             gettext("Feedback can be given once the prediction has an answer.")
         )
-    stated = CanonicalLabel("", "") if is_correct else canonicalise_label(correct_label)
+    stated = (
+        CanonicalLabel("", "")
+        if is_correct
+        else canonicalise_label(correct_label, labels_for_prediction(prediction))
+    )
     if is_correct is None:
         rank = None
     else:
@@ -85,7 +94,7 @@ def record_legacy_feedback(
     other class "wrong, it is that". Other text stays a comment, and a verdict given before
     is kept.
     """
-    named = canonicalise_label(text)
+    named = canonicalise_label(text, labels_for_prediction(prediction))
     is_correct: bool | None
     if prediction is not None:
         earlier = Feedback.objects.filter(user=user, prediction=prediction).first()

@@ -84,10 +84,15 @@ def run_forward(model: ImageClassifier, prepared: PreparedInputs) -> BatchOutcom
     return outcome
 
 
-def record_outcome(outcome: BatchOutcome, *, model_name: str) -> None:
-    """Store the results and the per-image failures in the database."""
+def record_outcome(
+    outcome: BatchOutcome, *, model_name: str, model_version_id: int | None = None
+) -> None:
+    """Store the results (with the model and registry version that ran) and the per-image
+    failures in the database."""
     if outcome.results:
-        services.complete_predictions(results=outcome.results, model_name=model_name)
+        services.complete_predictions(
+            results=outcome.results, model_name=model_name, model_version_id=model_version_id
+        )
     for prediction_id, message in outcome.failures.items():
         # Expired ones were failed already; this finds them finished and does nothing.
         services.fail_prediction(
@@ -97,5 +102,5 @@ def record_outcome(outcome: BatchOutcome, *, model_name: str) -> None:
 
 def classify_predictions(model: ImageClassifier, prediction_ids: list[str]) -> BatchOutcome:
     outcome = run_forward(model, prepare_inputs(model, prediction_ids))
-    record_outcome(outcome, model_name=model.name)
+    record_outcome(outcome, model_name=model.name, model_version_id=model.version_id)
     return outcome

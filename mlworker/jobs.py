@@ -90,3 +90,11 @@ def record_job_failure(job, connection, exc_type, exc_value, traceback) -> None:
         # Raising here would stop RQ's registry cleanup (and the worker) mid-way; the
         # recovery sweep (mlworker.recovery) settles the prediction once the database is back.
         logger.warning("prediction %s: could not record the failure: %s", prediction_id, error)
+
+
+def validate_model_version(version_id: int) -> dict:
+    """The registry's job for a newly registered version: load it here, check it, record
+    ready or failed (`mlworker.validation`)."""
+    from mlworker.validation import validate_version
+
+    return {"version": version_id, "ready": validate_version(version_id)}

@@ -51,6 +51,7 @@ from mlworker.inference import (
 )
 from mlworker.models.base import ImageClassifier
 from mlworker.recovery import sweep_lost_predictions
+from mlworker.registry_loader import LiveModels
 from mlworker.rq_adapter import BatchRQWorker
 from monitoring import metrics
 
@@ -80,10 +81,13 @@ class BatchWorker(BatchRQWorker):
         *,
         model: ImageClassifier,
         batching: BatchSettings,
+        live_models: LiveModels | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(queues, **kwargs)
         self.model = model
+        #: follows the registry's live version between batches (None: always `model`)
+        self.live_models = live_models
         self.batching = batching
         self.batches_done = 0
         self._last_batch_size = 0
@@ -235,24 +239,34 @@ class BatchWorker(BatchRQWorker):
             batch += self.take_waiting_jobs(self.batching.batch_size - len(batch))
         return batch
 
-    def prepare_batch(self, batch: list[tuple[Job, Queue]]) -> PreparedBatch:
+    def prepare_batch(
+        self, batch: list[tuple[Job, Queue]], model: ImageClassifier | None = None
+    ) -> PreparedBatch:
         """Start the batch's classification jobs (one Redis transaction), mark their
-        predictions running and decode their images. Other jobs are set aside for
-        `execute_batch`, which runs them the RQ way."""
+        predictions running and decode their images for `model` (default: the live one;
+        the whole batch runs on it). Other jobs are set aside for `execute_batch`, which
+        runs them the RQ way."""
+        if model is None:
+            model = self.live_models.current() if self.live_models else self.model
         classify = [(job, queue) for job, queue in batch if job.func_name == CLASSIFY_JOB]
         others = [(job, queue) for job, queue in batch if job.func_name != CLASSIFY_JOB]
         if not classify:
-            return PreparedBatch(jobs=[], executions={}, other_jobs=others)
+            return PreparedBatch(jobs=[], executions={}, other_jobs=others, model=model)
         started = time.monotonic()
         executions = self.start_jobs(classify, lease=self.batching.job_lease_seconds)
         waits = queue_waits([job for job, _ in classify])
         try:
-            work = prepare_inputs(self.model, [job.args[0] for job, _ in classify])
+            work = prepare_inputs(model, [job.args[0] for job, _ in classify])
         except Exception:
             return PreparedBatch(
-                jobs=classify, executions=executions, other_jobs=others, error=sys.exc_info()
+                jobs=classify,
+                executions=executions,
+                other_jobs=others,
+                error=sys.exc_info(),
+                model=model,
             )
         return PreparedBatch(
+            model=model,
             jobs=classify,
             executions=executions,
             other_jobs=others,
@@ -277,13 +291,17 @@ class BatchWorker(BatchRQWorker):
             outcome = None
             if batch.error is None and batch.work is not None:
                 try:
-                    outcome = run_forward(self.model, batch.work)
+                    outcome = run_forward(batch.model, batch.work)
                 except Exception:
                     batch.error = sys.exc_info()
             forward_done.set()
             if outcome is not None:
                 try:
-                    record_outcome(outcome, model_name=self.model.name)
+                    record_outcome(
+                        outcome,
+                        model_name=batch.model.name,
+                        model_version_id=batch.model.version_id,
+                    )
                 except Exception:
                     batch.error = sys.exc_info()
             self._finish_batch(batch, outcome)
@@ -313,8 +331,8 @@ class BatchWorker(BatchRQWorker):
             if self.stop_requested:
                 break
             late += self.take_waiting_jobs(limit - len(taken) - len(late))
-        if late:
-            prepared = prepared.merge(self.prepare_batch(late))
+        if late:  # on the same model: a batch never mixes versions
+            prepared = prepared.merge(self.prepare_batch(late, model=prepared.model))
         return prepared
 
     def _finish_batch(self, batch: PreparedBatch, outcome: BatchOutcome | None) -> None:
@@ -332,7 +350,9 @@ class BatchWorker(BatchRQWorker):
             succeeded,
             batch.executions,
             result=lambda job: {"prediction": job.args[0]},
-            also=lambda pipeline: self._record_batch(pipeline, outcome, batch.queue_waits),
+            also=lambda pipeline: self._record_batch(
+                pipeline, outcome, batch.queue_waits, batch.model.name
+            ),
         )
         for job, queue in batch.jobs:
             message = outcome.failures.get(job.args[0])
@@ -341,17 +361,16 @@ class BatchWorker(BatchRQWorker):
                 self.finish_failed(job, queue, batch.executions, message=message)
 
     def _record_batch(
-        self, pipeline: Pipeline, outcome: BatchOutcome, queue_waits: list[float]
+        self, pipeline: Pipeline, outcome: BatchOutcome, queue_waits: list[float], model: str
     ) -> None:
         self._record_stats(pipeline, outcome)
-        self._record_metrics(pipeline, outcome, queue_waits)
+        self._record_metrics(pipeline, outcome, queue_waits, model)
 
     def _record_metrics(
-        self, pipeline: Pipeline, outcome: BatchOutcome, queue_waits: list[float]
+        self, pipeline: Pipeline, outcome: BatchOutcome, queue_waits: list[float], model: str
     ) -> None:
         """The Prometheus metrics of this batch, added up in Redis with every other worker's
         (`monitoring.shared`): queued in the pipeline that finishes the batch."""
-        model = self.model.name
         metrics.QUEUE_WAIT_SECONDS.observe_many(pipeline, queue_waits, model=model)
         if outcome.forward_passes:
             metrics.BATCH_SIZE.observe(pipeline, len(outcome.results), model=model)
@@ -390,6 +409,8 @@ class PreparedBatch:
 
     jobs: list[tuple[Job, Queue]]
     executions: dict[str, Execution]
+    #: the model (registry version) every job of this batch runs on
+    model: ImageClassifier
     #: jobs on the queue that are not classifications; run one by one, the RQ way
     other_jobs: list[tuple[Job, Queue]] = field(default_factory=list)
     work: PreparedInputs | None = None
@@ -403,6 +424,7 @@ class PreparedBatch:
     def merge(self, other: PreparedBatch) -> PreparedBatch:
         """One batch from two parts prepared one after the other."""
         merged = PreparedBatch(
+            model=self.model,
             jobs=self.jobs + other.jobs,
             executions={**self.executions, **other.executions},
             other_jobs=self.other_jobs + other.other_jobs,

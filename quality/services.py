@@ -7,7 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from classifier.models import Prediction
-from feedback.labels import rank_in_top
+from feedback.labels import labels_for_prediction, rank_in_top
 from feedback.services import canonicalise_label
 from quality.models import ReviewedLabel
 
@@ -27,18 +27,23 @@ def review_prediction(*, reviewer, prediction: Prediction, label: str) -> tuple[
     Permission is checked by the caller (`quality.review_predictions`); the user's own
     feedback is left as it was.
     """
-    named = canonicalise_label(label)
+    labels = labels_for_prediction(prediction)
+    named = canonicalise_label(label, labels)
     if not named.is_canonical:
         raise NotAClassName(
             _("“%(label)s” is not one of the ImageNet class names.") % {"label": label}
+            if labels.is_imagenet
+            else _("“%(label)s” is not one of this model's labels.") % {"label": label}
         )
     if prediction.status != Prediction.Status.DONE:
         raise NotReviewable(_("Only answered predictions can be reviewed."))
     now = timezone.now()
     with transaction.atomic():
         same_bytes = list(
-            Prediction.objects.filter(
-                image_sha256=prediction.image_sha256, status=Prediction.Status.DONE
+            Prediction.objects.filter(  # answered by the same model version: same labels
+                image_sha256=prediction.image_sha256,
+                status=Prediction.Status.DONE,
+                model_version_id=prediction.model_version_id,
             ).values_list("pk", "top5")
         )
         ReviewedLabel.objects.bulk_create(

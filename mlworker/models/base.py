@@ -27,12 +27,16 @@ class LabelScore:
 
 
 class ImageClassifier(abc.ABC):
-    """An ImageNet-1k classifier that works on batches of RGB images."""
+    """An image classifier (ImageNet-1k unless it says otherwise) over batches of RGB images."""
 
     #: Name recorded on every prediction (e.g. "resnet50", "resnet50 (random weights)").
     name: str
     #: (height, width) the model expects after `preprocess`.
     input_size: tuple[int, int]
+    #: class names in output order (registry versions bring their own)
+    labels: tuple[str, ...] = IMAGENET_LABELS
+    #: the registry version this model is (None: a built-in started without one)
+    version_id: int | None = None
 
     @abc.abstractmethod
     def preprocess(self, image: Image.Image) -> np.ndarray:
@@ -40,13 +44,13 @@ class ImageClassifier(abc.ABC):
 
     @abc.abstractmethod
     def predict_batch(self, batch: np.ndarray) -> np.ndarray:
-        """Run one forward pass on (N, H, W, 3) input; return (N, 1000) probabilities."""
+        """Run one forward pass on (N, H, W, 3) input; return (N, len(labels)) probabilities."""
 
     def top_k(self, probabilities: np.ndarray, k: int = 5) -> list[list[LabelScore]]:
         """Best `k` labels per row, highest first."""
         order = np.argsort(-probabilities, axis=1)[:, :k]
         return [
-            [LabelScore(IMAGENET_LABELS[i], float(row[i])) for i in indices]
+            [LabelScore(self.labels[i], float(row[i])) for i in indices]
             for row, indices in zip(probabilities, order, strict=True)
         ]
 

@@ -55,10 +55,15 @@ class Command(BaseCommand):
             sys.exit(2)
         jobs.use_model(model)
         name = options["name"] or f"{socket.gethostname()}.{uuid.uuid4().hex[:8]}"
+        queue = django_rq.get_queue(options["queue"])
+        live_models = follow_live_version(
+            model, options["model"], choice, threads, queue.connection, options["batch_size"]
+        )
         worker = BatchWorker(
-            [django_rq.get_queue(options["queue"])],
+            [queue],
             name=name,
             model=model,
+            live_models=live_models,
             batching=BatchSettings(
                 batch_size=options["batch_size"],
                 max_wait_ms=options["max_wait_ms"],
@@ -78,3 +83,20 @@ class Command(BaseCommand):
         self.stdout.flush()
         worker.work(burst=options["burst"], logging_level=settings.RQ_WORKER_LOG_LEVEL)
         self.stdout.write(f"Worker {name}: stopped after {worker.batches_done} batches")
+
+
+def follow_live_version(model, model_key, choice, threads, connection, batch_size):
+    """The registry hook: between batches the worker switches to the live version."""
+    from mlworker.models.backends import default_cache_dir
+    from mlworker.registry_loader import LiveModels, RuntimeContext, use_context
+    from mlworker.worker import warm_up
+
+    context = RuntimeContext(choice=choice, threads=threads, cache_dir=default_cache_dir())
+    use_context(context)
+    return LiveModels(
+        model,
+        build_fallback=lambda: load_model(model_key, choice=choice, threads=threads),
+        connection=connection,
+        context=context,
+        warm_up=lambda loaded: warm_up(loaded, sorted({1, batch_size})),
+    )

@@ -1,0 +1,113 @@
+"""Check a newly registered version in a worker (never in a web process).
+
+It must load (Keras with `safe_mode=True`), take the sample photos shipped in
+`mlworker/data/validation_samples/` at its input size, give one score per label for each,
+and give finite scores (probabilities or logits). A Keras file served through a converted
+runtime (OpenVINO, ONNX Runtime) must agree with Keras itself on every sample's top-1.
+The verdict goes to `registry.services.record_validation`: ready, or failed with a reason
+the admin and the API show. Nothing live changes either way.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from mlworker.runtimes import TENSORFLOW
+from mlworker.models.custom import CustomClassifier, ModelLoadError, as_probabilities
+from mlworker.registry_loader import RuntimeContext, current_context, load_version, version_spec
+from registry import services, spec
+from registry.models import ModelVersion
+
+logger = logging.getLogger(__name__)
+
+SAMPLES_DIR = Path(__file__).resolve().parent / "data" / "validation_samples"
+
+
+def sample_images() -> dict[str, Image.Image]:
+    return {
+        path.stem: Image.open(path).convert("RGB") for path in sorted(SAMPLES_DIR.glob("*.jpg"))
+    }
+
+
+class ValidationFailed(Exception):
+    pass
+
+
+def validate_version(version_id: int, context: RuntimeContext | None = None) -> bool:
+    """Load and check one version; record ready or failed. True when it is ready."""
+    try:
+        version = version_spec(version_id)
+    except ModelVersion.DoesNotExist:
+        logger.warning("version %s to validate is gone", version_id)
+        return False
+    context = context or current_context()
+    try:
+        report = _check(version, context)
+    except (ValidationFailed, ModelLoadError) as error:
+        logger.warning("model version %s failed validation: %s", version.display_name, error)
+        services.record_validation(version_id=version_id, failure=str(error))
+        return False
+    except Exception as error:  # a model file can make a framework raise anything
+        logger.exception("model version %s: unexpected error while validating", version_id)
+        failure = f"The model could not be run: {type(error).__name__}: {str(error)[:300]}"
+        services.record_validation(version_id=version_id, failure=failure)
+        return False
+    finally:
+        gc.collect()  # the checked model is not kept; give its memory back
+    return services.record_validation(version_id=version_id, report=report)
+
+
+def _check(version, context: RuntimeContext) -> dict:
+    started = time.monotonic()
+    model = load_version(version, context)
+    load_seconds = time.monotonic() - started
+    images = sample_images()
+    batch = np.stack([model.preprocess(image) for image in images.values()])
+    if isinstance(model, CustomClassifier):
+        raw = model.raw_outputs(batch)
+    else:
+        raw = model.predict_batch(batch)
+    raw = np.asarray(raw)
+    width = len(model.labels)
+    if raw.ndim < 2 or raw.shape[0] != len(images) or int(np.prod(raw.shape[1:])) != width:
+        raise ValidationFailed(
+            f"The model outputs {tuple(raw.shape[1:])} scores per image but the version has "
+            f"{width} labels: the label file must list one label per output, in order."
+        )
+    if not np.all(np.isfinite(raw)):
+        raise ValidationFailed("The model outputs NaN or infinite scores on the sample photos.")
+    probabilities, were_logits = as_probabilities(raw.reshape(len(images), width))
+    top1 = probabilities.argmax(axis=1)
+    report: dict = {
+        "outputs": "logits" if were_logits else "probabilities",
+        "runtime": getattr(model, "runtime", context.choice.runtime),
+        "load_seconds": round(load_seconds, 2),
+        "samples": [
+            {"image": name, "label": model.labels[i], "score": round(float(probabilities[n, i]), 4)}
+            for n, (name, i) in enumerate(zip(images, top1, strict=True))
+        ],
+    }
+    keras_file = isinstance(model, CustomClassifier) and version.format in (spec.KERAS, spec.H5)
+    if keras_file and model.runtime != TENSORFLOW:
+        report["agrees_with_keras"] = _agrees_with_keras(model, batch, top1)
+    return report
+
+
+def _agrees_with_keras(model: CustomClassifier, batch: np.ndarray, top1: np.ndarray) -> str:
+    """The converted runtime's top-1 against Keras's own, on every sample."""
+    reference = np.asarray(model.network(batch, training=False))
+    expected = reference.reshape(len(batch), -1).argmax(axis=1)
+    disagree = int(np.sum(expected != top1))
+    if disagree:
+        raise ValidationFailed(
+            f"{model.runtime} and Keras disagree on the top label for {disagree} of "
+            f"{len(batch)} sample photos; run this worker with INFERENCE_RUNTIME=tensorflow "
+            "or check the model's layers."
+        )
+    return f"{model.runtime} = keras on {len(batch)} samples"
