@@ -34,6 +34,7 @@ class PredictionSerializer(serializers.ModelSerializer):
             "score",
             "top5",
             "model_name",
+            "model_version",
             "cached",
             "error",
             "original_filename",
@@ -66,6 +67,7 @@ class PredictionSerializer(serializers.ModelSerializer):
                 for entry in prediction.top5 or ()
             ],
             "model_name": prediction.model_name,
+            "model_version": prediction.model_version_id,
             "cached": prediction.cached,
             "error": prediction.error,
             "original_filename": prediction.original_filename,

@@ -289,6 +289,8 @@ def promote_version(
                     else ModelEvent.Action.PROMOTED,
                     actor=actor,
                 )
+                selectors.forget_live_version()  # this process sees it at once (and again
+                # after the commit, below, with every worker)
                 transaction.on_commit(lambda pk=target.pk: publish_live_version(version_id=pk))
             return target
         except IntegrityError:  # another promotion won the race: look again
