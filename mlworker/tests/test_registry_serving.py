@@ -1,0 +1,160 @@
+"""The user's own model end to end: registered in the admin, validated by a real worker
+process, promoted, answering uploads with its labels; rolled back without a worker restart.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+from django.core.files.uploadedfile import SimpleUploadedFile
+from rq.suspension import resume, suspend
+
+from conftest import live_auth_headers, live_upload
+from mlworker.tests.tiny_models import COLORS, color_model, labels_file, solid_photo
+from ops.stack import wait_until
+from registry import services
+from registry.models import ModelVersion
+
+pytestmark = [pytest.mark.slow]
+
+FRENCH = ("rouge", "vert", "bleu")
+
+
+def wait_for_state(version: ModelVersion, state: str, timeout: float = 180) -> ModelVersion:
+    wait_until(
+        lambda: ModelVersion.objects.get(pk=version.pk).state == state,
+        timeout=timeout,
+        interval=0.2,
+        what=f"{version} to be {state}",
+    )
+    return ModelVersion.objects.get(pk=version.pk)
+
+
+def answered_by(stack, headers, version: ModelVersion, color: str, timeout: float = 30) -> dict:
+    """Upload photos until one is answered by `version` (a promotion takes effect within
+    MODEL_LIVE_CHECK_SECONDS plus the load); return that answer."""
+    answers: list[dict] = []
+    seed = [int(time.monotonic() * 1000)]
+
+    def try_once() -> bool:
+        seed[0] += 1
+        response = live_upload(stack, headers, solid_photo(color, seed[0]), timeout=60)
+        assert response.status_code in (201, 202), response.text
+        body = response.json()
+        if body["status"] != "done":
+            body = requests.get(
+                f"{stack.url}/api/predictions/{body['id']}/?wait=30", headers=headers, timeout=60
+            ).json()
+        answers.append(body)
+        return body["model_version"] == version.pk
+
+    wait_until(try_once, timeout=timeout, interval=0.1, what=f"an upload answered by {version}")
+    return answers[-1]
+
+
+def register(tmp_path, name, labels, **model_options) -> ModelVersion:
+    path = color_model(tmp_path / f"{name}-{len(labels)}.keras", **model_options)
+    with open(path, "rb") as content:
+        return services.register_version(
+            name=name,
+            content=content,
+            filename=path.name,
+            labels_text=labels_file(tmp_path / "labels.txt", labels).read_text(),
+            preprocessing="unit",
+            input_size=(32, 32),
+        )
+
+
+def test_own_model_registered_in_admin_validated_promoted_and_served(
+    live_stack, user, make_user, client, tmp_path
+):
+    stack = live_stack(workers=1, MODEL_CACHE_DIR=str(tmp_path / "worker-cache"))
+    admin = make_user(email="root@example.com", is_staff=True, is_superuser=True)
+    client.force_login(admin)
+    model = color_model(tmp_path / "colors.keras")
+    response = client.post(
+        "/admin/registry/modelversion/add/",
+        {
+            "name": "colors",
+            "weights_file": SimpleUploadedFile("colors.keras", model.read_bytes()),
+            "labels_file": SimpleUploadedFile("labels.txt", b"red\ngreen\nblue\n"),
+            "input_height": 32,
+            "input_width": 32,
+            "preprocessing": "unit",
+        },
+    )
+    assert response.status_code == 302
+    version = wait_for_state(ModelVersion.objects.get(name="colors"), "ready")
+    assert version.report["outputs"] == "probabilities"
+    page = client.get(f"/admin/registry/modelversion/{version.pk}/change/").content.decode()
+    assert "Ready" in page and "validated" in page
+
+    response = client.post(
+        "/admin/registry/modelversion/",
+        {"action": "promote", "_selected_action": [version.pk], "index": 0},
+    )
+    assert response.status_code == 302
+    headers = live_auth_headers(stack, user)
+    body = answered_by(stack, headers, version, "red")
+    assert body["label"] == "red"
+    assert {entry["label"] for entry in body["top5"]} == set(COLORS)  # 3 labels: a top 3
+    assert body["model_name"] == "colors v1"
+    assert live_upload(stack, headers, solid_photo("blue", 99)).json()["label"] == "blue"
+
+    listed = requests.get(f"{stack.url}/api/models/", headers=headers, timeout=10).json()
+    assert [(v["name"], v["version"], v["live"]) for v in listed if v["live"]] == [
+        ("colors", 1, True)
+    ]
+
+    # The result page offers this model's labels for feedback, and feedback is read with them.
+    client.force_login(user)
+    page = client.get(f"/predictions/{body['id']}/").content.decode()
+    assert "this model&#x27;s 3 labels" in page or "this model's 3 labels" in page
+    assert '<option value="green">' in page and "great white shark" not in page
+    answer = requests.post(
+        f"{stack.url}/api/feedback/",
+        headers=headers,
+        json={"prediction": body["id"], "is_correct": False, "correct_label": "  GREEN "},
+        timeout=10,
+    )
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["correct_label"] == "green"
+
+
+def test_roll_back_serves_the_previous_version_without_a_restart_and_queued_jobs_finish(
+    live_stack, user, tmp_path, clean_redis
+):
+    stack = live_stack(
+        workers=1, MODEL_CACHE_DIR=str(tmp_path / "worker-cache"), PREDICT_WAIT_SECONDS="0"
+    )
+    worker_pid = stack.workers[0].pid
+    first = register(tmp_path, "colors", COLORS)
+    second = register(tmp_path, "colors", FRENCH, logits=True)
+    first, second = wait_for_state(first, "ready"), wait_for_state(second, "ready")
+    assert second.report["outputs"] == "logits"
+    headers = live_auth_headers(stack, user)
+
+    services.promote_version(version=first)
+    assert answered_by(stack, headers, first, "red")["label"] == "red"
+    started = time.monotonic()
+    services.promote_version(version=second)
+    assert answered_by(stack, headers, second, "green")["label"] == "vert"
+    print(f"promotion served after {time.monotonic() - started:.2f} s")
+
+    # A job queued under the live version while the worker holds off, then a roll back.
+    suspend(clean_redis)
+    time.sleep(1)  # the worker is between dequeues at most one dequeue timeout
+    queued = live_upload(stack, headers, solid_photo("blue", 7), timeout=60).json()
+    assert queued["status"] == "queued" and queued["model_version"] == second.pk
+    assert services.rollback().pk == first.pk
+    resume(clean_redis)
+    done = requests.get(
+        f"{stack.url}/api/predictions/{queued['id']}/?wait=60", headers=headers, timeout=90
+    ).json()
+    assert done["status"] == "done"
+    # Re-routed to the live version, and recorded as the version that answered it.
+    assert (done["model_version"], done["label"]) == (first.pk, "blue")
+    assert answered_by(stack, headers, first, "green")["label"] == "green"
+    assert stack.workers[0].pid == worker_pid and stack.workers[0].poll() is None
