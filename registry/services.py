@@ -13,6 +13,7 @@ import logging
 import re
 import zipfile
 from dataclasses import dataclass
+from functools import partial
 from pathlib import PurePosixPath
 from typing import IO
 
@@ -188,7 +189,7 @@ def register(*, registration: Registration, actor=None) -> ModelVersion:
                     detail=f"{reg.filename}, {reg.size} bytes, sha256 {reg.sha256}, "
                     f"{len(reg.labels)} labels",
                 )
-                transaction.on_commit(lambda v=version: request_validation(version=v))
+                transaction.on_commit(partial(request_validation, version=version))
             return version
         except IntegrityError:
             continue
@@ -291,7 +292,7 @@ def promote_version(
                 )
                 selectors.forget_live_version()  # this process sees it at once (and again
                 # after the commit, below, with every worker)
-                transaction.on_commit(lambda pk=target.pk: publish_live_version(version_id=pk))
+                transaction.on_commit(partial(publish_live_version, version_id=target.pk))
             return target
         except IntegrityError:  # another promotion won the race: look again
             continue
