@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from classifier.labels import IMAGENET_LABELS  # plain data, no TensorFlow
-from registry.selectors import version_labels
 
 
 def readable_label(label: str) -> str:
@@ -63,6 +62,10 @@ def _label_set(labels: tuple[str, ...]) -> LabelSet:
 
 def labels_for_version(version_id: int | None) -> LabelSet:
     """The label set of a registry version (built-ins and no version: ImageNet)."""
+    if version_id is None:
+        return IMAGENET
+    from registry.selectors import version_labels  # a model: imported once Django is set up
+
     labels = version_labels(version_id)
     return _label_set(labels) if labels else IMAGENET
 

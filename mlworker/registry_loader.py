@@ -2,7 +2,7 @@
 
 A version's file lives in Django's default storage (a folder or an S3 bucket), so a worker
 on any host fetches it (`local_copy`: streamed to MODEL_CACHE_DIR/registry/<sha256>, its
-digest checked before use, then kept). `LiveModels` answers "which model runs the next
+digest checked before use, then kept). `RegistryModels` answers "which model runs the next
 batch": between batches, at most every MODEL_LIVE_CHECK_SECONDS, it reads the live
 version's id from the queue's Redis (`registry.spec.LIVE_VERSION_KEY`, written by every
 promotion), and the database every MODEL_LIVE_RECHECK_SECONDS or when the key is missing.
@@ -116,7 +116,7 @@ def load_version(version: VersionSpec, context: RuntimeContext) -> ImageClassifi
     )
 
 
-class LiveModels:
+class RegistryModels:
     """The model for the next batch: the live version, or the worker's own built-in
     (`fallback`) while nothing is live."""
 

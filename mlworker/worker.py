@@ -51,7 +51,7 @@ from mlworker.inference import (
 )
 from mlworker.models.base import ImageClassifier
 from mlworker.recovery import sweep_lost_predictions
-from mlworker.registry_loader import LiveModels
+from mlworker.registry_loader import RegistryModels
 from mlworker.rq_adapter import BatchRQWorker
 from monitoring import metrics
 
@@ -81,13 +81,13 @@ class BatchWorker(BatchRQWorker):
         *,
         model: ImageClassifier,
         batching: BatchSettings,
-        live_models: LiveModels | None = None,
+        registry_models: RegistryModels | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(queues, **kwargs)
         self.model = model
         #: follows the registry's live version between batches (None: always `model`)
-        self.live_models = live_models
+        self.registry_models = registry_models
         self.batching = batching
         self.batches_done = 0
         self._last_batch_size = 0
@@ -247,7 +247,7 @@ class BatchWorker(BatchRQWorker):
         the whole batch runs on it). Other jobs are set aside for `execute_batch`, which
         runs them the RQ way."""
         if model is None:
-            model = self.live_models.current() if self.live_models else self.model
+            model = self.registry_models.current() if self.registry_models else self.model
         classify = [(job, queue) for job, queue in batch if job.func_name == CLASSIFY_JOB]
         others = [(job, queue) for job, queue in batch if job.func_name != CLASSIFY_JOB]
         if not classify:

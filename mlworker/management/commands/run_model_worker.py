@@ -56,14 +56,14 @@ class Command(BaseCommand):
         jobs.use_model(model)
         name = options["name"] or f"{socket.gethostname()}.{uuid.uuid4().hex[:8]}"
         queue = django_rq.get_queue(options["queue"])
-        live_models = follow_live_version(
+        registry_models = follow_live_version(
             model, options["model"], choice, threads, queue.connection, options["batch_size"]
         )
         worker = BatchWorker(
             [queue],
             name=name,
             model=model,
-            live_models=live_models,
+            registry_models=registry_models,
             batching=BatchSettings(
                 batch_size=options["batch_size"],
                 max_wait_ms=options["max_wait_ms"],
@@ -88,12 +88,12 @@ class Command(BaseCommand):
 def follow_live_version(model, model_key, choice, threads, connection, batch_size):
     """The registry hook: between batches the worker switches to the live version."""
     from mlworker.models.backends import default_cache_dir
-    from mlworker.registry_loader import LiveModels, RuntimeContext, use_context
+    from mlworker.registry_loader import RegistryModels, RuntimeContext, use_context
     from mlworker.worker import warm_up
 
     context = RuntimeContext(choice=choice, threads=threads, cache_dir=default_cache_dir())
     use_context(context)
-    return LiveModels(
+    return RegistryModels(
         model,
         build_fallback=lambda: load_model(model_key, choice=choice, threads=threads),
         connection=connection,
