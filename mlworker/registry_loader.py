@@ -29,9 +29,9 @@ from django.core.files.storage import default_storage
 from redis import Redis
 from redis.exceptions import RedisError
 
-from mlworker.runtimes import InferenceChoice, ThreadPlan, configured_choice
 from mlworker.models.base import ImageClassifier
 from mlworker.models.custom import CustomClassifier, ModelLoadError, VersionSpec
+from mlworker.runtimes import InferenceChoice, ThreadPlan, configured_choice
 from registry import spec
 from registry.models import ModelVersion
 from registry.selectors import live_version_in_database

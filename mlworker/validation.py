@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mlworker.runtimes import TENSORFLOW
 from mlworker.models.custom import CustomClassifier, ModelLoadError, as_probabilities
 from mlworker.registry_loader import RuntimeContext, current_context, load_version, version_spec
+from mlworker.runtimes import TENSORFLOW
 from registry import services, spec
 from registry.models import ModelVersion
 

@@ -121,6 +121,22 @@ class BatchWorker(BatchRQWorker):
             ttl=2 * self.worker_ttl,
         )
 
+    def follow_live_version(self) -> ImageClassifier:
+        """The model for the next batch: the registry's live version (loaded on a change,
+        `mlworker.registry_loader`), published in place of the one before."""
+        if self.registry_models is None:
+            return self.model
+        model = self.registry_models.current()
+        if model is not self.model:
+            with suppress(*REDIS_DOWN):
+                live_models.withdraw(
+                    self.connection, worker_name=self.name, model_name=self.model.name
+                )
+            self.model = model
+            with suppress(*REDIS_DOWN):
+                self.publish_model()
+        return model
+
     def get_heartbeat_ttl(self, job: Job) -> int:
         return self.batching.job_lease_seconds
 
@@ -162,6 +178,7 @@ class BatchWorker(BatchRQWorker):
                         if not batch:
                             if burst:
                                 break
+                            self.follow_live_version()  # idle: load a new live version now
                             continue
                         drop_broken_database_connections()
                         in_hand = self.prepare_batch(batch)
@@ -247,7 +264,7 @@ class BatchWorker(BatchRQWorker):
         the whole batch runs on it). Other jobs are set aside for `execute_batch`, which
         runs them the RQ way."""
         if model is None:
-            model = self.registry_models.current() if self.registry_models else self.model
+            model = self.follow_live_version()
         classify = [(job, queue) for job, queue in batch if job.func_name == CLASSIFY_JOB]
         others = [(job, queue) for job, queue in batch if job.func_name != CLASSIFY_JOB]
         if not classify:

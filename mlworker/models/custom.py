@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mlworker.runtimes import TENSORFLOW, InferenceChoice, ThreadPlan
 from mlworker.models.backends import Forward, build_forward
 from mlworker.models.base import ImageClassifier
+from mlworker.runtimes import TENSORFLOW, InferenceChoice, ThreadPlan
 from registry import spec
 
 logger = logging.getLogger(__name__)
