@@ -1,0 +1,319 @@
+"""What one upload costs the shared services, counted: SQL statements and rows, Redis commands
+(queue and cache, each its own server), object-store requests; plus CPU, timed.
+
+Counts are what docs/SCALING.md sizes PostgreSQL, Redis and the object store with: they do
+not depend on how busy the machine is. Every service is this run's own: two redis-servers
+on free ports (queue: noeviction; cache), a SeaweedFS S3 server, a throw-away PostgreSQL
+database made from DATABASE_URL. The web side is Django's test client in this process
+(JWT-authenticated API uploads of photos nobody sent before, waiting for the answer: the
+201 path); the model worker is a real `run_model_worker` process (ResNet50, random weights,
+TensorFlow: the counts do not depend on the model). Two phases: one client (every batch
+holds one image) and 16 clients at once (batches fill).
+
+    .venv/bin/python -m loadtests.upload_costs --uploads 100
+
+SQL is counted by a wrapper on every database connection of both processes (statements by
+verb); rows by PostgreSQL's own pg_stat_database; Redis by each server's INFO commandstats
+(the worker's idle polling and heartbeats, measured before the phases, are subtracted); S3
+by a hook on botocore's HTTP send in both processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+SQL = Counter()
+S3 = Counter()
+_lock = threading.Lock()
+
+
+def install_counters() -> None:
+    """Count every SQL statement (by verb) and S3 request (by method) this process makes."""
+    import botocore.httpsession
+    from django.db.backends.signals import connection_created
+
+    def count_sql(execute, sql, params, many, context):
+        with _lock:
+            SQL[sql.lstrip().split(None, 1)[0].upper()] += 1
+        return execute(sql, params, many, context)
+
+    def on_connection(sender, connection, **kwargs):
+        if count_sql not in connection.execute_wrappers:
+            connection.execute_wrappers.append(count_sql)
+
+    connection_created.connect(on_connection, weak=False)
+    send = botocore.httpsession.URLLib3Session.send
+
+    def counted_send(self, request):
+        with _lock:
+            S3[request.method] += 1
+        return send(self, request)
+
+    botocore.httpsession.URLLib3Session.send = counted_send
+
+
+def snapshot() -> dict:
+    with _lock:
+        return {"sql": dict(SQL), "s3": dict(S3), "cpu": time.process_time()}
+
+
+def run_worker_with_counters(out: Path) -> None:
+    """The worker process: counters on, a snapshot written every 0.2 s, then the worker."""
+    import django
+
+    django.setup()
+    install_counters()
+
+    def dump():
+        while True:
+            tmp = out.with_suffix(".tmp")
+            tmp.write_text(json.dumps(snapshot()))
+            tmp.replace(out)
+            time.sleep(0.2)
+
+    threading.Thread(target=dump, daemon=True).start()
+    from django.core.management import call_command
+
+    call_command("run_model_worker")
+
+
+class RedisServer:
+    def __init__(self, name: str, *extra: str):
+        from ops.stack import free_port
+
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix=f"costs-{name}-")
+        self.process = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+             "--appendonly", "no", "--dir", self.dir, *extra],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self):
+        import redis
+
+        return redis.Redis.from_url(self.url)
+
+    def commandstats(self) -> Counter:
+        stats = self.client().info("commandstats")
+        return Counter({k.removeprefix("cmdstat_"): v["calls"] for k, v in stats.items()})
+
+    def stop(self) -> None:
+        from ops.stack import stop_process
+
+        stop_process(self.process, grace=5)
+
+
+def diff(after: dict, before: dict) -> Counter:
+    return Counter({k: after.get(k, 0) - before.get(k, 0) for k in after}) - Counter()
+
+
+def per_upload(counts: Counter, uploads: int) -> str:
+    total = sum(counts.values())
+    parts = ", ".join(f"{k} {v / uploads:.2f}" for k, v in counts.most_common())
+    return f"{total / uploads:.2f} ({parts})" if total else "0"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--uploads", type=int, default=100, help="per phase")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--worker-counters", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker_counters:
+        run_worker_with_counters(args.worker_counters)
+        return 0
+
+    from ops.seaweedfs import SeaweedS3
+    from ops.stack import stop_process, wait_until
+
+    queue_redis = RedisServer("queue", "--maxmemory-policy", "noeviction")
+    cache_redis = RedisServer("cache", "--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru")
+    store = SeaweedS3().start()
+    work = Path(tempfile.mkdtemp(prefix="upload-costs-"))
+    os.environ.update(
+        {
+            "DATABASE_URL": os.environ.get(
+                "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/loadbench"
+            ),
+            "REDIS_URL": queue_redis.url,
+            "CACHE_REDIS_URL": cache_redis.url,
+            "DEBUG": "0",
+            "HTTPS": "0",
+            "SECRET_KEY": "upload-costs-" + "x" * 50,
+            "ALLOWED_HOSTS": "testserver",
+            "MEDIA_ROOT": str(work / "media"),
+            "WAIT_SLOTS_PER_PROCESS": "64",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            **store.settings_env(prefix="costs"),
+        }
+    )
+    import django
+
+    django.setup()
+    install_counters()
+    from django.db import connection
+    from django.test.utils import setup_databases, setup_test_environment, teardown_databases
+    from rest_framework.test import APIClient
+
+    from conftest import distinct_photo, subprocess_env
+
+    setup_test_environment()
+    databases = setup_databases(verbosity=0, interactive=False)
+    worker = None
+    try:
+        from accounts.models import User
+
+        clients = []
+        for number in range(args.clients):
+            email, password = f"costs{number}@example.com", "correct-horse-42"
+            User.objects.create_user(email=email, password=password, name=f"c{number}")
+            client = APIClient()
+            token = client.post("/api/auth/token/", {"email": email, "password": password})
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {token.json()['access']}")
+            clients.append(client)
+        unique: dict[bytes, None] = {}  # new bytes for every upload: no dedup, no cached answer
+        seed = 0
+        while len(unique) < 2 * args.uploads + 2:
+            unique.setdefault(distinct_photo(seed))
+            seed += 1
+        photos = iter(list(unique))
+
+        counters_file = work / "worker-counters.json"
+        env = {
+            **os.environ,
+            **subprocess_env(INFERENCE_RUNTIME="tensorflow", TF_INTRA_OP_THREADS="2"),
+            "DEBUG": "0",
+            "REDIS_URL": queue_redis.url,
+            "CACHE_REDIS_URL": cache_redis.url,
+        }
+        log = open(work / "worker.log", "wb")  # noqa: SIM115 (closed with the process)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "loadtests.upload_costs", "--worker-counters", counters_file],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+        def worker_snapshot() -> dict:
+            time.sleep(0.5)  # the next dump
+            return json.loads(counters_file.read_text())
+
+        def upload(client) -> int:
+            from django.core.files.uploadedfile import SimpleUploadedFile
+
+            content = next(photos)
+            response = client.post(
+                "/api/predictions/", {"image": SimpleUploadedFile("p.jpg", content)}
+            )
+            return response.status_code
+
+        wait_until(
+            lambda: clients[0].get("/api/health/").json()["live_workers"] >= 1,
+            timeout=300,
+            interval=1.0,
+            what="the model worker",
+        )
+        upload(clients[0])  # warm: the first batch builds the model's graph
+
+        # The worker's idle cost (heartbeats, blocking polls), to subtract from the phases.
+        before = {"queue": queue_redis.commandstats(), "cache": cache_redis.commandstats()}
+        idle_started = time.monotonic()
+        time.sleep(10)
+        idle_seconds = time.monotonic() - idle_started
+        idle_rate = {
+            "queue": diff(queue_redis.commandstats(), before["queue"]),
+            "cache": diff(cache_redis.commandstats(), before["cache"]),
+        }
+        for name, counts in idle_rate.items():
+            rate = sum(counts.values()) / idle_seconds
+            print(f"one idle worker, {idle_seconds:.1f} s: Redis {name} {rate:.1f} commands/s")
+
+        def rows() -> dict:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT tup_inserted, tup_updated, tup_deleted, xact_commit "
+                    "FROM pg_stat_database WHERE datname = current_database()"
+                )
+                names = ("inserted", "updated", "deleted", "commits")
+                return dict(zip(names, cursor.fetchone(), strict=True))
+
+        for label, concurrency in (("1 client", 1), (f"{args.clients} clients", args.clients)):
+            web0, worker0 = snapshot(), worker_snapshot()
+            redis0 = {"queue": queue_redis.commandstats(), "cache": cache_redis.commandstats()}
+            memory0 = queue_redis.client().info("memory")["used_memory"]
+            rows0 = rows()
+            started = time.monotonic()
+            with ThreadPoolExecutor(concurrency) as pool:
+                statuses = Counter(
+                    pool.map(upload, [clients[n % concurrency] for n in range(args.uploads)])
+                )
+            seconds = time.monotonic() - started
+            web1, worker1 = snapshot(), worker_snapshot()
+            redis1 = {"queue": queue_redis.commandstats(), "cache": cache_redis.commandstats()}
+            memory1 = queue_redis.client().info("memory")["used_memory"]
+            # Idle sessions hand their counts to pg_stat_database within PostgreSQL's idle
+            # flush interval (10 s, PGSTAT_IDLE_INTERVAL); this one's when it ends.
+            connection.close()
+            time.sleep(11)
+            rows1 = rows()
+            n = args.uploads
+            lines = {
+                "SQL statements, web": per_upload(diff(web1["sql"], web0["sql"]), n),
+                "SQL statements, worker": per_upload(diff(worker1["sql"], worker0["sql"]), n),
+                "PostgreSQL rows (pg_stat_database)": ", ".join(
+                    f"{key} {(rows1[key] - rows0[key]) / n:.2f}" for key in rows0
+                ),
+            }
+            for name in ("queue", "cache"):
+                idle = Counter(
+                    {k: round(v * seconds / idle_seconds) for k, v in idle_rate[name].items()}
+                )
+                measured = diff(redis1[name], redis0[name]) - idle
+                lines[f"Redis {name} commands (worker idle cost subtracted)"] = per_upload(
+                    measured, n
+                )
+            # A finished job stays (its hash and result) for result_ttl: this is per upload kept.
+            lines["queue Redis memory held, bytes"] = f"{(memory1 - memory0) / n:.0f}"
+            lines["S3 requests, web"] = per_upload(diff(web1["s3"], web0["s3"]), n)
+            lines["S3 requests, worker"] = per_upload(diff(worker1["s3"], worker0["s3"]), n)
+            lines["CPU ms (timed, noisy): web in process (test client included)"] = (
+                f"{(web1['cpu'] - web0['cpu']) * 1000 / n:.1f}"
+            )
+            lines["CPU ms (timed, noisy): worker (model included)"] = (
+                f"{(worker1['cpu'] - worker0['cpu']) * 1000 / n:.1f}"
+            )
+            print(f"\n== {label}: {n} uploads in {seconds:.1f} s, answers {dict(statuses)}")
+            for what, figure in lines.items():
+                print(f"per upload, {what}: {figure}")
+    finally:
+        if worker is not None:
+            worker.send_signal(signal.SIGTERM)
+            stop_process(worker, grace=30)
+        with connection.cursor() as cursor:  # the client threads' kept-alive sessions
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        connection.close()
+        teardown_databases(databases, verbosity=0)
+        store.close()
+        queue_redis.stop()
+        cache_redis.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
