@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import subprocess
+from pathlib import Path
 
 import django_rq
 import numpy as np
@@ -12,6 +15,83 @@ from django.conf import settings
 from PIL import Image
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
+
+# --- The two tiers --------------------------------------------------------------------------
+# The fast tier (`scripts/test.sh --fast`, i.e. `-m "not slow"`) needs PostgreSQL and Redis
+# only. A test that uses one of these fixtures starts a server, a model worker or Chromium,
+# so it is marked `slow` (and `browser`) at collection: a new test cannot forget the marker.
+SLOW_FIXTURES = {
+    "live_stack",  # gunicorn + model workers
+    "shared_stack",
+    "seaweedfs",  # the S3 server
+    "s3_storage",
+}
+BROWSER_FIXTURES = {"open_page", "browser_page"}
+# A test that is not marked slow and still starts one of these programs fails, saying why
+# (checked on every process the test, or a fixture it sets up, starts).
+SLOW_PROGRAMS = (
+    "chromium",
+    "playwright",
+    "nginx",
+    "weed",
+    "prometheus",
+    "gunicorn",
+    "run_model_worker",
+    "rqworker",
+    "run_stack",
+)
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if used & BROWSER_FIXTURES:
+            item.add_marker(pytest.mark.browser)
+        if used & (SLOW_FIXTURES | BROWSER_FIXTURES) or item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.slow)
+
+
+_running_fast_test: list[str] = []  # the node id of the fast test being set up or run
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    if not item.get_closest_marker("slow"):
+        _running_fast_test.append(item.nodeid)
+    try:
+        return (yield)
+    finally:
+        _running_fast_test.clear()
+
+
+_unguarded_popen_init = subprocess.Popen.__init__
+
+
+def _fast_tier_guard(self, args, *rest, **options):
+    if _running_fast_test:
+        words = [args] if isinstance(args, str | bytes | os.PathLike) else list(args)
+        command = " ".join(map(os.fsdecode, words))
+        started = [program for program in SLOW_PROGRAMS if program in command]
+        if started:
+            pytest.fail(
+                f"{_running_fast_test[0]} starts {started[0]} ({command[:120]}): mark it "
+                "pytest.mark.slow, or use a fixture named in conftest.SLOW_FIXTURES",
+                pytrace=False,
+            )
+    _unguarded_popen_init(self, args, *rest, **options)
+
+
+subprocess.Popen.__init__ = _fast_tier_guard  # type: ignore[method-assign]
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """A SQLite test database file of this run's own: the settings' fixed .run/ path would
+    let two runs side by side (two checkouts, or xdist workers) delete each other's."""
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        path = Path(db["TEST"]["NAME"])
+        db["TEST"]["NAME"] = str(path.with_name(f"{path.stem}-{os.getpid()}{path.suffix}"))
 
 
 def _clear_cache() -> None:

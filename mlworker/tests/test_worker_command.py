@@ -5,7 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BASE_DIR = Path(__file__).resolve().parents[2]
+
+pytestmark = [pytest.mark.slow]  # starts run_model_worker processes
 
 
 def run_worker_command(*args: str, **env: str) -> subprocess.CompletedProcess:
