@@ -118,6 +118,20 @@ def clean_redis():
 
 
 @pytest.fixture
+def private_media(settings, tmp_path):
+    """An empty MEDIA_ROOT of this test's own, so "nothing stored" can be checked."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def fast_password_hashing(settings) -> None:
+    """Every login attempt hashes a password; the real hasher would make login-heavy files
+    slow. Opt in (`pytest.mark.usefixtures`) where the hasher itself is not under test."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
 def make_user(db, django_user_model):
     def make(email="alice@example.com", password="correct-horse-42", **extra):
         return django_user_model.objects.create_user(

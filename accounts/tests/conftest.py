@@ -11,12 +11,6 @@ GENEROUS = "1000/min"
 
 
 @pytest.fixture
-def fast_password_hashing(settings) -> None:
-    """Every login attempt hashes a password; the real hasher would make these files slow."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
 def throttle_rates(settings) -> Callable[..., None]:
     """Set DRF's throttle rates: every scope generous but the ones a test names."""
 

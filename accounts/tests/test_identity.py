@@ -12,16 +12,11 @@ from django.test import Client
 from accounts.identity import canonical_email, normalize_email
 from classifier.tests.reliability_doc import check_section
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
 
 PASSWORD = "correct-horse-42"
 #: syntactically valid, 312 characters (the column holds 254)
 LONG_EMAIL = "a" * 64 + "@" + ".".join(["b" * 60] * 4) + ".com"
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture

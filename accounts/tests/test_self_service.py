@@ -16,15 +16,10 @@ from conftest import TEST_PASSWORD, distinct_photo, jwt_client
 from feedback.models import Feedback
 from feedback.services import give_feedback
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 
 User = get_user_model()
 NEW_PASSWORD = "amber-kettle-58"
-
-
-@pytest.fixture(autouse=True)
-def private_media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
 
 
 def api_token(client, email, password) -> APIClient:

@@ -410,11 +410,9 @@ def user(django_user_model):
 
 
 @pytest.fixture
-def media(settings, tmp_path) -> Path:
-    """An empty MEDIA_ROOT of this test's own, so 'nothing stored' can be checked."""
-    settings.MEDIA_ROOT = tmp_path / "media"
+def media(settings, private_media) -> Path:
     settings.PREDICT_WAIT_SECONDS = 0
-    return settings.MEDIA_ROOT
+    return private_media
 
 
 def stored_files(media: Path) -> list[Path]:

@@ -14,12 +14,7 @@ from conftest import distinct_photo, jwt_client
 from feedback.models import Feedback
 from feedback.services import give_feedback
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def private_media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 
 
 def finished_prediction(owner, content: bytes) -> Prediction:

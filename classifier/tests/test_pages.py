@@ -18,13 +18,7 @@ from classifier.models import Prediction
 from conftest import distinct_photo, photo_bytes
 from ops.stack import wait_until
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def private_media(settings, tmp_path):
-    """Each test stores uploads in its own folder, so "nothing stored" can be checked."""
-    settings.MEDIA_ROOT = tmp_path / "media"
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 
 
 TOP5 = [

@@ -57,12 +57,14 @@ def test_an_upload_reports_each_named_step_once_nested_in_its_parent(api_client,
 def test_without_a_listener_no_step_is_timed_or_recorded(api_client, settings, monkeypatch):
     settings.PREDICT_WAIT_SECONDS = 0
     with steps.recording_steps() as recorded:
-        pass
+        upload(api_client, seed=2)
+    heard = len(recorded)
+    assert heard == len(UPLOAD_STEPS)  # it heard the upload made while it listened
 
     class NoClock:
         def __getattr__(self, name):
             raise AssertionError(f"a step read the clock ({name}) with nobody listening")
 
     monkeypatch.setattr(steps, "time", NoClock())
-    upload(api_client, seed=2)
-    assert recorded == []
+    upload(api_client, seed=3)
+    assert len(recorded) == heard  # once it stopped listening, it hears nothing more

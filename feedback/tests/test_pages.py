@@ -5,12 +5,7 @@ import pytest
 from classifier.tests.test_pages import inner_text, make_prediction
 from feedback.models import Feedback
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def private_media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 
 
 def feedback_url(prediction) -> str:

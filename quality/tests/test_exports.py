@@ -15,12 +15,7 @@ from conftest import distinct_photo, photo_bytes
 from feedback.models import Feedback
 from quality.tests.fixtures import review
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def private_media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 
 
 @pytest.fixture
