@@ -7,7 +7,11 @@ from rest_framework.response import Response
 from classifier.selectors import predictions_visible_to
 from config.schema import ErrorSerializer
 from feedback import selectors, services
-from feedback.serializers import FeedbackInputSerializer, FeedbackSerializer
+from feedback.serializers import (
+    FeedbackChangeSerializer,
+    FeedbackInputSerializer,
+    FeedbackSerializer,
+)
 
 
 class FeedbackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -20,8 +24,10 @@ class FeedbackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @extend_schema(
         request=FeedbackInputSerializer,
         responses={201: FeedbackSerializer, 200: FeedbackSerializer, 404: ErrorSerializer},
-        description="Give feedback on one of your predictions; sending again updates it (200). "
-        "A prediction that is not yours (or does not exist) is a 404.",
+        description="Give feedback on one of your predictions. Sending it again for the same "
+        "prediction replaces the whole record (200): a field left out is cleared, as "
+        "`comment` or `correct_label`. To change some fields only, `PATCH "
+        "/api/feedback/{id}/`. A prediction that is not yours (or does not exist) is a 404.",
     )
     def create(self, request):
         incoming = FeedbackInputSerializer(data=request.data)
@@ -44,3 +50,21 @@ class FeedbackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             FeedbackSerializer(feedback).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
+
+    @extend_schema(
+        request=FeedbackChangeSerializer,
+        responses={200: FeedbackSerializer, 404: ErrorSerializer},
+        description="Change some fields of your feedback; the fields left out keep their "
+        "value. Someone else's feedback is a 404.",
+    )
+    def partial_update(self, request, pk=None):
+        feedback = self.get_object()
+        incoming = FeedbackChangeSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        try:
+            updated = services.change_feedback(
+                user=request.user, feedback=feedback, changes=incoming.validated_data
+            )
+        except (services.PredictionNotFinished, services.NoPrediction) as error:
+            raise ValidationError({"prediction": [str(error)]}) from None
+        return Response(FeedbackSerializer(updated).data)

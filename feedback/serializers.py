@@ -28,6 +28,19 @@ class FeedbackSerializer(serializers.ModelSerializer):
         ]
 
 
+class FeedbackChangeSerializer(serializers.Serializer):
+    """PATCH: only the fields sent change."""
+
+    is_correct = serializers.BooleanField(required=False)
+    correct_label = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        help_text="As for POST; kept when left out (ignored while `is_correct` is true).",
+    )
+    comment = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+
 class FeedbackInputSerializer(serializers.Serializer):
     prediction = serializers.UUIDField()
     is_correct = serializers.BooleanField()

@@ -4,6 +4,9 @@ Every path that stores a corrected label (the result page's form, the API, the l
 `/feedback/` endpoint) goes through `canonicalise_label`, so the rule is written once.
 """
 
+from collections.abc import Mapping
+from typing import Any
+
 from django.utils.translation import gettext
 
 from accounts.models import User
@@ -18,9 +21,11 @@ from feedback.models import Feedback
 
 __all__ = [
     "CanonicalLabel",
+    "NoPrediction",
     "NotYourPrediction",
     "PredictionNotFinished",
     "canonicalise_label",
+    "change_feedback",
     "give_feedback",
     "record_legacy_feedback",
 ]
@@ -32,6 +37,10 @@ class NotYourPrediction(PermissionError):
 
 class PredictionNotFinished(ValueError):
     """Feedback is about an answer; a queued or failed prediction has none yet."""
+
+
+class NoPrediction(ValueError):
+    """Feedback from the older API may name no prediction: there is nothing to re-judge."""
 
 
 def give_feedback(
@@ -76,6 +85,27 @@ def give_feedback(
             "image_file_name": prediction.image_file_name,
         },
     )
+
+
+def change_feedback(*, user: User, feedback: Feedback, changes: Mapping[str, Any]) -> Feedback:
+    """Change some of the user's feedback (`is_correct`, `correct_label`, `comment`): what
+    `changes` leaves out keeps its value, unlike sending the whole feedback again.
+
+    The kept correction is the text the user stated (a class name or the other label), so it
+    goes through `canonicalise_label` again with the rest.
+    """
+    if feedback.prediction is None:
+        raise NoPrediction(
+            gettext("This feedback names no prediction; it can only be sent again in full.")
+        )
+    updated, _ = give_feedback(
+        user=user,
+        prediction=feedback.prediction,
+        is_correct=changes.get("is_correct", feedback.is_correct),
+        correct_label=changes.get("correct_label", feedback.correct_label or feedback.other_label),
+        comment=changes.get("comment", feedback.comment),
+    )
+    return updated
 
 
 def record_legacy_feedback(

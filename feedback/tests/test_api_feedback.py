@@ -84,3 +84,50 @@ def test_feedback_waits_for_an_answer(api_client, queued_prediction_id):
     assert response.status_code == 400
     assert "once the prediction has an answer" in response.json()["detail"]
     assert Feedback.objects.count() == 0
+
+
+def test_patch_changes_only_the_fields_sent(api_client, prediction_id):
+    feedback_id = send(api_client, prediction_id, comment="the cup is blue").json()["id"]
+    changed = api_client.patch(
+        f"/api/feedback/{feedback_id}/", {"comment": "blue cup"}, format="json"
+    )
+    assert changed.status_code == 200
+    assert changed.json()["correct_label"] == "espresso"  # kept
+    assert changed.json()["comment"] == "blue cup"
+    relabelled = api_client.patch(
+        f"/api/feedback/{feedback_id}/", {"correct_label": "Soup Bowl"}, format="json"
+    )
+    assert relabelled.json()["correct_label"] == "soup_bowl"
+    assert relabelled.json()["comment"] == "blue cup"  # kept
+    agreed = api_client.patch(f"/api/feedback/{feedback_id}/", {"is_correct": True}, format="json")
+    assert agreed.json() | {"updated_at": None} == relabelled.json() | {
+        "is_correct": True,
+        "correct_label": "",
+        "updated_at": None,
+    }
+    assert Feedback.objects.get().comment == "blue cup"
+
+
+def test_a_second_post_replaces_the_whole_feedback(api_client, prediction_id):
+    send(api_client, prediction_id, comment="the cup is blue")
+    again = send(api_client, prediction_id)
+    assert again.status_code == 200
+    assert again.json()["comment"] == ""
+
+
+def test_patch_refuses_bad_values_and_other_peoples_feedback(api_client, prediction_id, other_user):
+    feedback_id = send(api_client, prediction_id, comment="mine").json()["id"]
+    path = f"/api/feedback/{feedback_id}/"
+    assert api_client.patch(path, {"is_correct": "perhaps"}, format="json").status_code == 400
+    assert api_client.patch(path, {"comment": "x" * 2001}, format="json").status_code == 400
+    stranger = jwt_client(other_user).patch(path, {"comment": "theirs"}, format="json")
+    assert stranger.status_code == 404
+    assert api_client.put(path, {"comment": "all"}, format="json").status_code == 405
+    assert Feedback.objects.get().comment == "mine"
+
+
+def test_schema_documents_patch_and_post_replacing(client):
+    schema = client.get("/api/schema/", {"format": "json"}).json()
+    feedback = schema["paths"]["/api/feedback/{id}/"]
+    assert set(feedback) >= {"get", "patch"} and "put" not in feedback
+    assert "replaces the whole record" in schema["paths"]["/api/feedback/"]["post"]["description"]
