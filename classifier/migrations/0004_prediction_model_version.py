@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('classifier', '0002_prediction_view_queue_permission'),
+        ('classifier', '0003_prediction_manage_queue_permission'),
         ('registry', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
