@@ -4,10 +4,15 @@ CI also runs deploy/chart_check.py (scripts/check_chart.sh); these tests keep th
 chart and the app must agree on from drifting apart.
 """
 
+import http.client
+import http.server
+import json
 import os
 import re
+import string
 import subprocess
 import sys
+import threading
 import uuid
 
 import django_rq
@@ -17,6 +22,7 @@ from helm_python.errors import HelmError
 
 from deploy import chart_check
 from deploy.chart_check import CHART, problems, render
+from ops import stack
 
 FULL_VALUES = CHART / "ci" / "full-values.yaml"
 
@@ -197,3 +203,77 @@ def test_the_apps_settings_load_from_the_charts_environment(full_objects, tmp_pa
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+class EchoHeaders(http.server.BaseHTTPRequestHandler):
+    """Stands in for gunicorn: answers with the headers nginx sent it."""
+
+    def do_GET(self):
+        body = json.dumps(dict(self.headers.items())).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.slow
+def test_the_pods_nginx_passes_on_the_ingress_scheme_and_client_address(tmp_path, monkeypatch):
+    """Debian's nginx runs the chart's rendered config: what the Ingress (a trusted address,
+    127.0.0.2 here) says about the client reaches gunicorn; what anyone else says does not
+    change the address nginx counts."""
+    ingress = "127.0.0.2"
+    objects = render(overrides={"web": {"trustedProxyCIDRs": [f"{ingress}/32"]}})
+    site = one(objects, "ConfigMap", "-nginx")["data"]["default.conf.template"]
+    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), EchoHeaders)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    values = {
+        "CLASSIFIER_LISTEN": "",  # filled by Nginx.start's own listen line below
+        "CLASSIFIER_UPSTREAM": f"127.0.0.1:{upstream.server_port}",
+        "CLASSIFIER_STATIC_ROOT": str(tmp_path / "static"),
+        "CLASSIFIER_MAX_BODY": "11m",
+    }
+
+    def chart_site(*, listen, **_):
+        return string.Template(site).safe_substitute({**values, "CLASSIFIER_LISTEN": listen})
+
+    monkeypatch.setattr(stack, "render_nginx_site", chart_site)
+
+    def headers_seen(source, sent):
+        connection = http.client.HTTPConnection(
+            "127.0.0.1", nginx.port, timeout=10, source_address=(source, 0)
+        )
+        try:
+            connection.request("GET", "/api/anything", headers=sent)
+            return json.loads(connection.getresponse().read())
+        finally:
+            connection.close()
+
+    nginx = stack.Nginx(
+        upstream="unused", static_root=tmp_path / "static", work_dir=tmp_path / "nginx",
+        max_body="11m",
+    )  # fmt: skip
+    try:
+        with nginx:
+            behind_ingress = headers_seen(
+                ingress,
+                {"Host": "classifier.example.com:8443", "X-Forwarded-Proto": "https",
+                 "X-Forwarded-For": "198.51.100.1, 203.0.113.7"},
+            )  # fmt: skip
+            direct = headers_seen(
+                "127.0.0.1", {"Host": "classifier.example.com", "X-Forwarded-For": "203.0.113.9"}
+            )
+    finally:
+        upstream.shutdown()
+    assert behind_ingress["X-Forwarded-Proto"] == "https"
+    assert behind_ingress["Host"] == "classifier.example.com:8443"
+    # The client the Ingress saw (the last entry it appended) is the address nginx counts
+    # and appends: Django's NUM_PROXIES=2 picks it, never the made-up first entry.
+    assert behind_ingress["X-Real-IP"] == "203.0.113.7"
+    assert behind_ingress["X-Forwarded-For"].split(", ")[-2:] == ["203.0.113.7", "203.0.113.7"]
+    # Not from the Ingress: the made-up header changes nothing, the scheme is nginx's own.
+    assert direct["X-Real-IP"] == "127.0.0.1"
+    assert direct["X-Forwarded-Proto"] == "http"
