@@ -104,24 +104,27 @@ env:
 {{- end -}}
 
 {{/* Pods wait for the migration of their own code: `migrate --check` fails while any
-     migration is unapplied. Bounded by migrate.waitSeconds; then the pod restarts it. */}}
+     migration is unapplied. Bounded by migrate.waitSeconds; then the pod restarts it.
+     include "ic.waitForMigrations" (dict "root" . "image" .Values.image.web): the pod's
+     own image, so a node pulls nothing more for it. */}}
 {{- define "ic.waitForMigrations" -}}
-{{- if .Values.migrate.enabled }}
+{{- $root := .root -}}
+{{- if $root.Values.migrate.enabled }}
 - name: wait-for-migrations
-  image: {{ include "ic.image" (dict "image" .Values.image.web "root" .) }}
-  imagePullPolicy: {{ .Values.image.web.pullPolicy }}
+  image: {{ include "ic.image" (dict "image" .image "root" $root) }}
+  imagePullPolicy: {{ .image.pullPolicy }}
   command:
     - sh
     - -c
     - |
-      deadline=$(( $(date +%s) + {{ .Values.migrate.waitSeconds }} ))
+      deadline=$(( $(date +%s) + {{ $root.Values.migrate.waitSeconds }} ))
       until python manage.py migrate --check >/dev/null; do
-        [ "$(date +%s)" -lt "$deadline" ] || { echo "migrations not applied after {{ .Values.migrate.waitSeconds }}s"; exit 1; }
+        [ "$(date +%s)" -lt "$deadline" ] || { echo "migrations not applied after {{ $root.Values.migrate.waitSeconds }}s"; exit 1; }
         echo "waiting for the migration Job"; sleep 5
       done
-  {{- include "ic.appEnv" . | nindent 2 }}
-  securityContext: {{- toYaml .Values.containerSecurityContext | nindent 4 }}
-  resources: {{- toYaml .Values.migrate.resources | nindent 4 }}
+  {{- include "ic.appEnv" $root | nindent 2 }}
+  securityContext: {{- toYaml $root.Values.containerSecurityContext | nindent 4 }}
+  resources: {{- toYaml $root.Values.migrate.resources | nindent 4 }}
   volumeMounts:
     - {name: tmp, mountPath: /tmp}
 {{- end }}
