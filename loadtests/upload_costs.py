@@ -21,9 +21,10 @@ by a hook on botocore's HTTP send in both processes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
-import signal
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -114,6 +115,7 @@ class RedisServer:
         from ops.stack import stop_process
 
         stop_process(self.process, grace=5)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def diff(after: dict, before: dict) -> Counter:
@@ -136,13 +138,25 @@ def main(argv=None) -> int:
         run_worker_with_counters(args.worker_counters)
         return 0
 
+    # Every server and process this run starts is stopped however the run ends: each stop
+    # is registered as soon as its thing runs, and all of them run even if one fails.
+    with contextlib.ExitStack() as cleanup:
+        measure(args, cleanup)
+    return 0
+
+
+def measure(args, cleanup: contextlib.ExitStack) -> None:
     from ops.seaweedfs import SeaweedS3
     from ops.stack import stop_process, wait_until
 
     queue_redis = RedisServer("queue", "--maxmemory-policy", "noeviction")
+    cleanup.callback(queue_redis.stop)
     cache_redis = RedisServer("cache", "--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru")
+    cleanup.callback(cache_redis.stop)
     store = SeaweedS3().start()
+    cleanup.callback(store.close)
     work = Path(tempfile.mkdtemp(prefix="upload-costs-"))
+    cleanup.callback(shutil.rmtree, work, ignore_errors=True)
     os.environ.update(
         {
             "DATABASE_URL": os.environ.get(
@@ -172,147 +186,138 @@ def main(argv=None) -> int:
 
     setup_test_environment()
     databases = setup_databases(verbosity=0, interactive=False)
-    worker = None
-    try:
-        from accounts.models import User
+    cleanup.callback(teardown_databases, databases, verbosity=0)
 
-        clients = []
-        for number in range(args.clients):
-            email, password = f"costs{number}@example.com", "correct-horse-42"
-            User.objects.create_user(email=email, password=password, name=f"c{number}")
-            client = APIClient()
-            token = client.post("/api/auth/token/", {"email": email, "password": password})
-            client.credentials(HTTP_AUTHORIZATION=f"Bearer {token.json()['access']}")
-            clients.append(client)
-        unique: dict[bytes, None] = {}  # new bytes for every upload: no dedup, no cached answer
-        seed = 0
-        while len(unique) < 2 * args.uploads + 2:
-            unique.setdefault(distinct_photo(seed))
-            seed += 1
-        photos = iter(list(unique))
-
-        counters_file = work / "worker-counters.json"
-        env = {
-            **os.environ,
-            **subprocess_env(INFERENCE_RUNTIME="tensorflow", TF_INTRA_OP_THREADS="2"),
-            "DEBUG": "0",
-            "REDIS_URL": queue_redis.url,
-            "CACHE_REDIS_URL": cache_redis.url,
-        }
-        log = open(work / "worker.log", "wb")  # noqa: SIM115 (closed with the process)
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "loadtests.upload_costs", "--worker-counters", counters_file],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-
-        def worker_snapshot() -> dict:
-            time.sleep(0.5)  # the next dump
-            return json.loads(counters_file.read_text())
-
-        def upload(client) -> int:
-            from django.core.files.uploadedfile import SimpleUploadedFile
-
-            content = next(photos)
-            response = client.post(
-                "/api/predictions/", {"image": SimpleUploadedFile("p.jpg", content)}
-            )
-            return response.status_code
-
-        wait_until(
-            lambda: clients[0].get("/api/health/").json()["live_workers"] >= 1,
-            timeout=300,
-            interval=1.0,
-            what="the model worker",
-        )
-        upload(clients[0])  # warm: the first batch builds the model's graph
-
-        # The worker's idle cost (heartbeats, blocking polls), to subtract from the phases.
-        before = {"queue": queue_redis.commandstats(), "cache": cache_redis.commandstats()}
-        idle_started = time.monotonic()
-        time.sleep(10)
-        idle_seconds = time.monotonic() - idle_started
-        idle_rate = {
-            "queue": diff(queue_redis.commandstats(), before["queue"]),
-            "cache": diff(cache_redis.commandstats(), before["cache"]),
-        }
-        for name, counts in idle_rate.items():
-            rate = sum(counts.values()) / idle_seconds
-            print(f"one idle worker, {idle_seconds:.1f} s: Redis {name} {rate:.1f} commands/s")
-
-        def rows() -> dict:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT tup_inserted, tup_updated, tup_deleted, xact_commit "
-                    "FROM pg_stat_database WHERE datname = current_database()"
-                )
-                names = ("inserted", "updated", "deleted", "commits")
-                return dict(zip(names, cursor.fetchone(), strict=True))
-
-        for label, concurrency in (("1 client", 1), (f"{args.clients} clients", args.clients)):
-            web0, worker0 = snapshot(), worker_snapshot()
-            redis0 = {"queue": queue_redis.commandstats(), "cache": cache_redis.commandstats()}
-            memory0 = queue_redis.client().info("memory")["used_memory"]
-            rows0 = rows()
-            started = time.monotonic()
-            with ThreadPoolExecutor(concurrency) as pool:
-                statuses = Counter(
-                    pool.map(upload, [clients[n % concurrency] for n in range(args.uploads)])
-                )
-            seconds = time.monotonic() - started
-            web1, worker1 = snapshot(), worker_snapshot()
-            redis1 = {"queue": queue_redis.commandstats(), "cache": cache_redis.commandstats()}
-            memory1 = queue_redis.client().info("memory")["used_memory"]
-            # Idle sessions hand their counts to pg_stat_database within PostgreSQL's idle
-            # flush interval (10 s, PGSTAT_IDLE_INTERVAL); this one's when it ends.
-            connection.close()
-            time.sleep(11)
-            rows1 = rows()
-            n = args.uploads
-            lines = {
-                "SQL statements, web": per_upload(diff(web1["sql"], web0["sql"]), n),
-                "SQL statements, worker": per_upload(diff(worker1["sql"], worker0["sql"]), n),
-                "PostgreSQL rows (pg_stat_database)": ", ".join(
-                    f"{key} {(rows1[key] - rows0[key]) / n:.2f}" for key in rows0
-                ),
-            }
-            for name in ("queue", "cache"):
-                idle = Counter(
-                    {k: round(v * seconds / idle_seconds) for k, v in idle_rate[name].items()}
-                )
-                measured = diff(redis1[name], redis0[name]) - idle
-                lines[f"Redis {name} commands (worker idle cost subtracted)"] = per_upload(
-                    measured, n
-                )
-            # A finished job stays (its hash and result) for result_ttl: this is per upload kept.
-            lines["queue Redis memory held, bytes"] = f"{(memory1 - memory0) / n:.0f}"
-            lines["S3 requests, web"] = per_upload(diff(web1["s3"], web0["s3"]), n)
-            lines["S3 requests, worker"] = per_upload(diff(worker1["s3"], worker0["s3"]), n)
-            lines["CPU ms (timed, noisy): web in process (test client included)"] = (
-                f"{(web1['cpu'] - web0['cpu']) * 1000 / n:.1f}"
-            )
-            lines["CPU ms (timed, noisy): worker (model included)"] = (
-                f"{(worker1['cpu'] - worker0['cpu']) * 1000 / n:.1f}"
-            )
-            print(f"\n== {label}: {n} uploads in {seconds:.1f} s, answers {dict(statuses)}")
-            for what, figure in lines.items():
-                print(f"per upload, {what}: {figure}")
-    finally:
-        if worker is not None:
-            worker.send_signal(signal.SIGTERM)
-            stop_process(worker, grace=30)
-        with connection.cursor() as cursor:  # the client threads' kept-alive sessions
+    def end_sessions():  # the client threads' kept-alive sessions, before the drop
+        with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
         connection.close()
-        teardown_databases(databases, verbosity=0)
-        store.close()
-        queue_redis.stop()
-        cache_redis.stop()
-    return 0
+
+    cleanup.callback(end_sessions)
+    from accounts.models import User
+
+    clients = []
+    for number in range(args.clients):
+        email, password = f"costs{number}@example.com", "correct-horse-42"
+        User.objects.create_user(email=email, password=password, name=f"c{number}")
+        client = APIClient()
+        token = client.post("/api/auth/token/", {"email": email, "password": password})
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token.json()['access']}")
+        clients.append(client)
+    unique: dict[bytes, None] = {}  # new bytes for every upload: no dedup, no cached answer
+    seed = 0
+    while len(unique) < 2 * args.uploads + 2:
+        unique.setdefault(distinct_photo(seed))
+        seed += 1
+    photos = iter(list(unique))
+
+    counters_file = work / "worker-counters.json"
+    env = {
+        **os.environ,
+        **subprocess_env(INFERENCE_RUNTIME="tensorflow", TF_INTRA_OP_THREADS="2"),
+        "DEBUG": "0",
+        "REDIS_URL": queue_redis.url,
+        "CACHE_REDIS_URL": cache_redis.url,
+    }
+    log = open(work / "worker.log", "wb")  # noqa: SIM115 (closed with the process)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "loadtests.upload_costs", "--worker-counters", counters_file],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    cleanup.callback(stop_process, worker, grace=30)  # SIGTERM: the worker's own stop
+
+    def worker_snapshot() -> dict:
+        time.sleep(0.5)  # the next dump
+        return json.loads(counters_file.read_text())
+
+    def upload(client) -> int:
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        content = next(photos)
+        response = client.post("/api/predictions/", {"image": SimpleUploadedFile("p.jpg", content)})
+        return response.status_code
+
+    wait_until(
+        lambda: clients[0].get("/api/health/").json()["live_workers"] >= 1,
+        timeout=300,
+        interval=1.0,
+        what="the model worker",
+    )
+    upload(clients[0])  # warm: the first batch builds the model's graph
+
+    # The worker's idle cost (heartbeats, blocking polls), to subtract from the phases.
+    before = {"queue": queue_redis.commandstats(), "cache": cache_redis.commandstats()}
+    idle_started = time.monotonic()
+    time.sleep(10)
+    idle_seconds = time.monotonic() - idle_started
+    idle_rate = {
+        "queue": diff(queue_redis.commandstats(), before["queue"]),
+        "cache": diff(cache_redis.commandstats(), before["cache"]),
+    }
+    for name, counts in idle_rate.items():
+        rate = sum(counts.values()) / idle_seconds
+        print(f"one idle worker, {idle_seconds:.1f} s: Redis {name} {rate:.1f} commands/s")
+
+    def rows() -> dict:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT tup_inserted, tup_updated, tup_deleted, xact_commit "
+                "FROM pg_stat_database WHERE datname = current_database()"
+            )
+            names = ("inserted", "updated", "deleted", "commits")
+            return dict(zip(names, cursor.fetchone(), strict=True))
+
+    for label, concurrency in (("1 client", 1), (f"{args.clients} clients", args.clients)):
+        web0, worker0 = snapshot(), worker_snapshot()
+        redis0 = {"queue": queue_redis.commandstats(), "cache": cache_redis.commandstats()}
+        memory0 = queue_redis.client().info("memory")["used_memory"]
+        rows0 = rows()
+        started = time.monotonic()
+        with ThreadPoolExecutor(concurrency) as pool:
+            statuses = Counter(
+                pool.map(upload, [clients[n % concurrency] for n in range(args.uploads)])
+            )
+        seconds = time.monotonic() - started
+        web1, worker1 = snapshot(), worker_snapshot()
+        redis1 = {"queue": queue_redis.commandstats(), "cache": cache_redis.commandstats()}
+        memory1 = queue_redis.client().info("memory")["used_memory"]
+        # Idle sessions hand their counts to pg_stat_database within PostgreSQL's idle
+        # flush interval (10 s, PGSTAT_IDLE_INTERVAL); this one's when it ends.
+        connection.close()
+        time.sleep(11)
+        rows1 = rows()
+        n = args.uploads
+        lines = {
+            "SQL statements, web": per_upload(diff(web1["sql"], web0["sql"]), n),
+            "SQL statements, worker": per_upload(diff(worker1["sql"], worker0["sql"]), n),
+            "PostgreSQL rows (pg_stat_database)": ", ".join(
+                f"{key} {(rows1[key] - rows0[key]) / n:.2f}" for key in rows0
+            ),
+        }
+        for name in ("queue", "cache"):
+            idle = Counter(
+                {k: round(v * seconds / idle_seconds) for k, v in idle_rate[name].items()}
+            )
+            measured = diff(redis1[name], redis0[name]) - idle
+            lines[f"Redis {name} commands (worker idle cost subtracted)"] = per_upload(measured, n)
+        # A finished job stays (its hash and result) for result_ttl: this is per upload kept.
+        lines["queue Redis memory held, bytes"] = f"{(memory1 - memory0) / n:.0f}"
+        lines["S3 requests, web"] = per_upload(diff(web1["s3"], web0["s3"]), n)
+        lines["S3 requests, worker"] = per_upload(diff(worker1["s3"], worker0["s3"]), n)
+        lines["CPU ms (timed, noisy): web in process (test client included)"] = (
+            f"{(web1['cpu'] - web0['cpu']) * 1000 / n:.1f}"
+        )
+        lines["CPU ms (timed, noisy): worker (model included)"] = (
+            f"{(worker1['cpu'] - worker0['cpu']) * 1000 / n:.1f}"
+        )
+        print(f"\n== {label}: {n} uploads in {seconds:.1f} s, answers {dict(statuses)}")
+        for what, figure in lines.items():
+            print(f"per upload, {what}: {figure}")
 
 
 if __name__ == "__main__":
