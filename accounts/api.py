@@ -1,15 +1,15 @@
 """JSON API for accounts: register, obtain and refresh JWTs, who am I, delete my account."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, permissions, serializers, status
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import PermissionDenied, Throttled
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from accounts import services
+from accounts.emails import MailSite
 from accounts.serializers import (
     AccountDeletionSerializer,
     RefreshSerializer,
@@ -20,26 +20,39 @@ from accounts.serializers import (
 from accounts.throttles import RefreshRateThrottle, RegisterRateThrottle
 
 
-def register_from_validated(data: dict):
-    """Run the registration service and turn its errors into DRF 400s."""
+class RegistrationReceivedSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    email = serializers.EmailField()
+    name = serializers.CharField()
+
+
+def register_from_validated(request, data: dict) -> str:
+    """Run the registration service (the same answer for a new or a taken address) and
+    turn its validation errors into DRF 400s; returns the normalised address."""
     try:
-        return services.register_user(**data)
-    except services.EmailAlreadyRegistered:
-        raise serializers.ValidationError({"email": [_("Email already registered")]}) from None
+        return services.request_registration(**data, site=MailSite.of(request))
     except DjangoValidationError as error:
         raise serializers.ValidationError(error.message_dict) from None
 
 
 class RegisterView(APIView):
+    """202 whether or not the address already had an account (the owner is e-mailed
+    instead): registering must not tell anyone which addresses have accounts."""
+
     permission_classes = [permissions.AllowAny]
     throttle_classes = [RegisterRateThrottle]
 
-    @extend_schema(request=RegistrationSerializer, responses={201: UserSerializer})
+    @extend_schema(request=RegistrationSerializer, responses={202: RegistrationReceivedSerializer})
     def post(self, request):
         serializer = RegistrationSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = register_from_validated(serializer.validated_data)
-        return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
+        email = register_from_validated(request, serializer.validated_data)
+        body = {
+            "detail": str(services.REGISTRATION_RECEIVED),
+            "email": email,
+            "name": serializer.validated_data["name"].strip(),
+        }
+        return Response(body, status=status.HTTP_202_ACCEPTED)
 
 
 class TokenView(TokenObtainPairView):
@@ -64,7 +77,8 @@ class MeView(generics.RetrieveAPIView):
         request=AccountDeletionSerializer,
         responses={204: None},
         description="Delete your account, your predictions (and their images) and your "
-        "feedback, confirmed by your password. The last superuser gets 403.",
+        "feedback, confirmed by your password. The last superuser gets 403. Wrong passwords "
+        "count against the account's failed-login limit: past it, 429 with Retry-After.",
     )
     def delete(self, request):
         confirmation = AccountDeletionSerializer(data=request.data)
@@ -75,6 +89,8 @@ class MeView(generics.RetrieveAPIView):
             )
         except services.WrongPassword as error:
             raise serializers.ValidationError({"password": [str(error)]}) from None
+        except services.TooManyAttempts as error:
+            raise Throttled(wait=error.retry_after, detail=error.message) from None
         except services.DeletionRefused as error:
             raise PermissionDenied(str(error)) from None
         return Response(status=status.HTTP_204_NO_CONTENT)

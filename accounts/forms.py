@@ -5,10 +5,8 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from accounts import services
+from accounts import login_guard, services
 from accounts.identity import MAX_EMAIL_LENGTH, MAX_RAW_LENGTH, normalize_email
-
-ALREADY_REGISTERED = _("An account with this email already exists.")
 
 
 class NormalisedEmailField(forms.EmailField):
@@ -64,20 +62,16 @@ class RegistrationForm(forms.Form):
         super().__init__(*args, **kwargs)
 
     def clean_email(self) -> str:
-        email = services.email_or_error(self.cleaned_data["email"])
-        if services.email_is_registered(email=email):
-            raise ValidationError(ALREADY_REGISTERED)
-        return email
+        return services.email_or_error(self.cleaned_data["email"])
 
-    def register(self):
-        """Create the user; field errors from validation land on their fields."""
+    def register(self, *, site) -> str | None:
+        """Ask for the account (the same outcome whether or not the address is taken: see
+        `services.request_registration`); validation errors land on their fields."""
         try:
-            return services.register_user(**self.cleaned_data)
+            return services.request_registration(**self.cleaned_data, site=site)
         except ValidationError as error:
             for field, messages in error.message_dict.items():
                 self.add_error(field if field in self.fields else None, messages)
-        except services.EmailAlreadyRegistered:
-            self.add_error("email", ALREADY_REGISTERED)
         return None
 
 
@@ -88,7 +82,25 @@ class NoSuffixMixin:
 
 
 class PasswordChangeForm(NoSuffixMixin, auth_forms.PasswordChangeForm):
-    """Django's form; the new password is stored by accounts.services.change_password."""
+    """Django's form; the new password is stored by accounts.services.change_password.
+
+    The old password is checked through the login guard: wrong ones count against the
+    account's failed-login limit, and past it none is checked (`retry_after` is set)."""
+
+    retry_after: int | None = None
+
+    def clean_old_password(self):
+        old_password = self.cleaned_data["old_password"]
+        try:
+            correct = login_guard.check_confirmation(user=self.user, password=old_password)
+        except login_guard.TooManyAttempts as error:
+            self.retry_after = error.retry_after
+            raise ValidationError(error.message, code="too_many_attempts") from None
+        if not correct:
+            raise ValidationError(
+                self.error_messages["password_incorrect"], code="password_incorrect"
+            )
+        return old_password
 
     def save(self, commit: bool = True):
         services.change_password(user=self.user, password=self.cleaned_data["new_password1"])

@@ -6,7 +6,6 @@ Authentication is by JWT alone (no session), so CSRF does not apply.
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, parsers, permissions, serializers, status
 from rest_framework.exceptions import PermissionDenied
@@ -15,6 +14,7 @@ from rest_framework.views import APIView
 
 from accounts import services
 from accounts.authentication import VersionedJWTAuthentication
+from accounts.emails import MailSite
 from accounts.permissions import StaffWithPermission
 from accounts.serializers import RegistrationSerializer, TokenObtainSerializer, UserSerializer
 from accounts.throttles import RegisterRateThrottle
@@ -79,17 +79,18 @@ class LegacyUsersView(generics.ListCreateAPIView):
         return [RegisterRateThrottle()] if self.request.method == "POST" else []
 
     def create(self, request, *args, **kwargs):
+        """201 whether or not the address already had an account (its owner is e-mailed
+        instead); `id` is null, as it cannot be given for one and not the other."""
         incoming = LegacyRegistrationSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         try:
-            user = services.register_user(**incoming.validated_data)
-        except services.EmailAlreadyRegistered:
-            return Response(
-                {"detail": _("Email already registered")}, status=status.HTTP_400_BAD_REQUEST
+            email = services.request_registration(
+                **incoming.validated_data, site=MailSite.of(request)
             )
         except DjangoValidationError as error:
             raise serializers.ValidationError(error.message_dict) from None
-        return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
+        name = incoming.validated_data["name"].strip()
+        return Response({"id": None, "name": name, "email": email}, status=status.HTTP_201_CREATED)
 
 
 @extend_schema(exclude=True)  # documented in docs/MIGRATION.md

@@ -45,6 +45,7 @@ import time
 from dataclasses import dataclass, field
 
 import redis
+from django.utils.translation import ngettext
 from rest_framework.settings import api_settings
 
 from accounts import slots
@@ -55,6 +56,7 @@ logger = logging.getLogger(__name__)
 
 PREFIX = "imageclassifier:login"
 RESET_PREFIX = "imageclassifier:password-reset"
+NOTICE_PREFIX = "imageclassifier:registration-notice"
 #: longest a password check may hold a slot (a hash takes well under a second)
 HOLD_SECONDS = 30
 #: how long an attempt waits for other checks of its account or address to end: as long
@@ -174,9 +176,20 @@ def begin(*, request, identity: str | None) -> Attempt:
 
 
 class TooManyAttempts(Exception):
+    """Too many wrong passwords for the account: no password is checked until the window
+    frees a slot."""
+
     def __init__(self, retry_after: int):
         super().__init__(retry_after)
         self.retry_after = retry_after
+
+    @property
+    def message(self) -> str:
+        return ngettext(
+            "Too many wrong passwords for this account. Try again in %(seconds)d second.",
+            "Too many wrong passwords for this account. Try again in %(seconds)d seconds.",
+            self.retry_after,
+        ) % {"seconds": self.retry_after}
 
 
 def check_confirmation(*, user, password: str) -> bool:
@@ -206,6 +219,19 @@ def _reset_limits(request, email: str | None) -> list[slots.Limit]:
         key = f"{RESET_PREFIX}:email:{hashed('reset-email', email)}"
         limits.append(slots.Limit(key, count, window))
     return limits
+
+
+def allow_registration_notice(*, email: str) -> bool:
+    """Whether to e-mail an address's owner that someone tried to register it: at the
+    reset e-mail's rate per address (THROTTLE_PASSWORD_RESET_EMAIL), so registrations
+    cannot flood an inbox. Skipped silently past it (a 429 would tell the address is taken)."""
+    count, window = _rate("password_reset_email")
+    key = f"{NOTICE_PREFIX}:{hashed('notice-email', email)}"
+    try:
+        return slots.reserve(connection(), [slots.Limit(key, count, window)]).granted
+    except redis.RedisError as error:
+        logger.warning("registration notice not limited, cache unavailable: %r", error)
+        return True
 
 
 def reserve_password_reset(*, request, email: str | None) -> slots.Reservation | None:

@@ -1,16 +1,23 @@
 """Account operations shared by the browser forms, the API and the legacy endpoints."""
 
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from accounts import tokens
+from accounts import emails, login_guard, mailer, tokens
+from accounts.emails import MailSite
 from accounts.identity import MAX_EMAIL_LENGTH, canonical_email
 from accounts.models import User
 
 EMAIL_TOO_LONG = _("Enter an email address of at most %(limit)d characters.")
+REGISTRATION_RECEIVED = _(
+    "Registration received: log in with your email and password. We have also sent a "
+    "message to this address; if it already had an account, the message says how to get "
+    "back in."
+)
 
 
 class EmailAlreadyRegistered(Exception):
@@ -34,24 +41,58 @@ def register_user(*, email: str, name: str, password: str) -> User:
     """Create an ordinary (non-staff) user after running Django's password validators.
 
     Raises `EmailAlreadyRegistered` or `django.core.exceptions.ValidationError` (a message
-    dict keyed by field).
+    dict keyed by field). For operators and scripts: the registration doors use
+    `request_registration`, which answers the same whether or not the address is taken.
     """
+    email = _validated(email=email, name=name, password=password)
+    if email_is_registered(email=email):
+        raise EmailAlreadyRegistered(email)
+    return _create(email=email, name=name, password=password)
+
+
+def _validated(*, email: str, name: str, password: str) -> str:
     try:
         email = email_or_error(email)
     except ValidationError as error:
         raise ValidationError({"email": error.messages}) from None
-    if email_is_registered(email=email):
-        raise EmailAlreadyRegistered(email)
     try:
         validate_password(password, user=User(email=email, name=name))
     except ValidationError as error:
         raise ValidationError({"password": error.messages}) from None
+    return email
+
+
+def _create(*, email: str, name: str, password: str) -> User:
     try:
         with transaction.atomic():
             return User.objects.create_user(email=email, name=name.strip(), password=password)
     except IntegrityError:
         # Two registrations of the same email raced; the unique index decided.
         raise EmailAlreadyRegistered(email) from None
+
+
+def request_registration(*, email: str, name: str, password: str, site: MailSite) -> str:
+    """Register an address without saying whether it already had an account.
+
+    Validation errors (ValidationError, by field) come first and are the same either way.
+    Then a new address gets its account and a welcome e-mail; a taken one gets nothing
+    created, the same work done (a password hash) and an e-mail to its owner saying
+    someone tried to register it, with links to log in and to reset the password. Both
+    e-mails go after the response (`accounts.mailer`), so the answer and its timing are
+    the same. Returns the normalised address.
+    """
+    email = _validated(email=email, name=name, password=password)
+    try:
+        if email_is_registered(email=email):
+            raise EmailAlreadyRegistered(email)
+        _create(email=email, name=name, password=password)
+    except EmailAlreadyRegistered:
+        make_password(password)  # as slow as creating the account
+        if login_guard.allow_registration_notice(email=email):
+            mailer.send_later(lambda: emails.send_already_registered(email=email, site=site))
+    else:
+        mailer.send_later(lambda: emails.send_welcome(email=email, site=site))
+    return email
 
 
 def ensure_superuser(*, email: str, password: str, name: str = "Admin") -> tuple[User, bool]:
@@ -106,8 +147,14 @@ def is_last_superuser(*, user: User) -> bool:
     )
 
 
+TooManyAttempts = login_guard.TooManyAttempts
+
+
 def delete_own_account(*, user: User, password: str) -> None:
     """Delete the account and everything in it, confirmed by its password.
+
+    The confirmation counts against the account's failed-login limit (raises
+    TooManyAttempts past it), so a stolen session or token cannot guess the password.
 
     Predictions and feedback go with the account (foreign keys cascade; the classifier
     removes stored images no other prediction uses). The last superuser cannot leave
@@ -120,7 +167,7 @@ def delete_own_account(*, user: User, password: str) -> None:
                 "deleting your account."
             )
         )
-    if not user.check_password(password):
+    if not login_guard.check_confirmation(user=user, password=password):
         raise WrongPassword(gettext("The password is not correct."))
     with transaction.atomic():
         user.delete()

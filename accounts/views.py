@@ -4,15 +4,17 @@
 import math
 
 from django.contrib import messages
-from django.contrib.auth import login, logout, update_session_auth_hash
+from django.contrib.auth import logout, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts import login_guard, services
+from accounts import login_guard, mailer, services
+from accounts.emails import MailSite
 from accounts.forms import (
     AccountDeletionForm,
     EmailAuthenticationForm,
@@ -24,13 +26,20 @@ from accounts.forms import (
 from accounts.identity import canonical_email
 from accounts.throttles import RegisterRateThrottle, form_post_wait
 
-BACKEND = "accounts.backends.EmailBackend"
+#: session key: the address just registered, to fill in the login form once
+REGISTERED_EMAIL = "registered_email"
 
 
 class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
     authentication_form = EmailAuthenticationForm
     redirect_authenticated_user = True
+
+    def get_initial(self):
+        initial = super().get_initial()
+        if self.request.method == "GET" and REGISTERED_EMAIL in self.request.session:
+            initial["username"] = self.request.session.pop(REGISTERED_EMAIL)
+        return initial
 
 
 class LogoutView(auth_views.LogoutView):
@@ -63,15 +72,20 @@ def register(request):
             return too_many(request, wait=wait, message=message, template=template, context=context)
     form = RegistrationForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
-        user = form.register()
-        if user is not None:
-            login(request, user, backend=BACKEND)
+        email = form.register(site=MailSite.of(request))
+        if email is not None:
+            # The same page whether or not the address had an account: log in next.
+            request.session[REGISTERED_EMAIL] = email
             messages.success(
                 request,
-                gettext("Welcome, %(name)s! Your account is ready.")
-                % {"name": user.get_short_name()},
+                gettext(
+                    "Thanks, %(name)s. Log in with your email and password to start. We "
+                    "have also sent a message to %(email)s: if it already had an account, "
+                    "the message says how to get back in."
+                )
+                % {"name": form.cleaned_data["name"].strip(), "email": email},
             )
-            return redirect("classifier:upload")
+            return redirect("accounts:login")
     # A rejected form is a client error, like the upload form's.
     status = 400 if request.method == "POST" else 200
     return render(request, "accounts/register.html", {"form": form}, status=status)
@@ -94,6 +108,13 @@ class PasswordChangeView(auth_views.PasswordChangeView):
     template_name = "accounts/password_change.html"
     form_class = PasswordChangeForm
     success_url = reverse_lazy("accounts:account")
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.retry_after is not None:
+            response.status_code = 429
+            response["Retry-After"] = str(form.retry_after)
+        return response
 
     def form_valid(self, form):
         form.save()
@@ -130,7 +151,20 @@ class PasswordResetView(auth_views.PasswordResetView):
             response = self.render_to_response(self.get_context_data(form=form), status=429)
             response["Retry-After"] = str(reservation.retry_after)
             return response
-        return super().form_valid(form)
+        # The account lookup and the e-mail run after the response (accounts.mailer), so
+        # known and unknown addresses answer alike.
+        options = {
+            "domain_override": self.request.get_host(),
+            "use_https": self.request.is_secure(),
+            "token_generator": self.token_generator,
+            "from_email": self.from_email,
+            "email_template_name": self.email_template_name,
+            "subject_template_name": self.subject_template_name,
+            "html_email_template_name": self.html_email_template_name,
+            "extra_email_context": self.extra_email_context,
+        }
+        mailer.send_later(lambda: form.save(**options))
+        return HttpResponseRedirect(self.get_success_url())
 
 
 class PasswordResetDoneView(auth_views.PasswordResetDoneView):
@@ -154,7 +188,7 @@ def delete_account(request):
     user = request.user
     refused = services.is_last_superuser(user=user)
     form = AccountDeletionForm(user, request.POST if request.method == "POST" else None)
-    status = 200
+    status, retry_after = 200, None
     if request.method == "POST" and not refused:
         status = 400
         if form.is_valid():
@@ -162,6 +196,9 @@ def delete_account(request):
                 services.delete_own_account(user=user, password=form.cleaned_data["password"])
             except services.WrongPassword as error:
                 form.add_error("password", str(error))
+            except services.TooManyAttempts as error:
+                form.add_error(None, error.message)
+                status, retry_after = 429, error.retry_after
             except services.DeletionRefused as error:
                 form.add_error(None, str(error))
             else:
@@ -173,4 +210,7 @@ def delete_account(request):
     elif request.method == "POST":
         status = 403
     context = {"form": form, "refused": refused}
-    return render(request, "accounts/delete_account.html", context, status=status)
+    response = render(request, "accounts/delete_account.html", context, status=status)
+    if retry_after is not None:
+        response["Retry-After"] = str(retry_after)
+    return response

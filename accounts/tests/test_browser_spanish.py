@@ -33,7 +33,10 @@ def test_a_spanish_speaker_registers_uploads_deletes_and_leaves(
     page.get_by_label("Nombre visible").fill("Eva")
     page.get_by_label("Contraseña").fill(PASSWORD)
     page.get_by_role("button", name="Crear cuenta").click()
-    expect(page.get_by_text("¡Te damos la bienvenida, Eva! Tu cuenta está lista.")).to_be_visible()
+    expect(page.get_by_text("Gracias, Eva. Inicia sesión con tu correo")).to_be_visible()
+    expect(page.get_by_label("Correo electrónico")).to_have_value("eva@example.com")
+    page.get_by_label("Contraseña").fill(PASSWORD)
+    page.get_by_role("button", name="Iniciar sesión").click()
 
     # The upload form: the browser-side check and the server's error, both in Spanish.
     expect(page.get_by_role("heading", name="Clasifica una foto")).to_be_visible()

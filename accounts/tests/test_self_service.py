@@ -9,6 +9,7 @@ from django.core import mail
 from django.core.files.storage import default_storage
 from rest_framework.test import APIClient
 
+from accounts import mailer
 from accounts.tests.test_pages import inner_text, logged_in_user
 from classifier.models import Prediction
 from classifier.tests.test_deleting import finished_prediction
@@ -94,13 +95,21 @@ def reset_link(message) -> str:
     return re.search(r"https?://[^/\s]+(/accounts/password/reset/\S+/)", message.body).group(1)
 
 
+def sent_mail() -> list:
+    """What the e-mails sent after the response (accounts.mailer) delivered."""
+    assert mailer.wait_until_sent(timeout=30)
+    return mail.outbox
+
+
+# The sender thread reads the account with its own database connection: committed rows.
+@pytest.mark.django_db(transaction=True)
 def test_a_forgotten_password_is_reset_through_the_emailed_link(client, user):
     login_page = client.get("/accounts/login/").content.decode()
     assert 'href="/accounts/password/reset/"' in login_page
     response = client.post("/accounts/password/reset/", {"email": user.email.upper()}, follow=True)
     assert response.redirect_chain == [("/accounts/password/reset/sent/", 302)]
     assert "Check your email" in inner_text(response.content.decode())
-    (message,) = mail.outbox
+    (message,) = sent_mail()
     assert message.to == [user.email]
     assert message.subject == "Reset your password on the image classifier"
     link = reset_link(message)
@@ -123,16 +132,18 @@ def test_a_forgotten_password_is_reset_through_the_emailed_link(client, user):
     assert logged_in_user(client).is_authenticated, logged_in.content
 
 
-def test_an_unknown_address_gets_the_same_answer_and_no_mail(client, db):
+@pytest.mark.django_db(transaction=True)
+def test_an_unknown_address_gets_the_same_answer_and_no_mail(client, user):
     response = client.post("/accounts/password/reset/", {"email": "nobody@example.com"})
     assert response.status_code == 302
     assert response["Location"] == "/accounts/password/reset/sent/"
-    assert mail.outbox == []
+    assert sent_mail() == []
 
 
+@pytest.mark.django_db(transaction=True)
 def test_the_reset_mail_is_in_the_language_of_the_request(client, user):
     client.post("/accounts/password/reset/", {"email": user.email}, HTTP_ACCEPT_LANGUAGE="es")
-    (message,) = mail.outbox
+    (message,) = sent_mail()
     assert message.subject == "Restablece tu contraseña del clasificador de imágenes"
     assert "Elige una contraseña nueva" in message.body
 

@@ -119,7 +119,13 @@ def test_register_upload_watch_result_give_feedback_and_admin_sees_it(
     page.get_by_label("Display name").fill("Erin")
     page.get_by_label("Password").fill("violet-lantern-93")
     page.get_by_role("button", name="Create account").click()
-    expect(page.get_by_text("Welcome, Erin! Your account is ready.")).to_be_visible()
+    # The login form next, the address filled in (the same page for a taken address).
+    expect(page).to_have_url(f"{stack.url}/accounts/login/")
+    expect(page.get_by_text("Thanks, Erin. Log in with your email and password")).to_be_visible()
+    expect(page.get_by_label("Email")).to_have_value("erin@example.com")
+    page.get_by_label("Password").fill("violet-lantern-93")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Classify a photo")).to_be_visible()
 
     # Log out, then log in again.
     page.get_by_role("button", name="Log out").click()
