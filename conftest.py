@@ -268,35 +268,63 @@ def subprocess_env(**overrides) -> dict[str, str]:
     }
 
 
+def start_stack(log_dir: Path, workers: int = 1, worker_args=None, web_processes: int = 1, **env):
+    """gunicorn (8 threads) + `workers` model workers on this run's database and Redis."""
+    from ops.stack import Stack, StackConfig, free_port
+
+    config = StackConfig(
+        web_port=free_port(),
+        workers=workers,
+        worker_args=worker_args or [],
+        web_processes=web_processes,
+        web_threads=8,
+        env=subprocess_env(**env),
+        log_dir=log_dir,
+        ready_timeout=120,
+    )
+    return Stack(config).start()
+
+
 @pytest.fixture
 def live_stack(transactional_db, tmp_path):
     """Start gunicorn + model workers against the test database; stopped after the test.
 
     Call it with the number of workers and extra settings: `stack = live_stack(workers=1)`.
+    For a test that changes nothing the stack remembers, `shared_stack` is cheaper.
     """
-    from ops.stack import Stack, StackConfig, free_port
-
     stacks = []
 
-    def start(
-        workers: int = 1, worker_args: list[str] | None = None, web_processes: int = 1, **env
-    ) -> Stack:
-        config = StackConfig(
-            web_port=free_port(),
-            workers=workers,
-            worker_args=worker_args or [],
-            web_processes=web_processes,
-            web_threads=8,
-            env=subprocess_env(**env),
-            log_dir=tmp_path / "logs",
-            ready_timeout=120,
-        )
-        stack = Stack(config)
-        stacks.append(stack)
-        return stack.start()
+    def start(**options):
+        stacks.append(start_stack(tmp_path / "logs", **options))  # stops itself if it fails
+        return stacks[-1]
 
     yield start
     for stack in stacks:
+        stack.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_stack(django_db_setup, tmp_path_factory):
+    """Like `live_stack`, but one stack per module and settings: `shared_stack(workers=0,
+    NUM_PROXIES="1")` starts it on the first call and returns the same running stack to
+    every later test of the module that asks for the same settings.
+
+    Only for tests that leave the stack as they found it: no model workers (the suite
+    flushes Redis between tests, which would unregister them), no processes added or
+    killed. A test that writes rows the server must see also asks for `transactional_db`.
+    """
+    stacks = {}
+
+    def start(**options):
+        key = repr(sorted(options.items()))
+        if key not in stacks:
+            assert not options.get("workers"), "shared_stack runs no model workers"
+            log_dir = tmp_path_factory.mktemp("shared-stack-logs")
+            stacks[key] = start_stack(log_dir, **{"workers": 0, **options})
+        return stacks[key]
+
+    yield start
+    for stack in stacks.values():
         stack.stop()
 
 

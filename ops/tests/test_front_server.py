@@ -34,14 +34,30 @@ pytestmark = [
 
 HEALTH_BUDGET_SECONDS = 1.0
 #: client_header_timeout and client_body_timeout in the template
-NGINX_READ_TIMEOUT_SECONDS = 10
+TEMPLATE_READ_TIMEOUT = "10s"
+#: the same two directives in these tests' nginx, so a test sees a socket cut off without
+#: waiting out the template's 10 s (above the trickle's 1.5 s between bytes)
+NGINX_READ_TIMEOUT_SECONDS = 3
 
 
-@pytest.fixture
-def front(live_stack, tmp_path):
-    """gunicorn + nginx in front of it (yields the Nginx); nginx stops before the stack."""
-    static_root = tmp_path / "static"
-    stack = live_stack(workers=0, NUM_PROXIES="1", STATIC_ROOT=str(static_root))
+def with_test_read_timeouts(site: str) -> str:
+    """The rendered template with its read timeouts set to NGINX_READ_TIMEOUT_SECONDS."""
+    for directive in ("client_header_timeout", "client_body_timeout"):
+        line = f"{directive} {TEMPLATE_READ_TIMEOUT};"
+        assert site.count(line) == 1, f"the template no longer says '{line}'"
+        site = site.replace(line, f"{directive} {NGINX_READ_TIMEOUT_SECONDS}s;")
+    return site
+
+
+@pytest.fixture(scope="module")
+def front(shared_stack, tmp_path_factory):
+    """gunicorn + nginx in front of it (yields the Nginx), shared by the module's tests:
+    none changes a setting. nginx stops before the stack."""
+    import ops.stack
+
+    work = tmp_path_factory.mktemp("front")
+    static_root = work / "static"
+    stack = shared_stack(NUM_PROXIES="1", STATIC_ROOT=str(static_root))
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
         cwd=BASE_DIR,
@@ -52,11 +68,21 @@ def front(live_stack, tmp_path):
     nginx = Nginx(
         upstream=f"127.0.0.1:{stack.config.web_port}",
         static_root=static_root,
-        work_dir=tmp_path / "nginx",
+        work_dir=work / "nginx",
         max_body=str(settings.DATA_UPLOAD_MAX_MEMORY_SIZE),
     )
-    with nginx:
+    with pytest.MonkeyPatch.context() as patch:
+        rendered = ops.stack.render_nginx_site
+        patch.setattr(
+            ops.stack,
+            "render_nginx_site",
+            lambda **values: with_test_read_timeouts(rendered(**values)),
+        )
+        nginx.start()
+    try:
         yield nginx
+    finally:
+        nginx.stop()
 
 
 #: Linux answers the whole of 127.0.0.0/8 on loopback: the attacker is 127.0.0.1, another
@@ -302,7 +328,8 @@ ROWS = [
         "line, 67 sending the line and part of the headers, 67 idle; /api/health/ from another "
         "address, 10 times",
         "each answer within 1 s; nginx closes the held sockets after its "
-        "10 s client_header_timeout",
+        f"client_header_timeout ({TEMPLATE_READ_TIMEOUT} in the template, "
+        f"{NGINX_READ_TIMEOUT_SECONDS} s in the test)",
     ),
     (
         "without-nginx",
@@ -312,7 +339,9 @@ ROWS = [
     (
         "stalled-body",
         "POST declaring 1000 bytes, 2 sent, then nothing",
-        "connection closed within client_body_timeout (10 s) + 5 s; gunicorn never sees it",
+        "connection closed within client_body_timeout + 5 s (the template's "
+        f"{TEMPLATE_READ_TIMEOUT}, {NGINX_READ_TIMEOUT_SECONDS} s in the test); gunicorn "
+        "never sees it",
     ),
     (
         "trickling-bodies-200",
