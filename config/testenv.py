@@ -46,6 +46,12 @@ if not os.environ.get("CACHE_REDIS_URL"):
     os.environ["CACHE_REDIS_URL"] = cache_url_for_test_run(os.environ["REDIS_URL"])
 os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="imageclassifier-media-"))
 os.environ.setdefault("RESNET50_WEIGHTS", "random")
+# Converted models live in folders named by their weights' digest, the runtime's version and
+# the format, so a folder that outlives the run is safe to reuse: the next run loads what
+# this one converted instead of converting again, and a changed model gets a new name.
+os.environ.setdefault(
+    "MODEL_CACHE_DIR", str(Path.home() / ".cache" / "imageclassifier-tests" / "models")
+)
 # The suite's workers run today's TensorFlow path (names like "resnet50 (random weights)");
 # the other runtimes are proven against it by mlworker/tests/test_runtime_parity.py.
 os.environ.setdefault("INFERENCE_RUNTIME", "tensorflow")

@@ -6,12 +6,14 @@ fp32 must give the same top-1 on every image and top-5 probabilities within 1e-4
 TensorFlow's; bf16 the same top-1 on at least 99 % and top-5 probabilities within 2e-2.
 ResNet50 with random weights: fp32 logits agree with TensorFlow's.
 
-Every model is converted once per session (the fixtures), into a temporary cache.
+Every model is converted once per session (the fixtures), into the run's MODEL_CACHE_DIR,
+which outlives the run. Slow tier: conversions and hundreds of forward passes take minutes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,6 +32,9 @@ from mlworker.runtimes import (
     host_bf16_flags,
     thread_plan,
 )
+
+# Minutes of model conversions and forward passes: the slow tier, though no server runs.
+pytestmark = [pytest.mark.slow]
 
 SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "retina")
 SKLEARN_PHOTOS = ("china.jpg", "flower.jpg")
@@ -88,8 +93,13 @@ def predict_all(forward, inputs: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
-def converted_cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("converted-models")
+def converted_cache():
+    """The test run's MODEL_CACHE_DIR (config/testenv.py), which outlives the run: a
+    converted model's folder is named by its weights digest, runtime version and format, so
+    a later run loads it instead of converting again and never finds a stale one."""
+    from django.conf import settings
+
+    return Path(settings.MODEL_CACHE_DIR)
 
 
 @pytest.fixture(scope="session")
@@ -173,15 +183,18 @@ def test_converted_model_is_cached_and_reused(lite0_agreement, converted_cache):
     from mlworker.models.efficientnet_lite import EfficientNetLite0
 
     choice, _ = lite0_agreement
-    pattern = f"efficientnet_lite0-*-{choice.runtime}*"
-    entries = sorted((converted_cache / "converted").glob(pattern))
-    entries = [entry for entry in entries if f"-{choice.precision}-" in entry.name]
-    assert len(entries) == 1, entries
-    before = {path: path.stat().st_mtime_ns for path in entries[0].iterdir()}
+    converted = converted_cache / "converted"
+    pattern = f"efficientnet_lite0-*-{choice.runtime}*-{choice.precision}-*"
+    assert list(converted.glob(pattern)), "lite0_agreement left no converted model"
+
+    def cache_state():
+        return {path: path.stat().st_mtime_ns for path in converted.rglob("*")}
+
+    before = cache_state()
     model = EfficientNetLite0(
         cache_dir=converted_cache, choice=choice, threads=thread_plan_for_tests()
     )
-    assert {path: path.stat().st_mtime_ns for path in entries[0].iterdir()} == before
+    assert cache_state() == before  # nothing converted, written or touched
     assert model.name == f"efficientnet_lite0+{choice.variant}"
 
 
