@@ -11,7 +11,9 @@ from pathlib import Path
 import django_rq
 import numpy as np
 import pytest
-from django.conf import settings
+from django.conf import global_settings, settings
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
+from django.test import override_settings
 from PIL import Image
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
@@ -26,7 +28,7 @@ SLOW_FIXTURES = {
     "seaweedfs",  # the S3 server
     "s3_storage",
 }
-BROWSER_FIXTURES = {"open_page", "browser_page"}
+BROWSER_FIXTURES = {"open_page"}
 # A test that is not marked slow and still starts one of these programs fails, saying why
 # (checked on every process the test, or a fixture it sets up, starts).
 SLOW_PROGRAMS = (
@@ -129,6 +131,25 @@ def fast_password_hashing(settings) -> None:
     """Every login attempt hashes a password; the real hasher would make login-heavy files
     slow. Opt in (`pytest.mark.usefixtures`) where the hasher itself is not under test."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+class QuickPBKDF2PasswordHasher(PBKDF2PasswordHasher):
+    """Django's PBKDF2 at 1,000 iterations instead of a million: hashing the password of
+    every user a test makes was a large share of the fast tier's time. The same algorithm
+    name, and PBKDF2 reads the count from the hash, so a server process a test starts (the
+    default hashers) still accepts these passwords (and upgrades them at its first login)."""
+
+    iterations = 1_000
+
+
+@pytest.fixture(scope="session", autouse=True)
+def quick_password_hashing():
+    hashers = ["conftest.QuickPBKDF2PasswordHasher"]
+    hashers += [
+        path for path in global_settings.PASSWORD_HASHERS if "PBKDF2PasswordHasher" not in path
+    ]
+    with override_settings(PASSWORD_HASHERS=hashers):
+        yield
 
 
 @pytest.fixture
