@@ -101,3 +101,20 @@ def test_a_lambda_layer_is_refused_by_safe_mode(tmp_path, settings):
     assert not validate_version(version.pk)
     version.refresh_from_db()
     assert version.state == "failed" and "Keras could not load" in version.failure_reason
+
+
+@pytest.mark.parametrize("runtime", ["openvino", "onnxruntime"])
+def test_a_keras_file_on_a_converted_runtime_is_checked_against_keras(tmp_path, settings, runtime):
+    from mlworker.models.backends import configured_threads
+    from mlworker.registry_loader import RuntimeContext
+    from mlworker.runtimes import choose
+
+    context = RuntimeContext(choose(runtime, "fp32"), configured_threads(), tmp_path / "cache")
+    version = register(tmp_path, color_model(tmp_path / "colors.keras"))
+    assert validate_version(version.pk, context)
+    version.refresh_from_db()
+    assert version.report["runtime"] == runtime
+    assert version.report["agrees_with_keras"] == f"{runtime} = keras on 6 samples"
+    # The conversion is cached under the file's digest, for the workers that serve it.
+    cached = list((tmp_path / "cache" / "converted").iterdir())
+    assert len(cached) == 1 and version.sha256[:16] in cached[0].name
