@@ -8,7 +8,9 @@ labels) and a third, lets the worker validate them, then promotes them in turn. 
 promotion it prints the seconds from the promotion's commit to the first upload answered
 by that version (uploads every 50 ms), and the worker's resident memory (RSS) after it.
 The first promotion of a version includes fetching it from storage, loading it and warming
-it up; later ones switch between versions the worker still holds (it keeps two).
+it up (in a thread: the previous version keeps answering, which the upload count and the
+slowest upload's time show); later ones switch between versions the worker still holds
+(it keeps two).
 """
 
 from __future__ import annotations
@@ -123,25 +125,31 @@ def main() -> None:
         print(f"worker RSS with the built-in resnet50 only: {rss_mb(worker_pid):.0f} MB")
         seed = [0]
 
+        latencies: list[float] = []
+
         def answered_by(version) -> bool:
             seed[0] += 1
+            sent = time.perf_counter()
             body = requests.post(
                 f"{stack.url}/api/predictions/",
                 headers=headers,
                 files={"image": ("p.jpg", photo(seed[0]))},
                 timeout=60,
             ).json()
+            latencies.append(time.perf_counter() - sent)
             return body.get("model_version") == version.pk
 
         order = [versions[0], versions[1]] * args.rounds + [versions[2], versions[0]]
         for version in order:
+            latencies.clear()
             services.promote_version(version=version)
             started = time.perf_counter()
             wait_until(lambda v=version: answered_by(v), timeout=120, interval=0.05)
             seconds = time.perf_counter() - started
             print(
-                f"promote {version.name} v{version.version}: served after {seconds:.2f} s; "
-                f"worker RSS {rss_mb(worker_pid):.0f} MB"
+                f"promote {version.name} v{version.version}: served after {seconds:.2f} s "
+                f"({len(latencies) - 1} uploads answered by the previous version meanwhile, "
+                f"slowest upload {max(latencies):.2f} s); worker RSS {rss_mb(worker_pid):.0f} MB"
             )
     finally:
         stack.stop()

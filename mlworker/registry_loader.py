@@ -6,8 +6,9 @@ digest checked before use, then kept). `RegistryModels` answers "which model run
 batch": between batches, at most every MODEL_LIVE_CHECK_SECONDS, it reads the live
 version's id from the queue's Redis (`registry.spec.LIVE_VERSION_KEY`, written by every
 promotion), and the database every MODEL_LIVE_RECHECK_SECONDS or when the key is missing.
-A newly live version is loaded and warmed up before it answers; at most `keep` models stay
-loaded (the live one and the one before it, so a roll back is instant).
+A newly live version is loaded and warmed up in a thread while the current one keeps
+answering, and answers from the first batch after; at most `keep` models stay loaded (the
+live one and the one before it, so a roll back is instant).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path, PurePosixPath
 
 from django.conf import settings
 from django.core.files.storage import default_storage
+from django.db import connections
 from redis import Redis
 from redis.exceptions import RedisError
 
@@ -141,20 +143,37 @@ class RegistryModels:
         self._checked = float("-inf")
         self._checked_database = float("-inf")
         self.switches = 0
+        self._wanted: int | None = None
+        self._loading: threading.Thread | None = None
         #: version id → when loading it last failed (not tried again for a recheck period)
         self._failed: dict[int | None, float] = {}
 
     def current(self) -> ImageClassifier:
+        """The live version's model once it is loaded; until then the one serving now.
+
+        A version not loaded yet is loaded and warmed up in a thread of its own, so batches
+        keep flowing on the current model meanwhile and switch at the first batch after.
+        """
         with self._lock:
             now = time.monotonic()
             if now - self._checked >= settings.MODEL_LIVE_CHECK_SECONDS:
                 self._checked = now
-                wanted = self._read_live_id(now)
-                if wanted != self.live_id:
-                    self._switch(wanted)
+                self._wanted = self._read_live_id(now)
+            wanted = self._wanted
+            if wanted != self.live_id:
+                if wanted in self.loaded:
+                    self._activate(wanted)
+                else:
+                    self._start_loading(wanted, now)
             model = self.loaded[self.live_id]
             self.loaded.move_to_end(self.live_id)
             return model
+
+    def wait_until_idle(self, timeout: float) -> None:
+        """Wait for a load in progress (tests, and a clean stop)."""
+        loading = self._loading
+        if loading is not None:
+            loading.join(timeout)
 
     def _read_live_id(self, now: float) -> int | None:
         value = None
@@ -173,32 +192,52 @@ class RegistryModels:
         text = value.decode() if isinstance(value, bytes) else str(value)
         return None if text == spec.NO_LIVE_VERSION else int(text)
 
-    def _switch(self, wanted: int | None) -> None:
-        if wanted not in self.loaded:
-            started = time.monotonic()
-            failed_at = self._failed.get(wanted)
-            if failed_at is not None and started - failed_at < settings.MODEL_LIVE_RECHECK_SECONDS:
-                return
-            try:
-                model = (
-                    self.build_fallback()
-                    if wanted is None
-                    else load_version(version_spec(wanted), self.context)
-                )
-                self.warm_up(model)
-            except Exception as error:  # ModelLoadError, a missing row, out of memory…
-                # Keep serving what this worker has; try again after a recheck period.
-                logger.error("cannot load live model version %s: %s", wanted, error)
+    def _start_loading(self, wanted: int | None, now: float) -> None:
+        failed_at = self._failed.get(wanted)
+        recently_failed = (
+            failed_at is not None and now - failed_at < settings.MODEL_LIVE_RECHECK_SECONDS
+        )
+        if self._loading is not None or recently_failed:
+            return
+        # Room first: the live model, the one being loaded, nothing else.
+        while len(self.loaded) > max(self.keep - 1, 1):
+            evicted = next(key for key in self.loaded if key != self.live_id)
+            logger.info("unloaded model %s (%s)", evicted, self.loaded.pop(evicted).name)
+        self._loading = threading.Thread(
+            target=self._load, args=(wanted,), name="load-model-version", daemon=True
+        )
+        self._loading.start()
+
+    def _load(self, wanted: int | None) -> None:
+        started = time.monotonic()
+        try:
+            model = (
+                self.build_fallback()
+                if wanted is None
+                else load_version(version_spec(wanted), self.context)
+            )
+            self.warm_up(model)
+        except Exception as error:  # ModelLoadError, a missing row, out of memory…
+            # Keep serving what this worker has; try again after a recheck period.
+            logger.error("cannot load live model version %s: %s", wanted, error)
+            with self._lock:
                 self._failed[wanted] = started
-                return
+                self._loading = None
+            return
+        finally:
+            connections.close_all()  # this thread's own database connection
+        with self._lock:
             self._failed.pop(wanted, None)
             self.loaded[wanted] = model
-            logger.warning(
-                "loaded model version %s (%s) in %.2f s",
-                wanted,
-                model.name,
-                time.monotonic() - started,
-            )
+            self._loading = None
+        logger.warning(
+            "loaded model version %s (%s) in %.2f s",
+            wanted,
+            model.name,
+            time.monotonic() - started,
+        )
+
+    def _activate(self, wanted: int | None) -> None:
         self.live_id = wanted
         self.switches += 1
         self.loaded.move_to_end(wanted)
