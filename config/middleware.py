@@ -12,6 +12,7 @@ import logging
 import re
 
 from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import (
     DisallowedHost,
     RequestDataTooBig,
@@ -20,6 +21,7 @@ from django.core.exceptions import (
     TooManyFilesSent,
 )
 from django.http import HttpResponse, JsonResponse
+from django.shortcuts import resolve_url
 from django.utils import translation
 from django.utils.html import escape
 from django.utils.translation import gettext, gettext_lazy, ngettext
@@ -53,6 +55,39 @@ def plain_page(
         response["Retry-After"] = str(retry_after)
     response["Cache-Control"] = "no-store"
     return response
+
+
+class LoginRedirectLengthMiddleware:
+    """A redirect to the login page carries `next` only when it is short.
+
+    Django puts the whole requested URL in `?next=`; a long query string made a Location
+    header bigger than a front server's buffer for response headers (nginx answered 502).
+    Beyond NEXT_URL_MAX_LENGTH the query is dropped from `next` (the page itself is kept),
+    and a path that is itself that long is dropped too.
+    """
+
+    NEXT_URL_MAX_LENGTH = 1024
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            response.status_code != 302
+            or len(response.get("Location", "")) <= self.NEXT_URL_MAX_LENGTH
+        ):
+            return response
+        login_url = resolve_url(settings.LOGIN_URL)
+        if not response["Location"].startswith(login_url + "?"):
+            return response
+        short = (
+            redirect_to_login(request.path)
+            if len(request.path) <= self.NEXT_URL_MAX_LENGTH
+            else None
+        )
+        response["Location"] = short["Location"] if short else login_url
+        return response
 
 
 class ServiceUnavailableMiddleware:
@@ -141,11 +176,14 @@ class NulInQueryMiddleware:
 
 
 class RequestSizeLimitMiddleware:
-    """Refuse a request whose declared body is over the upload limit before reading it.
+    """Refuse a request whose declared body is over its limit before reading it.
 
-    Django caps form fields (DATA_UPLOAD_MAX_MEMORY_SIZE) but streams files of any size
-    to disk before a view can refuse them; this stops a multi-gigabyte upload at its
-    headers with a 413. The limit is the upload cap plus the room the form needs.
+    A multipart body (a file upload) may hold the upload cap plus the form's room
+    (MAX_REQUEST_BODY_BYTES); any other body (JSON, a form without files) at most
+    DATA_UPLOAD_MAX_MEMORY_SIZE. Django checks the latter only when `request.body` is read,
+    and DRF's parsers read the stream instead, so a 10 MB JSON body reached the parser;
+    Django also streams files of any size to disk before a view can refuse them. Both stop
+    here, at the headers, with a 413.
     """
 
     def __init__(self, get_response):
@@ -156,18 +194,26 @@ class RequestSizeLimitMiddleware:
             declared = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             declared = 0
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        is_upload = request.META.get("CONTENT_TYPE", "").lower().startswith("multipart/")
+        limit = (
+            settings.MAX_REQUEST_BODY_BYTES if is_upload else settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        )
         if declared > limit:
             # Before LocaleMiddleware: pick the request's language here.
             with translation.override(translation.get_language_from_request(request)):
-                return self.too_large(request)
+                return self.too_large(request, is_upload=is_upload)
         return self.get_response(request)
 
     @staticmethod
-    def too_large(request):
-        message = gettext("The request is larger than the %(limit)s MB upload limit.") % {
-            "limit": f"{settings.MAX_UPLOAD_MB:g}"
-        }
+    def too_large(request, *, is_upload: bool = True):
+        if is_upload:
+            message = gettext("The request is larger than the %(limit)s MB upload limit.") % {
+                "limit": f"{settings.MAX_UPLOAD_MB:g}"
+            }
+        else:
+            message = gettext("The request body is larger than %(limit)s KB.") % {
+                "limit": f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 1024:g}"
+            }
         if "text/html" in request.headers.get("Accept", ""):
             response = plain_page(title=gettext("Too large"), message=message, status=413)
         else:

@@ -65,6 +65,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     # A body declared larger than the upload limit is refused (413) before it is read.
     "config.middleware.RequestSizeLimitMiddleware",
+    # A login redirect's `next` stays short (a long one overflowed nginx's header buffer).
+    "config.middleware.LoginRedirectLengthMiddleware",
     # A NUL in the query string is a 400 (PostgreSQL text cannot hold it: it was a 500).
     "config.middleware.NulInQueryMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -291,8 +293,13 @@ MODEL_CACHE_DIR = Path(
 KERAS_HOME = Path(env.str("KERAS_HOME", default="~/.keras")).expanduser()
 TF_INTRA_OP_THREADS = env.int("TF_INTRA_OP_THREADS", default=0)
 TF_INTER_OP_THREADS = env.int("TF_INTER_OP_THREADS", default=0)
-DATA_UPLOAD_MAX_MEMORY_SIZE = int(MAX_UPLOAD_MB * 1024 * 1024) + 1024 * 1024
-FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
+# A whole request with a file: the upload cap plus 1 MB of room for the form around it
+# (nginx's CLASSIFIER_MAX_BODY is the same figure). Files stay in memory up to it.
+MAX_REQUEST_BODY_BYTES = int(MAX_UPLOAD_MB * 1024 * 1024) + 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
+# Any other body (JSON, a form's fields): small. The largest we take is a feedback comment
+# of 2,000 characters; nginx's /api/ locations hold bodies to the same 64 KB.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_JSON_BODY_BYTES", default=64 * 1024)
 
 # --- REST framework -----------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -335,6 +342,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # A field that refuses "" says so (minLength 1): clients and schemathesis see the rule.
+    "ENFORCE_NON_BLANK_FIELDS": True,
 }
 
 # --- Metrics (/metrics, Prometheus text format; see docs/METRICS.md) -------------------------

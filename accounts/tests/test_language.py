@@ -75,8 +75,8 @@ def test_errors_answered_before_the_views_follow_the_language_too(client):
     too_large = client.post(
         "/api/predictions/",
         data=b"x",
-        content_type="application/octet-stream",
-        CONTENT_LENGTH=str(settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1),
+        content_type="multipart/form-data; boundary=x",
+        CONTENT_LENGTH=str(settings.MAX_REQUEST_BODY_BYTES + 1),
         HTTP_ACCEPT_LANGUAGE="es",
     )
     assert too_large.status_code == 413

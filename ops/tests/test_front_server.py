@@ -69,7 +69,7 @@ def front(shared_stack, tmp_path_factory):
         upstream=f"127.0.0.1:{stack.config.web_port}",
         static_root=static_root,
         work_dir=work / "nginx",
-        max_body=str(settings.DATA_UPLOAD_MAX_MEMORY_SIZE),
+        max_body=str(settings.MAX_REQUEST_BODY_BYTES),
     )
     with pytest.MonkeyPatch.context() as patch:
         rendered = ops.stack.render_nginx_site
@@ -147,7 +147,10 @@ def test_template_renders_with_every_value_filled_in():
     assert "alias /srv/static/;" in site
     assert "$proxy_add_x_forwarded_for" in site  # nginx's own variables are left alone
     # compose's default equals MAX_UPLOAD_MB + the form room Django allows
-    assert settings.DATA_UPLOAD_MAX_MEMORY_SIZE == 11 * 1024 * 1024
+    assert settings.MAX_REQUEST_BODY_BYTES == 11 * 1024 * 1024
+    # JSON routes: nginx's /api/ bound is Django's bound for bodies without a file
+    assert "client_max_body_size 64k;" in site
+    assert settings.DATA_UPLOAD_MAX_MEMORY_SIZE == 64 * 1024
 
 
 def test_without_nginx_a_few_slow_sockets_block_gunicorn(live_stack):
@@ -236,7 +239,7 @@ def test_body_over_the_upload_cap_is_a_json_413_from_nginx(front, user):
     nginx = front
     response = requests.post(
         f"{nginx.url}/api/predictions/",
-        data=b"x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1),
+        data=b"x" * (settings.MAX_REQUEST_BODY_BYTES + 1),
         headers={"Content-Type": "application/octet-stream"},
         timeout=30,
     )
@@ -321,6 +324,61 @@ def test_trace_is_refused_in_json_with_an_allow_header(front):
     assert "GET" in response.headers["Allow"]
 
 
+def raw_answer(port: int, request: bytes) -> tuple[int, dict, bytes]:
+    """Send bytes as they are (requests would refuse some); the status, headers and body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        received = b""
+        with suppress(TimeoutError, ConnectionResetError):
+            while chunk := sock.recv(65536):
+                received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+    return int(lines[0].split()[1]), headers, body
+
+
+def test_client_input_never_gets_html_or_a_5xx_from_the_edge(front, user):
+    """The second review's edge cases, through nginx: every answer is JSON or a redirect."""
+    nginx = front
+    long_query = "&".join(f"filter{i}=value{i}" for i in range(155))  # about 2.7 KB
+    assert 2600 < len(long_query) < 3000
+    redirect = requests.get(
+        f"{nginx.url}/predictions/?{long_query}", allow_redirects=False, timeout=10
+    )
+    assert redirect.status_code == 302
+    assert redirect.headers["Location"] == "/accounts/login/?next=/predictions/"
+    cases = {
+        "6 KB Authorization": requests.get(
+            f"{nginx.url}/api/predictions/",
+            headers={"Authorization": "Bearer " + "a" * 6000},
+            timeout=10,
+        ),
+        "6 KB cookie on a page": requests.get(
+            f"{nginx.url}/predictions/", headers={"Cookie": "sessionid=" + "b" * 6000}, timeout=10
+        ),
+        "100 KB JSON to the token view": requests.post(
+            f"{nginx.url}/api/auth/token/",
+            json={"email": user.email, "password": "x" * 100_000},
+            timeout=10,
+        ),
+        "missing static file": requests.get(f"{nginx.url}/static/no-such-file.css", timeout=10),
+    }
+    expected = {"6 KB Authorization": 400, "6 KB cookie on a page": 400,
+                "100 KB JSON to the token view": 413, "missing static file": 404}  # fmt: skip
+    for name, response in cases.items():
+        assert response.status_code == expected[name], (name, response.text[:200])
+        assert response.headers["Content-Type"] == "application/json", name
+        assert response.json()["detail"], name
+    for request in (
+        b"POST /api/auth/token/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+        b"GET /api/health/ HTTP/2.5\r\nHost: x\r\n\r\n",
+    ):
+        status, headers, body = raw_answer(nginx.port, request)
+        assert status == 400, (request, status, body[:200])
+        assert headers["Content-Type"] == "application/json"
+
+
 ROWS = [
     (
         "slow-and-idle-200",
@@ -356,6 +414,15 @@ ROWS = [
         "429 JSON `detail` with Retry-After: 5; another address is served",
     ),
     ("body-over-cap", "a body of MAX_UPLOAD_MB + 1 MB + 1 byte", "413 JSON `detail` from nginx"),
+    (
+        "edge-input",
+        "anonymous GET /predictions/ with a 2.7 KB query; a 6 KB Authorization (API) or cookie "
+        "(page); 100 KB of JSON to /api/auth/token/; a missing static file; Transfer-Encoding: "
+        "gzip; HTTP/2.5",
+        "302 to the login page with `next` the path alone (was 502); 400, 400, 413 (64 KB "
+        "bound on /api/ but the upload), 404, 400, 400: each JSON `detail` from nginx (was "
+        "nginx's HTML)",
+    ),
     ("trace", "TRACE /api/predictions/", "405 JSON `detail` with an Allow header"),
     ("static-files", "GET /static/css/site.css", "served by nginx from STATIC_ROOT, 30-day cache"),
     (
