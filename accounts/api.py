@@ -39,6 +39,8 @@ class RegisterView(APIView):
     """202 whether or not the address already had an account (the owner is e-mailed
     instead): registering must not tell anyone which addresses have accounts."""
 
+    # Open to everyone and reads no credentials: no lock in the docs, no 401/403 listed.
+    authentication_classes = []
     permission_classes = [permissions.AllowAny]
     throttle_classes = [RegisterRateThrottle]
 

@@ -114,6 +114,14 @@ class PageNumberPagination(pagination.PageNumberPagination):
             )
         return int(values[0])
 
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_query_param:
+                parameter["schema"]["minimum"] = 1
+                parameter["description"] = "A page number, from 1; past the last page: 404."
+        return parameters
+
 
 class StrictCharField(serializers.CharField):
     """Text only: a JSON number, true or a list is a 400, not quietly turned into text."""

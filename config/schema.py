@@ -42,6 +42,26 @@ _LOGIN_ONLY = (permissions.IsAuthenticated, permissions.AllowAny)
 
 
 class ApiSchema(AutoSchema):
+    def get_auth(self):
+        """A view that reads no credentials (registration) has no security requirement:
+        drf-spectacular's `[{}]` ("optional") still draws a lock in Swagger UI."""
+        if not self.view.get_authenticators():
+            return []
+        return super().get_auth()
+
+    def _get_request_body(self, direction="request"):
+        """drf-spectacular documents bodies on PUT, PATCH and POST only; a DELETE whose
+        operation names a request serializer (`DELETE /api/auth/me/` takes the password)
+        documents its body too, required like any other."""
+        declared = type(self).get_request_serializer is not ApiSchema.get_request_serializer
+        if self.method != "DELETE" or not declared:
+            return super()._get_request_body(direction)
+        self.method = "POST"
+        try:
+            return super()._get_request_body(direction)
+        finally:
+            self.method = "DELETE"
+
     def get_operation(self, path, path_regex, path_prefix, method, registry):
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)
         if operation is None:

@@ -30,11 +30,15 @@ class DashboardAPIView(APIView):
         ),
         parameters=[
             OpenApiParameter(
-                "start", OpenApiTypes.DATE, description=f"First day (inclusive). {DATE_BOUNDS}"
+                "start",
+                OpenApiTypes.DATE,
+                allow_blank=False,
+                description=f"First day (inclusive). {DATE_BOUNDS}",
             ),
             OpenApiParameter(
                 "end",
                 OpenApiTypes.DATE,
+                allow_blank=False,
                 description=f"Last day (inclusive), at most {MAX_DAYS} days after `start`. "
                 + DATE_BOUNDS,
             ),
@@ -43,7 +47,7 @@ class DashboardAPIView(APIView):
                 {"type": "string", "minLength": 1, "maxLength": 100},
                 description="Model name, as recorded.",
             ),
-            OpenApiParameter("bucket", OpenApiTypes.STR, enum=["day", "week"]),
+            OpenApiParameter("bucket", OpenApiTypes.STR, enum=["day", "week"], allow_blank=False),
         ],
         responses={200: DashboardSerializer},
     )

@@ -116,6 +116,40 @@ def test_the_schema_documents_the_error_answers_and_the_wait_bounds(db):
     assert "404" in schema_operation("/api/feedback/", "post")["responses"]
 
 
+def test_the_schema_states_what_the_api_refuses(db):
+    """What schemathesis' positive/negative data checks found under-described."""
+    listing = schema_operation("/api/predictions/", "get")
+    (page,) = [p for p in listing["parameters"] if p["name"] == "page"]
+    assert page["schema"]["minimum"] == 1
+    schema = Client().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    components = schema["components"]["schemas"]
+    assert components["TokenObtain"]["properties"]["password"]["minLength"] == 1
+    assert components["Refresh"]["properties"]["refresh"]["minLength"] == 1
+    assert components["AccountDeletion"]["properties"]["password"]["minLength"] == 1
+    deletion = schema_operation("/api/auth/me/", "delete")
+    assert deletion["requestBody"]["required"] is True
+    dashboard = schema_operation("/api/quality/dashboard/", "get")
+    start = next(p for p in dashboard["parameters"] if p["name"] == "start")
+    assert start["schema"]["minLength"] == 1
+    assert "3660 days" in dashboard["description"]
+
+
+def test_registration_is_public_in_the_schema(db):
+    register = schema_operation("/api/auth/register/", "post")
+    assert "security" not in register  # no lock in Swagger UI
+    assert not {"401", "403"} & set(register["responses"])
+    assert "security" in schema_operation("/api/auth/me/", "get")
+
+
+def test_an_empty_password_or_refresh_token_is_a_400(db):
+    for path, body in [
+        ("/api/auth/token/", {"email": "a@example.com", "password": ""}),
+        ("/api/auth/token/refresh/", {"refresh": ""}),
+    ]:
+        response = Client().post(path, body, content_type="application/json")
+        assert_json_detail(response, 400)
+
+
 ROWS = [
     (
         "too-many-fields",
