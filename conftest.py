@@ -163,6 +163,15 @@ def make_user(db, django_user_model):
 
 
 @pytest.fixture
+def admin_user(db, django_user_model):
+    """pytest-django's admin, with a password the validators accept: every way of making a
+    superuser runs them (accounts.models.UserManager.create_superuser)."""
+    return django_user_model.objects.create_superuser(
+        email="admin@example.com", password="operator-passphrase-93", name="admin"
+    )
+
+
+@pytest.fixture
 def user(make_user):
     return make_user()
 
