@@ -71,6 +71,8 @@ class RefreshView(TokenRefreshView):
 
 class MeView(generics.RetrieveAPIView):
     serializer_class = UserSerializer
+    #: DELETE checks the password in the login guard: 429 past the account's limit
+    confirms_password = True
 
     def get_object(self):
         return self.request.user

@@ -83,8 +83,13 @@ class ApiSchema(AutoSchema):
             codes.add("404")
         if "requestBody" in operation:
             codes.add("413")
-        # Token views: their lock-out (accounts.login_guard) answers 429 from middleware.
-        if self.view.get_throttles() or isinstance(self.view, TokenViewBase):
+        # Token views: their lock-out (accounts.login_guard) answers 429 from middleware;
+        # views that confirm a password count it there too (`confirms_password`).
+        if (
+            self.view.get_throttles()
+            or isinstance(self.view, TokenViewBase)
+            or (unsafe and getattr(self.view, "confirms_password", False))
+        ):
             codes.add("429")
         error = self.resolve_serializer(ErrorSerializer, "response").ref
         responses = operation.setdefault("responses", {})
