@@ -137,7 +137,8 @@ def test_a_5_mb_identity_leaves_no_trace_in_the_cache(door, throttle_rates, alic
     huge = "a" * (5 * 1024 * 1024) + "@example.com"
     for _ in range(15):
         response = door.send(Client(REMOTE_ADDR="10.5.0.1"), huge, "no")
-        assert response.status_code in (200, 400, 401), response.content[:200]
+        # 413: the body is over the route's bound before any identity is read
+        assert response.status_code in (200, 400, 401, 413), response.content[:200]
     keys = connection.keys("*")
     assert all(len(key) < 100 for key in keys), [key[:100] for key in keys]
     stored = sum(connection.memory_usage(key) or 0 for key in keys)
@@ -210,7 +211,8 @@ def test_reliability_doc_lists_every_login_protection_case():
          "and /admin/login/ with a different decoy `email` field each time",
          "still counted on the `username` account: the right password is then refused (429)"),
         ("login-5mb-identity", "15 logins with a 5 MB e-mail at each door",
-         "400 / the form's error; the cache holds only short digest keys (< 16 KB in all); "
+         "400 or 413 (the body over the route's bound) / the form's error; the cache holds "
+         "only short digest keys (< 16 KB in all); "
          "was 95 MB"),
         ("login-50kb-email", "a 50 KB e-mail at /api/auth/token/, /login, /accounts/login/",
          "400 with a detail (APIs), the form's length error (page); never 503"),
