@@ -1,18 +1,25 @@
 """Staff is not superuser: staff-only paths check a specific Django permission.
 
 `is_staff` only lets someone into the admin; what they may see or do there, in the older
-API's user list, on other people's images and on the queue dashboard, is what their
-permissions (or superuser status) allow. A staff user without the permission gets a 403.
+API's user list, on other people's images, on the queue dashboard and on the quality pages,
+is what their permissions (or superuser status) allow. One rule, `staff_may`, decides for
+every page, API view and template; a staff user without the permission gets a 403.
 """
 
 from functools import wraps
 
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from rest_framework import permissions
 
 
 def staff_may(user, permission: str) -> bool:
-    """Whether `user` is an operator holding `permission` ("app_label.codename")."""
+    """Whether `user` is an operator holding `permission` ("app_label.codename").
+
+    A superuser holds every permission, with or without `is_staff` (as in Django's
+    `has_perm`); anyone else needs `is_staff` and the permission.
+    """
     if not (user and user.is_authenticated and user.is_active):
         return False
     return (user.is_staff or user.is_superuser) and user.has_perm(permission)
@@ -37,17 +44,41 @@ class StaffWithPermission(permissions.DjangoModelPermissions):
         return all(staff_may(request.user, permission) for permission in required)
 
 
-def staff_permission_required(permission: str):
-    """For views that already admit staff only (django-rq's): staff without `permission`
-    get a 403; everyone else goes on to the view, which turns them away its own way."""
+def staff_permission(permission: str) -> type[permissions.BasePermission]:
+    """A DRF permission class for views that are not about one model (the quality figures)."""
+
+    class HasStaffPermission(permissions.BasePermission):
+        message = "You do not have permission to see this."
+
+        def has_permission(self, request, view) -> bool:
+            return staff_may(request.user, permission)
+
+    HasStaffPermission.__name__ = f"HasStaffPermission[{permission}]"
+    return HasStaffPermission
+
+
+def staff_permission_required(permission: str, *, hidden: bool = False):
+    """Page views for operators holding `permission`; staff without it get a 403.
+
+    Everyone else: with `hidden`, anonymous visitors are sent to log in and signed-in
+    people who are not staff get a 404 (the page is not advertised to them). Without it
+    they go on to the view, which turns them away its own way (django-rq's views send them
+    to the admin login, or answer its API token).
+    """
 
     def decorate(view):
         @wraps(view)
         def guarded(request, *args, **kwargs):
             user = request.user
-            if user.is_authenticated and user.is_staff and not staff_may(user, permission):
+            if staff_may(user, permission):
+                return view(request, *args, **kwargs)
+            if user.is_authenticated and user.is_staff:
                 raise PermissionDenied
-            return view(request, *args, **kwargs)
+            if not hidden:
+                return view(request, *args, **kwargs)
+            if not user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            raise Http404
 
         return guarded
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from accounts.permissions import staff_may
 from config.admin_lists import CalendarSafeAdmin
 from quality import exports
 from quality.models import DatasetExport, ReviewedLabel
@@ -103,7 +104,7 @@ class DatasetExportAdmin(CalendarSafeAdmin, admin.ModelAdmin):
 
     # Export only: the page lists, it never edits.
     def has_view_permission(self, request, obj=None):
-        return request.user.is_staff and request.user.has_perm(EXPORT_PERMISSION)
+        return staff_may(request.user, EXPORT_PERMISSION)
 
     def has_export_permission(self, request):
         return self.has_view_permission(request)

@@ -5,9 +5,9 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import staff_permission
 from quality import selectors
 from quality.forms import FIRST_DAY, LAST_DAY, MAX_DAYS, PeriodForm
-from quality.permissions import staff_permission
 from quality.serializers import DashboardSerializer
 
 DATE_BOUNDS = f"Between {FIRST_DAY.isoformat()} and {LAST_DAY.isoformat()}."

@@ -49,14 +49,6 @@ REVIEW_PERMISSION = "quality.review_predictions"
 EXPORT_PERMISSION = "quality.export_dataset"
 
 
-def has_quality_permission(user, permission: str) -> bool:
-    """Staff with the specific permission (superusers have them all); `is_staff` alone is not
-    enough."""
-    return bool(user.is_authenticated and user.is_active and user.is_staff) and user.has_perm(
-        permission
-    )
-
-
 # --- The period and the slices of data it selects ------------------------------------------
 @dataclass(frozen=True)
 class Period:

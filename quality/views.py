@@ -11,17 +11,17 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.permissions import staff_may, staff_permission_required
 from classifier.models import Prediction
 from feedback.labels import LABEL_SUGGESTIONS
 from quality import charts, selectors, services
 from quality.forms import PeriodForm, QueueFilterForm, ReviewForm
-from quality.permissions import staff_permission_required
 
 QUEUE_PAGE_SIZE = 20
 
 
 @require_GET
-@staff_permission_required(selectors.DASHBOARD_PERMISSION)
+@staff_permission_required(selectors.DASHBOARD_PERMISSION, hidden=True)
 def dashboard(request):
     form = PeriodForm(request.GET or None)
     if form.is_bound and not form.is_valid():
@@ -34,13 +34,13 @@ def dashboard(request):
         "timeline_chart": charts.accuracy_line_chart(figures.timeline),
         "calibration_chart": charts.calibration_chart(figures.calibration),
         "confusion_chart": charts.confusion_bars(figures.confusions),
-        "can_review": request.user.has_perm(selectors.REVIEW_PERMISSION),
+        "can_review": staff_may(request.user, selectors.REVIEW_PERMISSION),
     }
     return render(request, "quality/dashboard.html", context)
 
 
 @require_GET
-@staff_permission_required(selectors.REVIEW_PERMISSION)
+@staff_permission_required(selectors.REVIEW_PERMISSION, hidden=True)
 def review_queue(request):
     filters = QueueFilterForm(request.GET or None)
     reason = filters.cleaned_data["reason"] if filters.is_valid() else ""
@@ -78,7 +78,7 @@ def _suggested(prediction: Prediction) -> str:
 
 
 @require_POST
-@staff_permission_required(selectors.REVIEW_PERMISSION)
+@staff_permission_required(selectors.REVIEW_PERMISSION, hidden=True)
 def review(request, pk):
     prediction = get_object_or_404(Prediction, pk=pk, status=Prediction.Status.DONE)
     form = ReviewForm(request.POST)

@@ -2,7 +2,9 @@
 
 Staff need the specific permission; `is_staff` alone is a 403. Signed-in non-staff users
 get 404 on the pages (not advertised) and 403 from the API; the admin sends non-staff to
-its login form, as for every admin page.
+its login form, as for every admin page. A superuser holds every permission, with or
+without `is_staff` (accounts.permissions.staff_may, the one rule): the pages and the API
+open for them, the admin (which needs `is_staff`) does not.
 """
 
 import pytest
@@ -14,7 +16,7 @@ from quality.models import ReviewedLabel
 
 pytestmark = pytest.mark.django_db
 
-ROLES = ["anonymous", "user", "staff", "staff_with_perm", "superuser"]
+ROLES = ["anonymous", "user", "staff", "staff_with_perm", "superuser", "superuser_not_staff"]
 
 
 @pytest.fixture
@@ -27,6 +29,7 @@ def as_role(client, make_user):
             "staff": {"is_staff": True},
             "staff_with_perm": {"is_staff": True},
             "superuser": {"is_staff": True, "is_superuser": True},
+            "superuser_not_staff": {"is_superuser": True},
         }[role]
         person = make_user(email=f"{role}@example.com", **extra)
         if role == "staff_with_perm":
@@ -39,17 +42,17 @@ def as_role(client, make_user):
 
 PAGES = [
     # (method, url, permission, expected per role in ROLES order)
-    ("get", "/quality/", "quality.view_dashboard", [302, 404, 403, 200, 200]),
-    ("get", "/quality/review/", "quality.review_predictions", [302, 404, 403, 200, 200]),
-    ("post", "REVIEW", "quality.review_predictions", [302, 404, 403, 302, 302]),
-    ("get", "/api/quality/dashboard/", "quality.view_dashboard", [401, 403, 403, 200, 200]),
+    ("get", "/quality/", "quality.view_dashboard", [302, 404, 403, 200, 200, 200]),
+    ("get", "/quality/review/", "quality.review_predictions", [302, 404, 403, 200, 200, 200]),
+    ("post", "REVIEW", "quality.review_predictions", [302, 404, 403, 302, 302, 302]),
+    ("get", "/api/quality/dashboard/", "quality.view_dashboard", [401, 403, 403, 200, 200, 200]),
     (
         "get",
         "/admin/quality/datasetexport/",
         "quality.export_dataset",
-        [302, 302, 403, 200, 200],
+        [302, 302, 403, 200, 200, 302],
     ),
-    ("post", "EXPORT", "quality.export_dataset", [302, 302, 403, 200, 200]),
+    ("post", "EXPORT", "quality.export_dataset", [302, 302, 403, 200, 200, 302]),
 ]
 
 
@@ -74,6 +77,8 @@ def test_who_may_open_what(client, as_role, user, role_index, method, url, perm,
     else:
         response = getattr(client, method)(url)
     assert response.status_code == expected[role_index], (role, url)
+    if role == "superuser_not_staff" and url.startswith("/admin/"):
+        assert response["Location"].startswith("/admin/login/")
     if role == "anonymous" and url.startswith("/quality/"):
         assert response["Location"].startswith("/accounts/login/")
     if url.startswith("/api/") and response.status_code >= 400:
@@ -135,3 +140,12 @@ def test_the_quality_permission_without_staff_shows_no_photo(
     someone.user_permissions.add(Permission.objects.get(codename="review_predictions"))
     client.force_login(someone)
     assert client.get(f"/predictions/{doubted.pk}/image/").status_code == 404
+
+
+def test_superuser_without_staff_flag_sees_the_quality_link(client, make_user):
+    """The navigation asks the same rule as the views: no link to a page that opens, none
+    to a page that does not."""
+    client.force_login(make_user(email="root@example.com", is_superuser=True))
+    page = client.get("/").content.decode()
+    assert 'href="/quality/"' in page
+    assert client.get("/quality/").status_code == 200
