@@ -1,6 +1,8 @@
 """How predictions are shown to people: readable labels, percentages, ages, top-5 bars.
 
 Presentation only (no business rules); pages attach these to predictions before rendering.
+`format_percent` (and `classifier.labels.display_label`) are the only percent and label
+formats: every page, the admin, the quality charts and the API's `label_display` use them.
 """
 
 from __future__ import annotations
@@ -9,24 +11,45 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.utils import timezone
+from django.utils.formats import get_format
 from django.utils.timesince import timesince
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext
 
+from classifier.catalog import RANDOM_WEIGHTS_SUFFIX
+from classifier.labels import display_label
 from classifier.models import Prediction
 
-
-def display_label(label: str) -> str:
-    """ImageNet names use underscores ("tiger_cat"); people read "tiger cat"."""
-    return label.replace("_", " ").strip()
+#: How people know the architectures; the runtime and precision after "+" are for staff.
+MODEL_FAMILIES = {"resnet50": "ResNet-50", "efficientnet_lite0": "EfficientNet-Lite0"}
 
 
-def format_percent(score: float | None) -> str:
-    if score is None:
-        return ""
-    percent = score * 100
-    if 0 < percent < 0.1:
-        return "<0.1%"
-    return f"{percent:.1f}%"
+def format_percent(fraction: float | None, *, decimals: int = 1, empty: str = "") -> str:
+    """0.623 → "62.3%" in English, "62,3 %" in Spanish (CLDR's patterns): the active
+    language's decimal separator, and its percent sign where that language puts it."""
+    if fraction is None:
+        return empty
+    percent = fraction * 100
+    smallest = 10**-decimals
+    prefix = ""
+    if 0 < percent < smallest:
+        prefix, percent = "<", smallest
+    number = f"{percent:.{decimals}f}".replace(".", get_format("DECIMAL_SEPARATOR"))
+    # Translators: a percentage such as "62.3%"; Spanish writes "62,3 %" (no-break space).
+    return pgettext("percentage", "%(number)s%%") % {"number": prefix + number}
+
+
+def model_for_people(technical_name: str) -> str:
+    """`efficientnet_lite0+openvino-fp32` → `EfficientNet-Lite0`: the architecture people
+    may have heard of, without the runtime and precision staff and API clients compare.
+    Works on any recorded name (a name this table does not know reads with spaces)."""
+    name = (technical_name or "").strip()
+    untrained = name.endswith(RANDOM_WEIGHTS_SUFFIX)
+    if untrained:
+        name = name.removesuffix(RANDOM_WEIGHTS_SUFFIX)
+    key = name.split("+", 1)[0].strip()
+    family = MODEL_FAMILIES.get(key.casefold(), display_label(key))
+    # Untrained weights answer at random: people must know, as staff do.
+    return gettext("%(model)s (random weights)") % {"model": family} if untrained else family
 
 
 def format_age(moment) -> str:
@@ -56,8 +79,10 @@ class Bar:
 
 
 def present(prediction: Prediction) -> Prediction:
-    """Attach what the templates show: `display_label`, `percent`, `age`, the top-5 `bars`."""
+    """Attach what the templates show: `display_label`, `percent`, `age`, the top-5 `bars`,
+    `model_display`."""
     prediction.display_label = display_label(prediction.label)
+    prediction.model_display = model_for_people(prediction.model_name)
     prediction.age = format_age(prediction.created_at)
     prediction.percent = format_percent(prediction.score)
     prediction.bars = [Bar.from_entry(entry) for entry in prediction.top5 or []]

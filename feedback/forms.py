@@ -1,7 +1,8 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from feedback.labels import labels_for_prediction, readable_label
+from classifier.labels import display_label
+from feedback.labels import labels_for_prediction
 from feedback.models import Feedback
 
 
@@ -40,13 +41,13 @@ class FeedbackForm(forms.ModelForm):
                 "Pick one of this model's %(count)d labels or type your own."
             ) % {"count": len(self.label_set.labels)}
         if self.instance.pk and self.instance.stated_label:
-            self.initial["correct_label"] = readable_label(self.instance.stated_label)
+            self.initial["correct_label"] = display_label(self.instance.stated_label)
 
     @property
     def label_suggestions(self) -> list[str]:
         """The answering model's readable labels for the datalist: this prediction's top 5
         first."""
         top5 = getattr(self.prediction, "top5", None) or []
-        first = [readable_label(entry["label"]) for entry in top5]
+        first = [display_label(entry["label"]) for entry in top5]
         seen = set(first)
         return first + [label for label in self.label_set.suggestions if label not in seen]

@@ -11,16 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from classifier.labels import IMAGENET_LABELS  # plain data, no TensorFlow
-
-
-def readable_label(label: str) -> str:
-    """`great_white_shark` → `great white shark`: how people read and type a class name."""
-    return label.replace("_", " ").strip()
+from classifier.labels import IMAGENET_LABELS, display_label  # plain data, no TensorFlow
 
 
 def _key(text: str) -> str:
-    return " ".join(readable_label(text).split())
+    return " ".join(display_label(text).split())
 
 
 @dataclass(frozen=True)
@@ -42,7 +37,7 @@ class LabelSet:
             labels=labels,
             by_spelling={_key(label): label for label in labels},
             by_folded=folded,
-            suggestions=tuple(sorted({readable_label(lb) for lb in labels}, key=str.casefold)),
+            suggestions=tuple(sorted({display_label(lb) for lb in labels}, key=str.casefold)),
         )
 
     @property

@@ -11,6 +11,9 @@ from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
+from classifier.labels import display_label
+from classifier.presentation import format_percent
+
 WIDTH, HEIGHT = 960, 260
 PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 52, 16, 12, 44
 SERIES_CLASSES = 6  # .series-0 … .series-5 in site.css
@@ -24,7 +27,7 @@ def _tag(template: str, *args) -> SafeString:
 
 
 def _percent(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.1f} %"
+    return format_percent(value, empty="—")
 
 
 def _svg(title: str, body: SafeString, *, height: int = HEIGHT, css: str = "") -> SafeString:
@@ -49,14 +52,14 @@ def _y_axis(plot_h: int) -> SafeString:
         lines.append(
             _tag(
                 '<line class="gridline" x1="{}" x2="{}" y1="{:.1f}" y2="{:.1f}"/>'
-                '<text class="axis" x="{}" y="{:.1f}" text-anchor="end">{}%</text>',
+                '<text class="axis" x="{}" y="{:.1f}" text-anchor="end">{}</text>',
                 PAD_LEFT,
                 WIDTH - PAD_RIGHT,
                 y,
                 y,
                 PAD_LEFT - 6,
                 y + 4,
-                int(fraction * 100),
+                format_percent(fraction, decimals=0),
             )
         )
     return mark_safe("".join(lines))
@@ -166,10 +169,10 @@ def calibration_chart(buckets, n_buckets: int = 10) -> SafeString:
     for step in range(0, n_buckets + 1, 2):
         parts.append(
             _tag(
-                '<text class="axis" x="{:.1f}" y="{}" text-anchor="middle">{}%</text>',
+                '<text class="axis" x="{:.1f}" y="{}" text-anchor="middle">{}</text>',
                 PAD_LEFT + plot_w * step / n_buckets,
                 HEIGHT - PAD_BOTTOM + 14,
-                step * 100 // n_buckets,
+                format_percent(step / n_buckets, decimals=0),
             )
         )
     parts.append(
@@ -207,8 +210,8 @@ def confusion_bars(confusions) -> SafeString:
                 '<text class="axis" x="{:.1f}" y="{}">{}</text>',
                 label_w - 8,
                 y + 16,
-                item.predicted.replace("_", " "),
-                item.corrected.replace("_", " "),
+                display_label(item.predicted),
+                display_label(item.corrected),
                 label_w,
                 y + 4,
                 item.count * scale,

@@ -12,6 +12,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.permissions import staff_may, staff_permission_required
+from classifier.labels import display_label
 from classifier.models import Prediction
 from feedback.labels import LABEL_SUGGESTIONS
 from quality import charts, selectors, services
@@ -73,8 +74,8 @@ def _suggested(prediction: Prediction) -> str:
     """What the form starts with: the owner's correction if they gave one, else the model's."""
     for entry in prediction.feedback_entries.all():
         if entry.correct_label:
-            return entry.correct_label.replace("_", " ")
-    return prediction.label.replace("_", " ")
+            return display_label(entry.correct_label)
+    return display_label(prediction.label)
 
 
 @require_POST
@@ -103,6 +104,6 @@ def review(request, pk):
             "Reviewed: %(label)s (%(count)d predictions of this image).",
             count,
         )
-        % {"label": label.replace("_", " "), "count": count},
+        % {"label": display_label(label), "count": count},
     )
     return redirect(back)

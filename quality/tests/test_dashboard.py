@@ -130,7 +130,7 @@ def test_dashboard_page_shows_the_figures_and_charts(client, data, make_user):
     assert response.status_code == 200
     html = response.content.decode()
     assert '<tr data-model="model-a">' in html
-    assert "55.6 %" in html and "[26.7 % – 81.1 %]" in html
+    assert "55.6%" in html and "[26.7% – 81.1%]" in html  # the site's one percent format
     assert html.count('<svg class="chart') == 3
     assert "<script" not in html.split("<main", 1)[1].split("</main>", 1)[0]
     assert f'src="/predictions/{data[6].pk}/image/"' in html
