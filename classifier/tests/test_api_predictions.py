@@ -128,3 +128,23 @@ def test_malformed_prediction_id_is_404(api_client):
 def test_anonymous_upload_is_401(client):
     response = client.post("/api/predictions/", {"image": SimpleUploadedFile("a.jpg", b"x")})
     assert response.status_code == 401
+
+
+def test_labels_come_raw_for_matching_and_readable_for_display(api_client, user):
+    """Clients match on `label` (unchanged, underscores) and show `label_display`, the
+    pages' own spelling, for the answer and for each of the top 5."""
+    from classifier.tests.test_pages import make_prediction
+
+    prediction = make_prediction(user)
+    body = api_client.get(f"/api/predictions/{prediction.pk}/").json()
+    assert (body["label"], body["label_display"]) == ("tiger_cat", "tiger cat")
+    assert [(e["label"], e["label_display"]) for e in body["top5"]][2] == (
+        "Egyptian_cat",
+        "Egyptian cat",
+    )
+    assert set(body["top5"][0]) == {"label", "label_display", "score"}
+    listed = api_client.get("/api/predictions/").json()["results"][0]
+    assert listed["label_display"] == "tiger cat"
+    schema = api_client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    fields = schema["components"]["schemas"]["Prediction"]["properties"]
+    assert fields["label_display"]["readOnly"] is True

@@ -96,7 +96,8 @@ GENERIC_BATCH_QUERIES = 24
 
 
 def test_plain_representation_matches_drf(api_client, run_worker, settings, user):
-    """PredictionSerializer builds its JSON directly; it must equal DRF's generic output."""
+    """PredictionSerializer's fast path (derived from its declared fields) gives DRF's
+    generic output, for every state a prediction can be in."""
     from rest_framework.serializers import ModelSerializer
     from rest_framework.test import APIRequestFactory
 
