@@ -83,7 +83,8 @@ def test_welcome_page_is_public_and_invites_to_register(client, live_model):
     text = inner_text(response.content.decode())
     assert "What is in your photo?" in text
     assert 'href="/accounts/register/"' in response.content.decode()
-    assert "from the efficientnet_lite0+openvino-fp32 model" in text
+    assert "from the EfficientNet-Lite0 model" in text  # the model people have heard of
+    assert "efficientnet_lite0" not in text
     assert 'id="no-worker-note"' not in response.content.decode()
     assert 'id="upload-form"' not in response.content.decode()
 
@@ -293,7 +294,8 @@ def test_done_result_shows_readable_label_top5_bars_and_model(client, user):
     ]
     assert "style=" not in html  # bar lengths are set by result.js (CSP: no inline styles)
     assert '<span class="bar-fill"></span>' in html
-    assert "Model resnet50 (random weights)" in text
+    assert "Model ResNet-50 (random weights)" in text  # people read the architecture
+    assert "resnet50" not in text  # the technical name is for staff and the API
     assert 'data-status="done"' in html
     assert 'id="feedback-form"' in html
 
@@ -360,6 +362,45 @@ def test_history_lists_only_my_predictions_newest_first(client, user, other_user
     assert f"/predictions/{older.pk}/" in html and f"/predictions/{newer.pk}/" in html
     assert "tiger cat" in text and "62.1%" in text
     assert "Failed" in text
+
+
+def test_history_shows_what_the_user_said_it_really_is(client, user):
+    """A class name and free text naming no class ("rocket") are both shown, as typed."""
+    from feedback.services import give_feedback
+
+    by_class = make_prediction(user)
+    by_words = make_prediction(user, content=distinct_photo(2))
+    give_feedback(user=user, prediction=by_class, is_correct=False, correct_label="Egyptian cat")
+    give_feedback(user=user, prediction=by_words, is_correct=False, correct_label="rocket")
+    client.force_login(user)
+    text = inner_text(client.get("/predictions/").content.decode())
+    assert "✗ Wrong rocket" in text
+    assert "✗ Wrong Egyptian cat" in text
+
+
+@pytest.mark.parametrize(
+    ("technical", "for_people"),
+    [
+        ("efficientnet_lite0+openvino-fp32", "EfficientNet-Lite0"),
+        ("resnet50+onnxruntime-int8", "ResNet-50"),
+        ("resnet50 (random weights)", "ResNet-50 (random weights)"),
+        ("some_new_model+tensorflow-fp16", "some new model"),
+    ],
+)
+def test_people_see_the_models_friendly_name_staff_also_the_technical_one(
+    client, user, make_user, technical, for_people
+):
+    prediction = make_prediction(user, model_name=technical)
+    client.force_login(user)
+    for path in ("/predictions/", f"/predictions/{prediction.pk}/"):
+        text = inner_text(client.get(path).content.decode())
+        assert for_people in text, path
+        assert technical not in text, path
+    staff = make_user(email="operator@example.com", is_staff=True)
+    own = make_prediction(staff, model_name=technical)
+    client.force_login(staff)
+    text = inner_text(client.get(f"/predictions/{own.pk}/").content.decode())
+    assert f"Model {for_people} {technical}" in text
 
 
 def test_history_is_paginated(client, user):

@@ -1,5 +1,7 @@
 // Upload page: drag-and-drop onto the drop zone, a preview of the chosen photo, a size
 // check before sending, and a disabled "Uploading…" button while the form is sent.
+// A file the browser cannot show as an image (a text file named photo.jpg, a truncated
+// download) gets a message instead of a broken preview, and is not sent.
 // Without JavaScript the plain file input and form still work.
 (function () {
   "use strict";
@@ -16,6 +18,7 @@
   // Messages in the page's language, from data-msg-*="…" on the drop zone.
   var text = zone.dataset;
   var previewUrl = null;
+  var unreadable = null; // the chosen file, once the browser failed to decode it
 
   function showError(message) {
     errors.textContent = "";
@@ -31,6 +34,7 @@
 
   function check(file) {
     if (!file) return text.msgNoFile;
+    if (file === unreadable) return text.msgUnreadable;
     if (file.type && file.type.indexOf("image/") !== 0) {
       return text.msgNotImage;
     }
@@ -44,6 +48,7 @@
     var file = input.files && input.files[0];
     if (previewUrl) URL.revokeObjectURL(previewUrl);
     previewUrl = null;
+    unreadable = null;
     if (!file) {
       preview.hidden = true;
       zone.classList.remove("has-file");
@@ -62,6 +67,18 @@
   }
 
   input.addEventListener("change", showFile);
+
+  // The browser could not decode it: no broken-image icon, a message saying why.
+  preview.addEventListener("error", function () {
+    if (!previewUrl) return;
+    unreadable = input.files && input.files[0];
+    URL.revokeObjectURL(previewUrl);
+    previewUrl = null;
+    preview.hidden = true;
+    preview.removeAttribute("src");
+    zone.classList.remove("has-file");
+    showError(text.msgUnreadable);
+  });
 
   ["dragenter", "dragover"].forEach(function (name) {
     zone.addEventListener(name, function (event) {
