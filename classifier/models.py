@@ -7,6 +7,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from classifier.labels import display_label
+
 
 class Prediction(models.Model):
     class Status(models.TextChoices):
@@ -60,7 +62,7 @@ class Prediction(models.Model):
         ]
 
     def __str__(self) -> str:
-        outcome = self.label or self.status
+        outcome = display_label(self.label) if self.label else self.status
         return f"{self.original_filename or self.image_sha256[:12]} → {outcome}"
 
     @property

@@ -15,10 +15,11 @@ from django.utils.formats import get_format
 from django.utils.timesince import timesince
 from django.utils.translation import gettext, pgettext
 
-from classifier.catalog import RANDOM_WEIGHTS_SUFFIX
 from classifier.labels import display_label
 from classifier.models import Prediction
 
+#: How the worker marks untrained weights in the names it records (mlworker.catalog).
+RANDOM_WEIGHTS_SUFFIX = " (random weights)"
 #: How people know the architectures; the runtime and precision after "+" are for staff.
 MODEL_FAMILIES = {"resnet50": "ResNet-50", "efficientnet_lite0": "EfficientNet-Lite0"}
 

@@ -32,7 +32,7 @@ if not ALLOWED_HOSTS:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.admin_site.ProductAdminConfig",  # Django's admin, with our pages in its index
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -232,7 +232,8 @@ RQ_QUEUES = {
 }
 # Enqueue immediately: submit_prediction creates the row first and must see Redis errors itself.
 RQ = {"COMMIT_MODE": "auto"}
-RQ_SHOW_ADMIN_LINK = True
+# Off: the admin index links our guarded /admin/rq/ instead (config.admin_site).
+RQ_SHOW_ADMIN_LINK = False
 
 # --- Classification -----------------------------------------------------------------------
 CLASSIFIER_MODEL = env.str("CLASSIFIER_MODEL", default="resnet50")

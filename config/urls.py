@@ -5,6 +5,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from accounts.permissions import staff_permission_required
 from accounts.views import LoginView
+from config.queue_pages import with_queue_page_policy
+from config.views import favicon
 from ops.views import HealthView, LivenessView, ReadinessView
 
 api_patterns = [
@@ -23,7 +25,8 @@ api_patterns = [
 
 # django-rq's dashboard admits any staff user; ours also needs this permission to look, and
 # a second one for the views that empty, requeue, delete, enqueue or stop jobs (their
-# confirmation pages too): those lose or repeat users' work.
+# confirmation pages too): those lose or repeat users' work. Its pages get their own
+# policy for django-rq's inline blocks (config.queue_pages says why).
 queue_guard = staff_permission_required("classifier.view_queue")
 queue_manager_guard = staff_permission_required("classifier.manage_queue")
 QUEUE_CHANGING_VIEWS = {
@@ -43,7 +46,8 @@ def _guarded(pattern: URLPattern) -> URLPattern:
     view = pattern.callback
     if pattern.name in QUEUE_CHANGING_VIEWS:
         view = queue_manager_guard(view)
-    return URLPattern(pattern.pattern, queue_guard(view), pattern.default_args, pattern.name)
+    view = with_queue_page_policy(queue_guard(view))
+    return URLPattern(pattern.pattern, view, pattern.default_args, pattern.name)
 
 
 queue_patterns = [
@@ -56,6 +60,7 @@ assert {pattern.name for pattern in queue_patterns} >= QUEUE_CHANGING_VIEWS, (
 )
 
 urlpatterns = [
+    path("favicon.ico", favicon, name="favicon"),
     path("admin/rq/", include((queue_patterns, "django_rq"))),
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),

@@ -32,6 +32,48 @@ def test_every_answer_carries_a_policy_without_inline_script_or_style(client):
         assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
 
 
+def policy_of(response) -> dict[str, list[str]]:
+    policy = response["Content-Security-Policy"]
+    return {part.split()[0]: part.split()[1:] for part in policy.split("; ") if part}
+
+
+def test_queue_pages_admit_exactly_their_own_inline_blocks(client, make_user, clean_redis):
+    """django-rq's pages carry fixed inline blocks: their policy admits those by hash (no
+    'unsafe-inline'), and only there; every other page keeps the plain policy."""
+    import base64
+    import hashlib
+
+    from django.conf import settings as django_settings
+    from rq import Queue
+
+    def digest(text: str) -> str:
+        return f"'sha256-{base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()}'"
+
+    Queue(django_settings.INFERENCE_QUEUE, connection=clean_redis).enqueue("math.floor", 1.5)
+    client.force_login(make_user(email="ops@example.com", is_staff=True, is_superuser=True))
+    pages = ["/admin/rq/", "/admin/rq/queues/0/", "/admin/rq/queues/0/empty/"]
+    seen = {"script": 0, "style": 0, "attribute": 0}
+    for path in pages:
+        response = client.get(path)
+        assert response.status_code == 200, path
+        html = response.content.decode()
+        policy = policy_of(response)
+        assert "'unsafe-inline'" not in response["Content-Security-Policy"]
+        for kind, body in re.findall(r"<(script|style)(?![^>]*\bsrc=)[^>]*>(.*?)</\1>", html, re.S):
+            assert digest(body) in policy[f"{kind}-src"], (path, kind, body[:80])
+            seen[kind] += 1
+    confirm = client.post(
+        "/admin/rq/queues/confirm-action/0/",
+        {"action": "delete", "_selected_action": ["none"]},
+    )
+    for value in re.findall(r'\sstyle="([^"]*)"', confirm.content.decode()):
+        assert digest(value) in policy_of(confirm)["style-src"], value
+        seen["attribute"] += 1
+    assert all(seen.values()), seen
+    plain = policy_of(client.get("/admin/"))
+    assert plain["script-src"] == ["'self'"] and plain["style-src"] == ["'self'"]
+
+
 def our_templates() -> list[Path]:
     skip = {".venv", "staticfiles", "node_modules"}
     return [
@@ -78,6 +120,9 @@ def test_main_pages_raise_no_csp_violation_in_chromium(live_stack, make_user):
         ("/admin/classifier/prediction/", "#result_list"),
         (f"/admin/classifier/prediction/{prediction.pk}/change/", "#content"),
         ("/admin/accounts/user/", "#result_list"),
+        ("/admin/rq/", "#changelist"),  # django-rq's pages: their inline blocks, by hash
+        ("/admin/rq/queues/0/", "#changelist-form"),
+        ("/admin/rq/queues/0/empty/", "#content"),
         ("/api/predictions/", ".response-info"),
         (f"/api/predictions/{prediction.pk}/", ".response-info"),
         ("/api/docs/", ".swagger-ui .information-container"),
