@@ -28,8 +28,7 @@ class PredictionAdmin(CalendarSafeAdmin, admin.ModelAdmin):
         "answer",
         "confidence",
         "recorded_model",
-        "cached",
-    ]
+    ]  # "cached" and attempts: filters and the detail page (the list fits at 1280 px)
     list_filter = ["status", "model_name", "cached", "created_at"]
     search_fields = ["id", "owner__email", "label", "image_sha256", "original_filename"]
     date_hierarchy = "created_at"

@@ -10,8 +10,9 @@ a SQLite database and media folder in a temporary directory, an embedded Redis (
 --redis-url), gunicorn and one model worker. Then it drives headless Chromium through the
 site like a person: registers a demo user, uploads a few scikit-image / scikit-learn
 photos, gives feedback, and photographs the welcome, upload, result (pending, done,
-phone-sized), history and admin feedback pages. Everything it started is stopped at the
-end; nothing outside the temporary directory and the output folder is touched.
+phone-sized), history and the admin's prediction and feedback lists. Everything it
+started is stopped at the end; nothing outside the temporary directory and the output
+folder is touched.
 
 EfficientNet-Lite0 is the default model because its pretrained weights ship in a package:
 the labels on the screenshots are real answers, computed offline.
@@ -41,7 +42,7 @@ FIRST = ("chelsea", "chelsea.jpg", "tabby")
 MORE = [
     ("coffee", "coffee.jpg", "espresso"),
     ("astronaut", "astronaut.jpg", None),
-    ("rocket", "launch.jpg", None),
+    ("rocket", "launch.jpg", "rocket"),  # names no ImageNet class: kept as the user's words
     ("china", "temple.jpg", "palace"),
 ]
 # --only quality: more photos and a second user, so the dashboard and the review queue have
@@ -182,7 +183,7 @@ class Tour:
         page.get_by_label("Password").fill(ADMIN["password"])
         page.get_by_role("button", name="Log in").click()
         page.goto("/admin/")
-        page.locator("#quality-links").wait_for()
+        page.locator(".app-quality").wait_for()  # the quality pages sit in the app's section
         self.shot(page, "admin-quality-links", full_page=False)
         page.goto("/quality/")
         page.locator("#models").wait_for()
@@ -192,16 +193,16 @@ class Tour:
         self.shot(page, "review-queue")
         page.context.close()
 
-    def admin_feedback_list(self) -> None:
-        page = self.new_page({"width": 1440, "height": 720})
-        # Collapse the admin's app sidebar so the whole feedback table fits.
-        page.context.add_init_script(
-            "localStorage.setItem('django.admin.navSidebarIsOpen', 'false')"
-        )
+    def admin_lists(self) -> None:
+        """The operator's prediction and feedback lists, at the 1280 px they are made for."""
+        page = self.new_page({"width": 1280, "height": 720})
         page.goto("/admin/")
         page.locator("#id_username").fill(ADMIN["email"])
         page.locator("#id_password").fill(ADMIN["password"])
         page.locator("input[type=submit]").click()
+        page.goto("/admin/classifier/prediction/")
+        page.locator("#result_list").wait_for()
+        self.shot(page, "admin-predictions")
         page.goto("/admin/feedback/feedback/")
         page.locator("#result_list").wait_for()
         self.shot(page, "admin-feedback")
@@ -284,7 +285,7 @@ def run(args) -> None:
                 tour.shot(phone, "result-phone")
                 phone.goto("/predictions/")
                 tour.shot(phone, "history-phone")
-                tour.admin_feedback_list()
+                tour.admin_lists()
             finally:
                 browser.close()
     finally:

@@ -198,9 +198,17 @@ ROWS = [
         "no inline script, style or event handler",
     ),
     (
+        "csp-queue-pages",
+        "django-rq's /admin/rq/ pages (queues, a queue's jobs, empty, confirm), which carry "
+        "fixed inline blocks (config/queue_pages.py)",
+        "those blocks and style attributes admitted by their SHA-256 hashes, on those pages "
+        "only; no unsafe-inline; /admin/ keeps 'self' only",
+    ),
+    (
         "csp-chromium",
         "headless Chromium over login, registration, upload, history, result, "
-        "admin (index, lists, change form), the browsable API and its login, Swagger UI",
+        "admin (index, lists, change form), django-rq's queue pages, the browsable API and "
+        "its login, Swagger UI",
         "no CSP violation in the console and no JavaScript error",
     ),
     (

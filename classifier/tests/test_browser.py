@@ -134,12 +134,15 @@ def test_register_upload_watch_result_give_feedback_and_admin_sees_it(
     expect(page.get_by_role("heading", name="Classify a photo")).to_be_visible()
     expect(page.locator("header")).to_contain_text("Erin")
 
-    # A file that claims to be a JPEG but is not: the server's error is shown in the form.
+    # A file that claims to be a JPEG but is not: a message, no broken preview, not sent.
     page.locator("#id_image").set_input_files(
         {"name": "notes.jpg", "mimeType": "image/jpeg", "buffer": b"just some text"}
     )
+    expect(page.locator("#image-errors")).to_contain_text("That file is not a photo we can read")
+    expect(page.locator("#preview")).to_be_hidden()
     page.get_by_role("button", name="Classify").click()
-    expect(page.locator("#image-errors")).to_contain_text("File type is not supported.")
+    expect(page.locator("#image-errors")).to_contain_text("That file is not a photo we can read")
+    expect(page).to_have_url(f"{stack.url}/")
 
     # Choose the real photo: a preview appears.
     photo = tmp_path / "chelsea.jpg"
@@ -166,7 +169,7 @@ def test_register_upload_watch_result_give_feedback_and_admin_sees_it(
     stack.add_worker()
     bars = page.locator("#top5 li")
     expect(bars).to_have_count(5, timeout=FIRST_ANSWER_TIMEOUT_MS)
-    expect(page.locator("#model-name")).to_have_text("resnet50 (random weights)")
+    expect(page.locator("#model-name")).to_have_text("ResNet-50 (random weights)")
     top = page.locator("#top-label")
     raw_label = top.get_attribute("data-label")
     assert raw_label in IMAGENET_LABELS
@@ -191,7 +194,7 @@ def test_register_upload_watch_result_give_feedback_and_admin_sees_it(
     rows = page.locator("#history tbody tr")
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text(raw_label.replace("_", " "))
-    expect(rows.first).to_contain_text("resnet50 (random weights)")
+    expect(rows.first).to_contain_text("ResNet-50 (random weights)")
     expect(rows.first).to_contain_text("✗ Wrong tabby")
     expect(rows.first.locator("img.thumb")).to_have_js_property("complete", True)
     assert rows.first.locator("img.thumb").evaluate("img => img.naturalWidth") > 0
@@ -214,7 +217,7 @@ def test_register_upload_watch_result_give_feedback_and_admin_sees_it(
     rows = admin.locator("#result_list tbody tr")
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("erin@example.com")
-    expect(rows.first).to_contain_text(raw_label)
+    expect(rows.first).to_contain_text(raw_label.replace("_", " "))
     expect(rows.first).to_contain_text("tabby")
     thumbnail = rows.first.locator("img[src*='/image/']")
     expect(thumbnail).to_have_js_property("complete", True)
@@ -257,3 +260,53 @@ def test_dropping_a_photo_on_the_upload_area_sends_it(live_stack, open_page, use
     expect(page).to_have_url(re.compile(r"/predictions/[0-9a-f-]{36}/$"))
     expect(page.get_by_role("heading", name="Classifying…")).to_be_visible()
     expect(page.locator("figcaption")).to_contain_text("coffee.jpg")
+
+
+def test_on_a_phone_the_account_page_is_one_tap_away(live_stack, open_page, user):
+    """At 375 px the header keeps the account link (the name): password change and account
+    deletion are reachable on a phone."""
+    stack = live_stack(workers=0)
+    page = open_page(stack)
+    page.set_viewport_size({"width": 375, "height": 800})
+    page.goto("/accounts/login/")
+    log_in(page, "alice@example.com", "correct-horse-42")
+    account = page.locator("header").get_by_role("link", name="Your account: alice")
+    expect(account).to_be_visible()
+    box = account.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 375, box
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    account.click()
+    expect(page).to_have_url(f"{stack.url}/accounts/account/")
+    expect(page.get_by_role("link", name="Change your password")).to_be_visible()
+    expect(page.get_by_role("link", name="Delete your account…")).to_be_visible()
+
+
+def test_admin_lists_fit_at_1280_pixels(live_stack, open_page):
+    """The predictions and feedback lists show every column without scrolling sideways."""
+    from classifier.tests.test_pages import make_prediction
+    from feedback.services import give_feedback
+
+    def world():
+        owner = get_user_model().objects.create_user(
+            email="a.rather.long.address@example.com", password="x", name="Owner"
+        )
+        prediction = make_prediction(owner, model_name="efficientnet_lite0+openvino-fp32")
+        give_feedback(user=owner, prediction=prediction, is_correct=False, correct_label="rocket")
+        get_user_model().objects.create_superuser(
+            email="ops@example.com", password="ops-password-77", name="Ops"
+        )
+
+    outside_playwright(world)
+    stack = live_stack(workers=0)
+    page = open_page(stack)  # 1280 px wide
+    page.goto("/admin/login/")
+    page.locator("#id_username").fill("ops@example.com")
+    page.locator("#id_password").fill("ops-password-77")
+    page.locator("input[type=submit]").click()
+    overflows = {}
+    for path in ("/admin/classifier/prediction/", "/admin/feedback/feedback/"):
+        page.goto(path)
+        results = page.locator("#changelist .results")
+        expect(results).to_be_visible()
+        overflows[path] = results.evaluate("element => element.scrollWidth - element.clientWidth")
+    assert all(pixels <= 0 for pixels in overflows.values()), overflows

@@ -53,7 +53,7 @@ def test_user_says_wrong_then_staff_sets_the_label_and_it_counts_as_reviewed(
     staff.get_by_role("navigation", name="Main").get_by_role("link", name="Quality").click()
     expect(staff.get_by_role("heading", name="Model quality")).to_be_visible()
     row = staff.locator("#models tr[data-model='resnet50']")
-    expect(row.locator("td.accuracy")).to_contain_text("0.0 %")
+    expect(row.locator("td.accuracy")).to_contain_text("0.0%")
     expect(row.locator("td.reviewed")).to_have_text("—")
     expect(staff.locator("svg.chart")).to_have_count(3)
     staff.get_by_role("link", name="Review queue").click()
@@ -80,7 +80,7 @@ def test_user_says_wrong_then_staff_sets_the_label_and_it_counts_as_reviewed(
     # The dashboard counts the review (the model said tiger cat: wrong on reviewed labels).
     staff.goto("/quality/")
     row = staff.locator("#models tr[data-model='resnet50']")
-    expect(row.locator("td.reviewed")).to_contain_text("0.0 %")
+    expect(row.locator("td.reviewed")).to_contain_text("0.0%")
     expect(row.locator("td.num").nth(3)).to_have_text("1")
 
     reviewed = outside_playwright(ReviewedLabel.objects.select_related("reviewer").get)
