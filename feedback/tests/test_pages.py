@@ -138,7 +138,7 @@ def test_staff_see_feedback_with_thumbnails_in_the_admin(client, user, make_user
     assert response.status_code == 200
     html = response.content.decode()
     text = inner_text(html)
-    assert "alice@example.com" in text and "tiger_cat" in text and "lynx" in text
+    assert "alice@example.com" in text and "tiger cat" in text and "lynx" in text
     image_url = f"/predictions/{prediction.pk}/image/"
     assert f'src="{image_url}"' in html
     assert client.get(image_url)["Content-Type"] == "image/jpeg"
