@@ -146,6 +146,11 @@ class Tour:
         self.shot(page, "register-errors")
         page.get_by_label("Password").fill(person["password"])
         page.get_by_role("button", name="Create account").click()
+        # Registering says nothing about whether the address had an account: it leads to
+        # the login form, the address filled in.
+        page.wait_for_url("**/accounts/login/**")
+        page.get_by_label("Password").fill(person["password"])
+        page.get_by_role("button", name="Log in").click()
         page.get_by_role("heading", name="Classify a photo").wait_for()
 
     def upload(self, name: str, filename: str) -> str:
