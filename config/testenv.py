@@ -26,6 +26,15 @@ def cache_url_for_test_run(queue_url: str) -> str:
     return with_database(queue_url, (database_index(queue_url) + 8) % 16)
 
 
+def redis_url_for_worker(queue_url: str) -> str:
+    """Under pytest-xdist (`-n 2`), worker gwN takes the database N above the one given, so
+    the workers never flush each other's queue (their cache then sits at that index + 8)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        return queue_url
+    return with_database(queue_url, (database_index(queue_url) + int(worker[2:])) % 16)
+
+
 def _default_redis_url() -> str:
     from ops.stack import EmbeddedRedis, port_open
 
@@ -42,7 +51,10 @@ os.environ.setdefault("DEBUG", "1")
 (PROJECT_DIR / ".run").mkdir(exist_ok=True)
 if not os.environ.get("REDIS_URL"):
     os.environ["REDIS_URL"] = _default_redis_url()
-if not os.environ.get("CACHE_REDIS_URL"):
+given_url = os.environ["REDIS_URL"]
+os.environ["REDIS_URL"] = redis_url_for_worker(given_url)
+# Unset, or derived from the given URL by the xdist controller: this process's own.
+if os.environ.get("CACHE_REDIS_URL", "") in ("", cache_url_for_test_run(given_url)):
     os.environ["CACHE_REDIS_URL"] = cache_url_for_test_run(os.environ["REDIS_URL"])
 os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="imageclassifier-media-"))
 os.environ.setdefault("RESNET50_WEIGHTS", "random")
