@@ -72,10 +72,18 @@ remove_new_iptables_rules() { # what dockerd added since the snapshot, and nothi
   done
 }
 
+summary() {
+  if [ -s "$work/sizes.txt" ]; then say "image sizes:"; sed 's/^/  /' "$work/sizes.txt"; fi
+  say "minutes per phase:"
+  printf '  %s\n' "${phases[@]}"
+  say "total $(minutes_since "$started") min"
+}
+
 cleanup() {
   local status=$?
   set +e
   trap - EXIT INT TERM
+  [ ${#phases[@]} -gt 0 ] && summary
   if [ -S "$socket" ]; then
     if [ "$status" != 0 ] && [ -f "$work/compose.env" ]; then
       say "failed; the last lines of each service's log:"
@@ -209,7 +217,7 @@ build imageclassifier-web:latest . --target web
 phase_done "web image"
 build imageclassifier-worker:latest . --target worker
 phase_done "worker image"
-"$docker" images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | sort | tee "$work/sizes.txt"
+"$docker" images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | sort > "$work/sizes.txt"
 
 # --- 4. the stack, used through nginx -----------------------------------------------------
 scripts/make-env.sh "$work/compose.env" >/dev/null
@@ -224,9 +232,3 @@ python=${PYTHON:-.venv/bin/python}
 timeout 1200 "$python" deploy/ci/compose_smoke.py --url "http://127.0.0.1:$port" \
   --env-file "$work/compose.env" --project "$PROJECT" --docker "$docker"
 phase_done "smoke checks"
-
-say "image sizes:"
-sed 's/^/  /' "$work/sizes.txt"
-say "minutes per phase:"
-printf '  %s\n' "${phases[@]}"
-say "total $(minutes_since "$started") min"

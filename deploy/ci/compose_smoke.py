@@ -99,13 +99,23 @@ class Site:
         return prediction
 
 
-def check_health(site: Site) -> None:
+def check_health(site: Site, *, bucket_made: bool) -> None:
+    """Before the first upload the images' bucket does not exist yet (the object store makes
+    it on the first write), and health reports the store as unavailable until then."""
     answer = requests.get(f"{site.url}/api/health/", timeout=TIMEOUT)
     body = answer.json()
+    check(body["database"] is True and body["redis"] is True, f"/api/health/: {body}")
+    check(body["live_workers"] >= 1, f"no live worker: {body}")
+    if not bucket_made:
+        ok(f"/api/health/ {answer.status_code} before any upload: {body}")
+        return
     check(answer.status_code == 200, f"/api/health/ {answer.status_code}: {body}")
     check(body["object_store"] == "ok", f"object store: {body}")
-    check(body["live_workers"] >= 1, f"no live worker: {body}")
     ok(f"/api/health/ 200, object store ok, {body['live_workers']} live worker(s)")
+
+
+def top5(prediction: dict) -> str:
+    return ", ".join(f"{entry['label']} {entry['score']:.3f}" for entry in prediction["top5"])
 
 
 def check_browser(site: Site, email: str, password: str) -> None:
@@ -124,6 +134,18 @@ def check_browser(site: Site, email: str, password: str) -> None:
     page = browser.get(site.url + detail if detail.startswith("/") else detail, timeout=TIMEOUT)
     check(page.status_code == 200, f"result page: {page.status_code}")
     ok(f"browser: uploaded through the form, result page {detail}")
+    # What the model said about it, through the API (for the log).
+    headers = api_headers(site, email, password)
+    identifier = detail.rstrip("/").rsplit("/", 1)[-1]
+    answer = requests.get(
+        f"{site.url}/api/predictions/{identifier}/",
+        params={"wait": 30},
+        headers=headers,
+        timeout=TIMEOUT,
+    )
+    check(answer.status_code == 200, f"GET the form's prediction: {answer.status_code}")
+    prediction = answer.json()
+    ok(f"browser: the form's photo ({prediction['status']}): {top5(prediction)}")
 
 
 def api_headers(site: Site, email: str, password: str) -> dict:
@@ -146,9 +168,13 @@ def check_api(site: Site, email: str, password: str) -> None:
     prediction = answer.json()
     labels = {entry["label"] for entry in prediction["top5"]}
     check(prediction["status"] == "done" and len(labels) == 5, f"prediction: {prediction}")
-    check(bool(labels & CAT_LABELS), f"a cat photo, labelled {sorted(labels)}")
+    check(
+        bool(labels & CAT_LABELS),
+        f"a cat photo, labelled {top5(prediction)} by {prediction['model_name']}"
+        f" (cached: {prediction['cached']}, run {prediction['run_seconds']} s)",
+    )
     check(prediction["url"].startswith(site.url + "/"), f"url {prediction['url']}")
-    ok(f"API: upload 201, {prediction['label']} ({prediction['model_name']}), url keeps the port")
+    ok(f"API: upload 201 by {prediction['model_name']}: {top5(prediction)}; url keeps the port")
     feedback = requests.post(
         f"{site.url}/api/feedback/",
         headers=headers,
@@ -254,7 +280,7 @@ def check_worker_crash(site: Site, email: str, password: str, docker: str, proje
     ok(f"worker: restarted by its restart policy (restart count {restarts} -> {state.split()[0]})")
     prediction = site.wait_until_finished(headers, answer.json(), seconds=600)
     check(prediction["status"] == "done", f"queued upload ended {prediction}")
-    ok(f"worker: the upload queued during the crash finished ({prediction['label']})")
+    ok(f"worker: the upload queued during the crash finished: {top5(prediction)}")
 
 
 def main() -> int:
@@ -268,13 +294,13 @@ def main() -> int:
     site = Site(args.url)
     email, password = env["ADMIN_EMAIL"], env["ADMIN_PASSWORD"]
     checks = [
-        lambda: check_health(site),
+        lambda: check_health(site, bucket_made=False),
         lambda: check_browser(site, email, password),
         lambda: check_api(site, email, password),
         lambda: check_admin(site, email, password),
         lambda: check_metrics(site, env["METRICS_TOKEN"]),
         lambda: check_worker_crash(site, email, password, args.docker, args.project),
-        lambda: check_health(site),
+        lambda: check_health(site, bucket_made=True),
     ]
     failures = 0
     for run_check in checks:  # each one, so a failure report shows everything that broke
