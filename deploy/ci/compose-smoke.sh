@@ -114,10 +114,10 @@ cleanup() {
     done
     remove_new_iptables_rules
     echo "$ip_forward_before" > /proc/sys/net/ipv4/ip_forward
-    say "cleaned up: dockerd stopped; its data root, bridges and iptables rules removed;" \
-      "ip_forward=$ip_forward_before as before"
   fi
   rm -rf "$work"
+  [ -n "$ip_forward_before" ] && say "cleaned up: dockerd stopped; its data root, bridges" \
+    "and iptables rules removed; ip_forward=$ip_forward_before as before"
   exit "$status"
 }
 trap cleanup EXIT
@@ -206,17 +206,24 @@ tar -C "$work/rootfs" -c . | "$docker" import - imageclassifier-ci/debian:bookwo
 rm -rf "$work/rootfs"
 phase_done "base image (debootstrap)"
 
+in_parallel() { # in_parallel "TAG CONTEXT [ARGS...]"...: builds at once (mostly downloads)
+  local pids=() spec pid
+  for spec in "$@"; do
+    # shellcheck disable=SC2086  # each spec is words: tag, context, arguments
+    build $spec &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do wait "$pid"; done
+}
 # Tagged with the names docker-compose.yml uses; python first (seaweedfs builds on it).
 build python:3.11-slim deploy/ci/images/python
-build postgres:15 deploy/ci/images/postgres
-build redis:7 deploy/ci/images/redis
-build nginx:1.27 deploy/ci/images/nginx
-build chrislusf/seaweedfs:4.48 deploy/ci/images/seaweedfs
+in_parallel "postgres:15 deploy/ci/images/postgres" "redis:7 deploy/ci/images/redis" \
+  "nginx:1.27 deploy/ci/images/nginx" "chrislusf/seaweedfs:4.48 deploy/ci/images/seaweedfs"
 phase_done "stand-in images"
-build imageclassifier-web:latest . --target web
-phase_done "web image"
-build imageclassifier-worker:latest . --target worker
-phase_done "worker image"
+# Both targets at once: BuildKit runs their shared stage (the web requirements) once.
+in_parallel "imageclassifier-web:latest . --target web" \
+  "imageclassifier-worker:latest . --target worker"
+phase_done "web and worker images"
 "$docker" images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | sort > "$work/sizes.txt"
 
 # --- 4. the stack, used through nginx -----------------------------------------------------
