@@ -3,20 +3,33 @@
 The file name and the client's content type are never trusted: Pillow decides what
 the bytes are. Both the web process (validation) and the model worker (decoding for
 the model) use this module, so what is accepted is exactly what can be classified.
+
+Memory is bounded here too. A PNG of 150 KB can hold 40 megapixels (160 MB as RGBA), so:
+the web checks an upload without decoding it at full resolution (a JPEG is decoded at an
+eighth of its size, a PNG's every chunk is read and its checksum verified, the other formats
+are decoded whole); and every full decode in a process (the web's, the worker's) holds its
+pixels from one budget, DECODE_PIXEL_BUDGET, so many small photos decode together while
+large ones take turns instead of adding up.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from io import BytesIO
+from typing import TypeVar
 
 import numpy as np
 from django.conf import settings
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+T = TypeVar("T")
 
 # Pillow format name → the extension we store the file under.
 ACCEPTED_FORMATS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp"}
@@ -84,8 +97,45 @@ def read_upload(upload) -> bytes:
     return content
 
 
+class _PixelBudget:
+    """Pixels being decoded at full resolution in this process, held to a budget.
+
+    An image waits while others hold the budget and it would not fit; one larger than the
+    whole budget decodes alone. Each holder is bounded in time (at most MAX_IMAGE_PIXELS to
+    decode), so waiting is too.
+    """
+
+    def __init__(self):
+        self._in_use = 0
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def hold(self, pixels: int) -> Iterator[None]:
+        budget = settings.DECODE_PIXEL_BUDGET
+        with self._changed:
+            self._changed.wait_for(lambda: self._in_use == 0 or self._in_use + pixels <= budget)
+            self._in_use += pixels
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._in_use -= pixels
+                self._changed.notify_all()
+
+
+full_decodes = _PixelBudget()
+
+# Scale a JPEG down by up to 8 while checking it: every coefficient is still read (a
+# truncated or damaged file fails), but only an eighth of the width and height is kept.
+_JPEG_CHECK_SCALE = 8
+
+
 def validate_image_bytes(content: bytes) -> ValidatedImage:
-    """Fully decode `content` (first frame) and check format and pixel count."""
+    """Check `content` is a whole image of an accepted format under the pixel cap.
+
+    The first frame is read to its end (what catches truncated files), at full resolution
+    only for formats that cannot do better (see the module's docstring).
+    """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -105,8 +155,8 @@ def validate_image_bytes(content: bytes) -> ValidatedImage:
                             "limit": f"{settings.MAX_IMAGE_PIXELS:,}",
                         }
                     )
-                image.load()  # decoding everything is what catches truncated files
                 image_format = image.format
+                _read_to_the_end(image)
     except InvalidImage:
         raise
     except UnidentifiedImageError:
@@ -128,12 +178,27 @@ def validate_image_bytes(content: bytes) -> ValidatedImage:
     )
 
 
+def _read_to_the_end(image: ImageFile.ImageFile) -> None:
+    width, height = image.size
+    if image.format == "JPEG":
+        image.draft(None, (-(-width // _JPEG_CHECK_SCALE), -(-height // _JPEG_CHECK_SCALE)))
+        with full_decodes.hold(image.size[0] * image.size[1]):
+            image.load()
+    elif image.format == "PNG":
+        image.verify()  # every chunk read, every CRC checked, no pixel kept
+    else:
+        with full_decodes.hold(width * height):
+            image.load()
+
+
 def validate_upload(upload) -> ValidatedImage:
     return validate_image_bytes(read_upload(upload))
 
 
-def open_rgb(content: bytes) -> Image.Image:
-    """Decode an accepted image into an upright 8-bit RGB picture, as a person would see it.
+def decode_rgb(content: bytes, use: Callable[[Image.Image], T]) -> T:
+    """Decode an accepted image into an upright 8-bit RGB picture, as a person would see it,
+    and return `use(picture)`, holding the picture's pixels from the process's decode budget
+    until `use` is done (the model's preprocessing keeps only a small array).
 
     First frame of animations, EXIF orientation applied, 16-bit scaled down,
     transparency flattened onto white, CMYK/palette/grey converted.
@@ -142,13 +207,19 @@ def open_rgb(content: bytes) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(BytesIO(content))
-            image.seek(0)
-            image = ImageOps.exif_transpose(image)
-            return _to_rgb(image)
+            with full_decodes.hold(image.size[0] * image.size[1]):
+                image.seek(0)
+                image = ImageOps.exif_transpose(image)
+                return use(_to_rgb(image))
     except _DECODE_ERRORS as error:
         raise InvalidImage(
             gettext("The image could not be decoded: %(error)s") % {"error": error}
         ) from None
+
+
+def open_rgb(content: bytes) -> Image.Image:
+    """`decode_rgb` for callers that keep the picture (tests, benchmarks)."""
+    return decode_rgb(content, lambda picture: picture)
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -160,7 +231,7 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA"):
         background = Image.new("RGB", image.size, (255, 255, 255))
-        rgba = image.convert("RGBA")
+        rgba = image if image.mode == "RGBA" else image.convert("RGBA")  # no second copy
         background.paste(rgba, mask=rgba.getchannel("A"))
         return background
     return image.convert("RGB")

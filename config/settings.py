@@ -248,6 +248,9 @@ INFERENCE_NUM_THREADS = env.int("INFERENCE_NUM_THREADS", default=0)
 INFERENCE_WORKERS_PER_HOST = env.int("INFERENCE_WORKERS_PER_HOST", default=1)
 MAX_UPLOAD_MB = env.float("MAX_UPLOAD_MB", default=10)
 MAX_IMAGE_PIXELS = env.int("MAX_IMAGE_PIXELS", default=40_000_000)
+# Pixels one process decodes at full resolution at the same time (web and worker each):
+# photos under it decode together, larger ones take turns (classifier.imaging).
+DECODE_PIXEL_BUDGET = env.int("DECODE_PIXEL_BUDGET", default=MAX_IMAGE_PIXELS)
 PREDICT_WAIT_SECONDS = env.float("PREDICT_WAIT_SECONDS", default=30)
 # Requests waiting for the model hold a server thread each: at most this many per user (all
 # web processes together) and per web process (keep it at most half of gunicorn's threads,

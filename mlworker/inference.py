@@ -14,7 +14,7 @@ import numpy as np
 from django.core.files.storage import default_storage
 
 from classifier import services
-from classifier.imaging import InvalidImage, open_rgb
+from classifier.imaging import InvalidImage, decode_rgb
 from mlworker.models.base import ImageClassifier
 from monitoring.metrics import FailureReason
 
@@ -36,7 +36,7 @@ class BatchOutcome:
 def load_model_input(model: ImageClassifier, storage_name: str) -> np.ndarray:
     with default_storage.open(storage_name, "rb") as stored:
         content = stored.read()
-    return model.preprocess(open_rgb(content))
+    return decode_rgb(content, model.preprocess)
 
 
 @dataclass
