@@ -24,17 +24,21 @@ def png_bomb() -> bytes:
     return buffer.getvalue()
 
 
+# VmHWM is this process's own peak (getrusage's maxrss starts from the parent's).
 PEAK_GROWTH = """
-import os, resource, sys
+import os, re, sys
 sys.path.insert(0, os.getcwd())
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 import django
 django.setup()
 from classifier.imaging import validate_image_bytes
+def peak_kb():
+    with open("/proc/self/status") as status:
+        return int(re.search(r"VmHWM:\\s+(\\d+) kB", status.read()).group(1))
 content = sys.stdin.buffer.read()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak_kb()
 image = validate_image_bytes(content)
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+after = peak_kb()
 print((after - before) // 1024, image.width, image.height)
 """
 
