@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.permissions import staff_may, staff_permission_required
 from classifier.labels import display_label
 from classifier.models import Prediction
-from feedback.labels import LABEL_SUGGESTIONS
+from feedback.labels import LABEL_SUGGESTIONS, labels_for_prediction
 from quality import charts, selectors, services
 from quality.forms import PeriodForm, QueueFilterForm, ReviewForm
 
@@ -49,16 +49,24 @@ def review_queue(request):
         request.GET.get("page")
     )
     others = selectors.feedback_on_same_images(page.object_list)
-    items = [
-        {
-            "prediction": prediction,
-            "feedback": others.get(prediction.image_sha256, []),
-            "form": ReviewForm(
-                auto_id=f"id_%s_{prediction.pk}", initial={"label": _suggested(prediction)}
-            ),
-        }
-        for prediction in page.object_list
-    ]
+    items = []
+    # Each answering model's labels: ImageNet for the built-ins, a registry version's own.
+    version_lists: dict[int, tuple[str, ...]] = {}
+    for prediction in page.object_list:
+        form = ReviewForm(
+            auto_id=f"id_%s_{prediction.pk}", initial={"label": _suggested(prediction)}
+        )
+        labels = labels_for_prediction(prediction)
+        if not labels.is_imagenet:
+            version_lists[prediction.model_version_id] = labels.suggestions
+            form.fields["label"].widget.attrs["list"] = f"labels-v{prediction.model_version_id}"
+        items.append(
+            {
+                "prediction": prediction,
+                "feedback": others.get(prediction.image_sha256, []),
+                "form": form,
+            }
+        )
     context = {
         "page": page,
         "items": items,
@@ -66,6 +74,9 @@ def review_queue(request):
         "reasons": selectors.REVIEW_REASONS,
         "low_confidence": selectors.LOW_CONFIDENCE,
         "label_suggestions": LABEL_SUGGESTIONS,
+        "version_label_lists": [
+            (f"labels-v{version_id}", labels) for version_id, labels in version_lists.items()
+        ],
     }
     return render(request, "quality/review_queue.html", context)
 

@@ -131,3 +131,23 @@ def test_queue_page_query_count_does_not_grow_with_the_page(client, user, review
     for index in range(1, 15):
         fixtures.say(fixtures.make(user, f"w{index}", "tabby", 0.9), False, "lynx")
     assert queries_for_page() == one <= 10
+
+
+def test_a_prediction_by_a_registry_version_is_reviewed_with_its_labels(client, user, reviewer):
+    from registry.models import ModelVersion
+
+    version = ModelVersion.objects.create(
+        name="colors", version=1, format="keras", labels=["red", "green", "blue"], state="live"
+    )
+    top = [{"label": "red", "score": 0.1}, {"label": "green", "score": 0.09}]
+    prediction = make_prediction(
+        user, model_version=version, model_name="colors v1", top5=top, label="red", score=0.1
+    )
+    html = client.get("/quality/review/").content.decode()
+    assert f'list="labels-v{version.pk}"' in html
+    assert f'<datalist id="labels-v{version.pk}"><option value="blue">' in html
+
+    refused = client.post(f"/quality/review/{prediction.pk}/", {"label": "tabby"}, follow=True)
+    assert "is not one of this model's labels" in inner_text(refused.content.decode())
+    client.post(f"/quality/review/{prediction.pk}/", {"label": " GREEN "})
+    assert ReviewedLabel.objects.get().label == "green"
