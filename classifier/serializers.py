@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from django.urls import reverse
@@ -39,17 +40,27 @@ class LabelScoreSerializer(serializers.Serializer):
 Step = tuple[str, Callable[[serializers.Serializer, Any], Any]]
 
 
-def _step(field: serializers.Field) -> Step:
-    """How one declared field turns a value into JSON: the field's own `get_attribute` and
-    `to_representation` (the same calls DRF's generic path makes), nested serializers by
-    the same rule, `SerializerMethodField`s through the serializer at hand."""
+def _reader(field: serializers.Field, *, from_mapping: bool) -> Callable[[Any], Any]:
+    """How a field finds its value: a plain lookup for a one-step source (a key in a nested
+    JSON entry, an attribute or property of the model); DRF's own `get_attribute` for
+    anything else (dotted sources, related fields and their pk-only wrapper)."""
+    if len(field.source_attrs) == 1 and not isinstance(field, serializers.RelatedField):
+        (source,) = field.source_attrs
+        return itemgetter(source) if from_mapping else attrgetter(source)
+    return field.get_attribute
+
+
+def _step(field: serializers.Field, *, from_mapping: bool = False) -> Step:
+    """How one declared field turns a value into JSON: its value as DRF finds it, through
+    the field's own `to_representation`; nested serializers by the same rule;
+    `SerializerMethodField`s through the serializer at hand."""
     name = field.field_name
     if isinstance(field, serializers.SerializerMethodField):
         method_name = field.method_name
         return name, lambda serializer, instance: getattr(serializer, method_name)(instance)
-    read = field.get_attribute
+    read = _reader(field, from_mapping=from_mapping)
     if isinstance(field, serializers.ListSerializer):
-        child_steps = _steps_of(field.child)
+        child_steps = _steps_of(field.child, from_mapping=True)  # top5: JSON entries
 
         def many(serializer, instance):
             items = read(instance)
@@ -61,18 +72,27 @@ def _step(field: serializers.Field) -> Step:
     if isinstance(field, serializers.BaseSerializer):
         raise TypeError(f"{name}: only lists of nested serializers have a fast path")
     convert = field.to_representation
+    if isinstance(field, serializers.RelatedField):
+
+        def related(serializer, instance):
+            value = read(instance)
+            # DRF's pk-only optimisation wraps the key; an empty relation is None.
+            empty = (value.pk if isinstance(value, PKOnlyObject) else value) is None
+            return None if empty else convert(value)
+
+        return name, related
 
     def plain(serializer, instance):
         value = read(instance)
-        # A related field's primary key comes wrapped (DRF's pk-only optimisation).
-        empty = (value.pk if isinstance(value, PKOnlyObject) else value) is None
-        return None if empty else convert(value)
+        return None if value is None else convert(value)
 
     return name, plain
 
 
-def _steps_of(serializer: serializers.Serializer) -> tuple[Step, ...]:
-    return tuple(_step(field) for field in serializer._readable_fields)
+def _steps_of(
+    serializer: serializers.Serializer, *, from_mapping: bool = False
+) -> tuple[Step, ...]:
+    return tuple(_step(field, from_mapping=from_mapping) for field in serializer._readable_fields)
 
 
 @cache
