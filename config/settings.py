@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "classifier",
     "feedback",
     "quality",
+    "training",
     "mlworker",
     "ops",
     "monitoring",
@@ -227,8 +228,12 @@ elif STORAGE_BACKEND != "filesystem":
 # --- Redis and the inference queue ----------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 INFERENCE_QUEUE = "inference"
+# Training runs (training/): minutes each, so a queue of their own, served by
+# `manage.py rqworker training` on a worker host, never by the inference workers.
+TRAINING_QUEUE = "training"
 RQ_QUEUES = {
     INFERENCE_QUEUE: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": env.int("JOB_TIMEOUT_SECONDS", 300)},
+    TRAINING_QUEUE: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600},
 }
 # Enqueue immediately: submit_prediction creates the row first and must see Redis errors itself.
 RQ = {"COMMIT_MODE": "auto"}
@@ -290,6 +295,14 @@ MODEL_LIVE_CHECK_SECONDS = env.float("MODEL_LIVE_CHECK_SECONDS", default=1.0)
 # a promotion while it was down).
 MODEL_LIVE_RECHECK_SECONDS = env.float("MODEL_LIVE_RECHECK_SECONDS", default=30.0)
 MODEL_VALIDATION_TIMEOUT_SECONDS = env.int("MODEL_VALIDATION_TIMEOUT_SECONDS", default=600)
+# --- Training from feedback (training/, docs/QUALITY.md "Training from feedback") ----------
+# A run is refused unless every class has at least this many labelled images.
+TRAINING_MIN_IMAGES_PER_CLASS = env.int("TRAINING_MIN_IMAGES_PER_CLASS", default=10)
+# Share of images (by digest) held out for validation; most epochs and early-stop patience.
+TRAINING_VALIDATION_SHARE = env.float("TRAINING_VALIDATION_SHARE", default=0.2)
+TRAINING_EPOCHS = env.int("TRAINING_EPOCHS", default=40)
+TRAINING_PATIENCE = env.int("TRAINING_PATIENCE", default=5)
+TRAINING_TIMEOUT_SECONDS = env.int("TRAINING_TIMEOUT_SECONDS", default=3600)
 # The model worker's files and TensorFlow's thread pools (0 = TensorFlow's default).
 MODEL_CACHE_DIR = Path(
     env.str("MODEL_CACHE_DIR", default=str(Path.home() / ".cache" / "imageclassifier"))
