@@ -65,7 +65,7 @@ def labelled_images(*, classes: tuple[str, ...]) -> list[LabelledImage]:
     for review in reviewed.iterator():
         offer(
             review.image_sha256,
-            review.prediction.image.name,
+            review.prediction.image.name or "",
             review.label,
             REVIEWED,
             review.reviewed_at,
@@ -75,13 +75,15 @@ def labelled_images(*, classes: tuple[str, ...]) -> list[LabelledImage]:
     ).select_related("prediction")
     for entry in answered.iterator():
         prediction = entry.prediction
+        if prediction is None:  # excluded by the filter; the type allows it
+            continue
         if entry.is_correct is False:
             text, source = entry.correct_label or entry.other_label, CORRECTED
         elif entry.is_correct:
             text, source = prediction.label, CONFIRMED
         else:
             continue
-        offer(prediction.image_sha256, prediction.image.name, text, source, entry.updated_at)
+        offer(prediction.image_sha256, prediction.image.name or "", text, source, entry.updated_at)
     return [
         LabelledImage(
             sha256=sha, image_name=image_names[sha], label=best[sha][2], source=best[sha][3]

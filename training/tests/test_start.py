@@ -186,3 +186,32 @@ def test_admin_starts_refuses_and_cancels_runs(
     run.refresh_from_db()
     assert run.state == "cancelled"
     assert not services.begin(run_id=run.pk)  # the worker that dequeues it does nothing
+
+
+def test_the_result_page_shows_accuracy_against_the_baseline_per_class_matrix_and_curve(
+    client, make_user, user
+):
+    client.force_login(make_user(email="root@example.com", is_staff=True, is_superuser=True))
+    run = TrainingRun.objects.create(
+        base=lite0(),
+        name="bits",
+        label_set="new",
+        classes=["0", "1"],
+        counts={"train": {"0": 8, "1": 8}, "validation": {"0": 2, "1": 2}, "imbalance": 1.0},
+        state="done",
+        progress=1.0,
+        version=ModelVersion.objects.get(builtin_key="resnet50"),
+        result={
+            "validation_accuracy": 0.75,
+            "validation_images": 4,
+            "majority_baseline": 0.5,
+            "per_class_accuracy": {"0": 1.0, "1": 0.5},
+            "confusion_matrix": [[2, 0], [1, 1]],
+            "curve": [{"epoch": 1, "accuracy": 0.6, "val_accuracy": 0.5}],
+        },
+    )
+    page = client.get(f"/admin/training/trainingrun/{run.pk}/change/").content.decode()
+    assert "75.0% on 4 images (majority class: 50.0%)" in page
+    assert "<td>2</td><td>0</td>" in page and "1: 50.0%" in page
+    assert 'aria-label="training curve"' in page
+    assert "resnet50 v1 (ready)" in page

@@ -1,0 +1,135 @@
+"""The loop closed on real labels: a user uploads handwritten digits (scikit-learn's
+`load_digits` as photos) through the API and corrects each answer with the true digit;
+`train_model` queues a run that a real training worker (`rqworker training`) trains on
+EfficientNet-Lite0's frozen features; the model worker validates the new version; once
+promoted, held-out digits come back as digits at about the validation accuracy.
+
+PostgreSQL, Redis, gunicorn and both workers are real processes. Sized to run in minutes.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from classifier.models import Prediction
+from conftest import live_auth_headers, live_upload, subprocess_env
+from ops.stack import wait_until
+from registry import services as registry_services
+from registry.models import ModelVersion
+from training.digits import CLASSES, digit_photos
+from training.models import TrainingRun
+
+pytestmark = [pytest.mark.slow]
+
+TRAINED = 250  # 25 per digit: 200 train, 50 validation (by digest)
+HELD_OUT = slice(1700, 1760)  # never uploaded before the promotion
+TIMEOUT = 900
+
+
+def upload_all(stack, headers, photos) -> list[str]:
+    def one(content: bytes) -> str:
+        response = live_upload(stack, headers, content, name="digit.png", timeout=60)
+        assert response.status_code in (201, 202), response.text
+        return response.json()["id"]
+
+    with ThreadPoolExecutor(4) as pool:
+        return list(pool.map(one, photos))
+
+
+def answers(stack, headers, ids: list[str]) -> list[dict]:
+    wait_until(
+        lambda: Prediction.objects.filter(pk__in=ids, status="done").count() == len(ids),
+        timeout=TIMEOUT,
+        interval=1,
+        what=f"{len(ids)} answers",
+    )
+    return [
+        requests.get(f"{stack.url}/api/predictions/{pk}/", headers=headers, timeout=30).json()
+        for pk in ids
+    ]
+
+
+def test_users_corrections_train_a_digit_model_that_answers_new_digits_once_promoted(
+    live_stack, user, make_user, client, tmp_path
+):
+    env = {"MODEL_CACHE_DIR": str(tmp_path / "cache"), "INFERENCE_RUNTIME": "tensorflow"}
+    stack = live_stack(workers=1, PREDICT_WAIT_SECONDS="0", **env)
+    headers = live_auth_headers(stack, user)
+    photos, digits = digit_photos()
+
+    ids = upload_all(stack, headers, photos[:TRAINED])
+    for answer, digit in zip(answers(stack, headers, ids), digits[:TRAINED], strict=True):
+        sent = requests.post(
+            f"{stack.url}/api/feedback/",
+            headers=headers,
+            json={"prediction": answer["id"], "is_correct": False, "correct_label": str(digit)},
+            timeout=10,
+        )
+        assert sent.status_code == 201, sent.text
+        assert sent.json()["other_label"] == str(digit)  # not an ImageNet class: free text
+
+    command = [
+        sys.executable, "manage.py", "train_model", "--base", "efficientnet_lite0:1",
+        "--labels", "new", "--classes", ",".join(CLASSES), "--name", "digits",
+    ]  # fmt: skip
+    trainer = [sys.executable, "manage.py", "rqworker", "training", "--burst"]
+    with (
+        subprocess.Popen(
+            command, env=subprocess_env(**env), stdout=subprocess.PIPE, text=True
+        ) as follower,
+    ):
+        wait_until(TrainingRun.objects.exists, timeout=120, what="the run to be queued")
+        worker = subprocess.run(
+            trainer, env=subprocess_env(**env), timeout=TIMEOUT, capture_output=True, text=True
+        )
+        assert worker.returncode == 0, worker.stderr[-3000:]
+        printed, _ = follower.communicate(timeout=60)
+    assert follower.returncode == 0, printed
+    run = TrainingRun.objects.get()
+    result = run.result
+    print(printed[-1500:], result["seconds"])
+    assert run.state == "done" and "] 100% " in printed and "validation accuracy" in printed
+    assert result["train_images"] + result["validation_images"] == TRAINED
+    assert sum(map(sum, result["confusion_matrix"])) == result["validation_images"]
+    assert result["features_computed"] == TRAINED
+    baseline = result["majority_baseline"]
+    assert result["validation_accuracy"] >= 3 * baseline, result
+
+    version = run.version
+    wait_until(
+        lambda: ModelVersion.objects.get(pk=version.pk).state == "ready",
+        timeout=TIMEOUT,
+        what="the model worker to validate the trained version",
+    )
+    version.refresh_from_db()
+    assert version.labels == list(CLASSES) and version.format == "keras"
+
+    admin = make_user(email="root@example.com", is_staff=True, is_superuser=True)
+    client.force_login(admin)
+    page = client.get(f"/admin/training/trainingrun/{run.pk}/change/").content.decode()
+    shown = f"{100 * result['validation_accuracy']:.1f}%"
+    assert shown in page and "Confusion matrix" in page and "<svg" in page
+
+    registry_services.promote_version(version=version, actor=admin)
+    probe = photos[HELD_OUT.start - 1]  # the worker loads the version while it keeps answering
+    wait_until(
+        lambda: (
+            answers(stack, headers, upload_all(stack, headers, [probe]))[0]["model_version"]
+            == version.pk
+        ),
+        timeout=300,
+        interval=1,
+        what="an upload answered by the promoted version",
+    )
+    held_out = answers(stack, headers, upload_all(stack, headers, photos[HELD_OUT]))
+    assert {a["model_version"] for a in held_out} == {version.pk}
+    right = sum(a["label"] == str(d) for a, d in zip(held_out, digits[HELD_OUT], strict=True))
+    accuracy = right / len(held_out)
+    print(f"held-out accuracy {accuracy:.3f} on {len(held_out)} digits")
+    assert accuracy >= min(result["validation_accuracy"] - 0.2, 0.6)
+    assert accuracy >= 3 * baseline
