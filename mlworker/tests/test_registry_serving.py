@@ -109,8 +109,11 @@ def test_own_model_registered_in_admin_validated_promoted_and_served(
     ]
 
     # The result page offers this model's labels for feedback, and feedback is read with them.
+    user.refresh_from_db()  # the server's login may have re-hashed the password
     client.force_login(user)
-    page = client.get(f"/predictions/{body['id']}/").content.decode()
+    response = client.get(f"/predictions/{body['id']}/")
+    assert response.status_code == 200, (response.status_code, response.headers)
+    page = response.content.decode()
     assert "this model&#x27;s 3 labels" in page or "this model's 3 labels" in page
     assert '<option value="green">' in page and "great white shark" not in page
     answer = requests.post(
