@@ -184,7 +184,11 @@ def _openvino_forward(make_network, entry, input_size, choice, threads: ThreadPl
         model = core.read_model(model_file)
         logger.info("OpenVINO model from cache %s", entry)
     else:
-        model = ov.convert_model(make_network(), input=[(-1, height, width, 3)])
+        # share_weights=False: the converted model must own its weights; shared ones point into
+        # the temporary Keras network, and once that is collected they read freed memory.
+        model = ov.convert_model(
+            make_network(), input=[(-1, height, width, 3)], share_weights=False
+        )
         if entry is not None:
             _publish(
                 lambda to: ov.save_model(model, to / "model.xml", compress_to_fp16=False), entry

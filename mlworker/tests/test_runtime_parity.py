@@ -271,3 +271,26 @@ def test_openvino_conversion_never_loads_its_telemetry():
     assert result.returncode == 0, result.stderr[-2000:]
     line = result.stdout.strip().splitlines()[-1]
     assert line == "TELEMETRY: None openvino.tools.ovc.telemetry_stub", line
+
+
+def test_a_freshly_converted_openvino_model_answers_after_its_keras_network_is_gone(
+    tmp_path, lite0_reference
+):
+    """A worker's first start converts the model; its answers must not change once the
+    Keras network it was converted from is collected and its memory reused."""
+    import gc
+
+    from mlworker.models.efficientnet_lite import EfficientNetLite0
+
+    model = EfficientNetLite0(
+        cache_dir=tmp_path, choice=choose(OPENVINO, FP32), threads=thread_plan_for_tests()
+    )
+    gc.collect()
+    # Fill freed heap memory with other data, as a busy worker process would.
+    scratch = [np.full(256 * 1024, index % 251, dtype=np.uint8) for index in range(6000)]
+    del scratch
+    inputs, reference = lite0_reference
+    candidate = model.predict_batch(inputs[:BATCH])
+    agreement = Agreement.of(reference[:BATCH], candidate)
+    assert agreement.top1_same == 1.0, agreement
+    assert agreement.top5_max_abs_diff <= FP32_TOP5_TOLERANCE, agreement
