@@ -39,11 +39,17 @@ def format_percent(fraction: float | None, *, decimals: int = 1, empty: str = ""
     return pgettext("percentage", "%(number)s%%") % {"number": prefix + number}
 
 
-def model_for_people(technical_name: str) -> str:
+def model_for_people(technical_names: str) -> str:
     """`efficientnet_lite0+openvino-fp32` → `EfficientNet-Lite0`: the architecture people
     may have heard of, without the runtime and precision staff and API clients compare.
+    A list ("a, b": the models live workers run) is mapped name by name, each family once.
     Works on any recorded name (a name this table does not know reads with spaces)."""
-    name = (technical_name or "").strip()
+    families = dict.fromkeys(_one_model_for_people(name) for name in technical_names.split(","))
+    return ", ".join(family for family in families if family)
+
+
+def _one_model_for_people(technical_name: str) -> str:
+    name = technical_name.strip()
     untrained = name.endswith(RANDOM_WEIGHTS_SUFFIX)
     if untrained:
         name = name.removesuffix(RANDOM_WEIGHTS_SUFFIX)

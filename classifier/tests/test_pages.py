@@ -108,7 +108,7 @@ def test_upload_page_names_the_models_live_workers_publish(client, user, live_mo
     live_model("resnet50", worker="w2")
     client.force_login(user)
     text = inner_text(client.get("/").content.decode())
-    assert "Answers come from efficientnet_lite0, resnet50," in text
+    assert "Answers come from EfficientNet-Lite0, ResNet-50," in text  # as people know them
     assert NO_WORKER_NOTE not in text
 
 
