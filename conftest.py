@@ -238,7 +238,8 @@ def resnet_random():
 @pytest.fixture
 def run_worker(resnet_random):
     """Run the batched worker in this process until the queue is empty."""
-    from mlworker.worker import BatchSettings, BatchWorker, read_stats
+    from mlworker.batch import read_model_counters
+    from mlworker.worker import BatchSettings, BatchWorker
 
     def run(batch_size: int = 16, model=None) -> dict:
         queue = django_rq.get_queue(settings.INFERENCE_QUEUE)
@@ -248,7 +249,7 @@ def run_worker(resnet_random):
             batching=BatchSettings(batch_size=batch_size, max_wait_ms=5),
         )
         worker.work(burst=True, logging_level="WARNING")
-        return read_stats(queue.connection)
+        return read_model_counters(queue.connection)
 
     return run
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 import django_rq
 from django.conf import settings
-from redis.client import Pipeline
 from rq import Callback, Retry
 from rq.results import Result
 
@@ -40,39 +40,45 @@ def inference_queue():
     return django_rq.get_queue(settings.INFERENCE_QUEUE, connection=_per_thread.connection)
 
 
+@dataclass(frozen=True)
+class Count:
+    """A Redis counter that one enqueued job adds one to (kept `ttl` seconds)."""
+
+    key: str
+    ttl: int
+
+
+def add_counts(pipeline, counts: Iterable[Count]) -> None:
+    """Queue the INCR (and expiry) of each counter on `pipeline` (or any Redis client)."""
+    for count in counts:
+        pipeline.incr(count.key)
+        pipeline.expire(count.key, count.ttl)
+
+
 def enqueue_prediction(
-    *,
-    prediction_id: str,
-    attempts: int | None = None,
-    also: Callable[[Pipeline], None] | None = None,
+    *, prediction_id: str, attempts: int | None = None, counts: Iterable[Count] = ()
 ) -> None:
     """Queue the prediction's job; RQ retries it until `attempts` (default: all) are used.
 
-    The job goes in one MULTI/EXEC with `also`'s commands: left to itself RQ spends two
-    round trips (the queue set, then the job), and the upload's quota INCR was a third.
+    The job goes in one MULTI/EXEC with the `counts` it adds to: left to itself RQ spends
+    two round trips (the queue set, then the job), and the upload's quota INCR was a third.
     """
     attempts = settings.PREDICTION_MAX_ATTEMPTS if attempts is None else attempts
     retries = max(attempts - 1, 0)
     queue = inference_queue()
-    options = {
-        "job_id": prediction_id,
-        "retry": Retry(max=retries) if retries else None,
-        "on_failure": Callback(FAILURE_CALLBACK),
-        "result_ttl": 3600,
-        "failure_ttl": 7 * 24 * 3600,
-        "description": f"classify prediction {prediction_id}",
-    }
-    if not queue.is_async:  # runs the job at once: RQ must not wait for our pipeline
-        queue.enqueue(CLASSIFY_JOB, prediction_id, **options)
-        if also is not None:
-            with queue.connection.pipeline() as pipeline:
-                also(pipeline)
-                pipeline.execute()
-        return
     with queue.connection.pipeline() as pipeline:
-        queue.enqueue(CLASSIFY_JOB, prediction_id, pipeline=pipeline, **options)
-        if also is not None:
-            also(pipeline)
+        queue.enqueue(
+            CLASSIFY_JOB,
+            prediction_id,
+            pipeline=pipeline,
+            job_id=prediction_id,
+            retry=Retry(max=retries) if retries else None,
+            on_failure=Callback(FAILURE_CALLBACK),
+            result_ttl=3600,
+            failure_ttl=7 * 24 * 3600,
+            description=f"classify prediction {prediction_id}",
+        )
+        add_counts(pipeline, counts)
         pipeline.execute()
 
 

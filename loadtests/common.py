@@ -522,7 +522,7 @@ def bench_environment(database_url: str, model: str, media: str, **extra: str) -
     os.environ.update(env)
     import django
 
-    django.setup()  # for the worker's statistics (mlworker.worker.read_stats)
+    django.setup()  # for the worker's statistics (mlworker.batch.read_model_counters)
     return env
 
 
@@ -596,12 +596,12 @@ def stack_counters(stack) -> Counters:
     """The worker's forward passes, images and forward seconds so far (for `closed_loop_load`)."""
     import redis
 
-    from mlworker.worker import read_stats
+    from mlworker.batch import read_model_counters
 
     def read() -> dict[str, float]:
         connection = redis.Redis.from_url(stack.env["REDIS_URL"])
         try:
-            stats = read_stats(connection)
+            stats = read_model_counters(connection)
         finally:
             connection.close()
         return {key: stats.get(key, 0.0) for key in ("forward_passes", "images", "forward_seconds")}

@@ -9,7 +9,8 @@ Redis, gunicorn, N `run_model_worker` processes), runs Locust headless against i
 CSV output, and stops everything. The measured window starts when every simulated user
 has logged in (the locustfile resets its statistics then) and lasts --duration seconds.
 During the window it samples the CPU and memory of web, workers, Locust and Redis, and
-reads the worker's counters (`mlworker:stats`) to get the batch sizes actually formed.
+reads the workers' counters (their Prometheus metrics in Redis) to get the batch sizes
+actually formed.
 
 Scenarios: the seed plan's six (users / model workers: 10/1, 10/2, 25/1, 25/2, 50/2,
 50/3; 90 % of users upload new photos, 10 % re-upload one photo) and the batching
@@ -171,14 +172,15 @@ def read_locust_stats(path: Path) -> dict[str, dict]:
 
 
 def model_counters(stack: Stack) -> dict[str, float]:
-    """The workers' counters (`mlworker:stats`): forward passes, images, seconds in forward."""
+    """The workers' counters (their Prometheus metrics in Redis): forward passes, images,
+    seconds in forward."""
     import redis
 
-    from mlworker.worker import read_stats
+    from mlworker.batch import read_model_counters
 
     connection = redis.Redis.from_url(stack.env["REDIS_URL"])
     try:
-        return read_stats(connection)
+        return read_model_counters(connection)
     finally:
         connection.close()
 
@@ -385,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Preparing {args.database_url} (migrate, static files, accounts)…", flush=True)
     common.prepare_database(env, accounts=args.accounts)
     os.environ.update(env)
-    django.setup()  # for mlworker.worker.read_stats
+    django.setup()  # for mlworker.batch.read_model_counters
     run_info = {
         **common.run_record(run_name),
         "packages": common.package_versions(),

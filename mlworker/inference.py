@@ -1,7 +1,7 @@
-"""Classify a group of predictions with one forward pass, and record the outcome.
+"""The three steps of a classification batch: prepare, one forward pass, record.
 
-Used both by the batched worker (many predictions) and by the plain RQ job
-function (one prediction), so the two paths cannot drift apart.
+`mlworker.jobs.classify_prediction` names them; the batched worker runs them, preparing
+the next batch while the current one is in the model.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.core.files.storage import default_storage
 
-from classifier import services
 from classifier.imaging import InvalidImage, decode_rgb
+from mlworker import lifecycle
 from mlworker.models.base import ImageClassifier
 from monitoring.metrics import FailureReason
 
@@ -56,9 +56,9 @@ def prepare_inputs(model: ImageClassifier, prediction_ids: list[str]) -> Prepare
     """
     outcome = BatchOutcome()
     # Past their deadline: failed as expired, never run (and not retried).
-    outcome.failures.update(services.expire_overdue_predictions(prediction_ids=prediction_ids))
+    outcome.failures.update(lifecycle.expire_overdue_predictions(prediction_ids=prediction_ids))
     to_start = [pid for pid in prediction_ids if pid not in outcome.failures]
-    predictions = services.start_predictions(prediction_ids=to_start)
+    predictions = lifecycle.start_predictions(prediction_ids=to_start)
     outcome.skipped = [pid for pid in to_start if pid not in predictions]
     inputs: dict[str, np.ndarray] = {}
     for prediction_id, prediction in predictions.items():
@@ -90,17 +90,11 @@ def record_outcome(
     """Store the results (with the model and registry version that ran) and the per-image
     failures in the database."""
     if outcome.results:
-        services.complete_predictions(
+        lifecycle.complete_predictions(
             results=outcome.results, model_name=model_name, model_version_id=model_version_id
         )
     for prediction_id, message in outcome.failures.items():
         # Expired ones were failed already; this finds them finished and does nothing.
-        services.fail_prediction(
+        lifecycle.fail_prediction(
             prediction_id=prediction_id, message=message, reason=FailureReason.BAD_IMAGE
         )
-
-
-def classify_predictions(model: ImageClassifier, prediction_ids: list[str]) -> BatchOutcome:
-    outcome = run_forward(model, prepare_inputs(model, prediction_ids))
-    record_outcome(outcome, model_name=model.name, model_version_id=model.version_id)
-    return outcome

@@ -1,56 +1,51 @@
-"""The RQ job function and failure callback for classification jobs.
+"""The classification job the web enqueues, and the failure callback RQ runs for it.
 
-`classify_prediction` is what the web enqueues. The batched worker
-(`run_model_worker`) recognises these jobs and runs many in one forward pass; a plain
-`python manage.py rqworker inference --worker-class rq.worker.SimpleWorker` runs the
-same jobs one by one through this function.
+`classifier.catalog.CLASSIFY_JOB` names `classify_prediction`, a `BatchJob`: the batched
+worker (`run_model_worker`) imports what each job names and runs the `BatchJob`'s three
+steps over many jobs at once (prepare → one forward pass → record). It is not a plain
+function: a one-job-at-a-time `rqworker` is not deployed anywhere, and the model's forward
+pass only pays off in batches, so calling it one by one is refused with a message that
+says which worker to run.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import DatabaseError
-from rq import get_current_job
 
-from classifier import services
 from classifier.storage import StorageUnavailable
-from mlworker.catalog import load_model
-from mlworker.inference import classify_predictions
+from mlworker import inference, lifecycle
 from monitoring.metrics import FailureReason
 
 logger = logging.getLogger(__name__)
 
-_model = None
+
+@dataclass(frozen=True)
+class BatchJob:
+    """A kind of job the batched worker runs many at a time, in three steps."""
+
+    #: (model, prediction ids) → inputs: mark running, decode (no model call)
+    prepare: Callable[..., inference.PreparedInputs]
+    #: (model, prepared inputs) → outcome: one forward pass
+    forward: Callable[..., inference.BatchOutcome]
+    #: (outcome, model name) → None: store results and per-image failures
+    record: Callable[..., None]
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(
+            "classification jobs run in batches: start `python manage.py run_model_worker`, "
+            "not a plain rqworker"
+        )
 
 
-class PredictionFailed(Exception):
-    """The image itself cannot be classified; retrying will not help."""
-
-
-def get_model():
-    """The process's model, built on first use (this is where TensorFlow is imported)."""
-    global _model
-    if _model is None:
-        _model = load_model(settings.CLASSIFIER_MODEL)
-    return _model
-
-
-def use_model(model) -> None:
-    """Install an already-built model (the batched worker builds its own at start-up)."""
-    global _model
-    _model = model
-
-
-def classify_prediction(prediction_id: str) -> dict:
-    outcome = classify_predictions(get_model(), [prediction_id])
-    if prediction_id in outcome.failures:
-        job = get_current_job()
-        if job is not None:
-            job.retries_left = 0  # a broken image stays broken
-        raise PredictionFailed(outcome.failures[prediction_id])
-    return {"prediction": prediction_id, "skipped": prediction_id in outcome.skipped}
+classify_prediction = BatchJob(
+    prepare=inference.prepare_inputs,
+    forward=inference.run_forward,
+    record=inference.record_outcome,
+)
 
 
 def record_job_failure(job, connection, exc_type, exc_value, traceback) -> None:
@@ -60,8 +55,6 @@ def record_job_failure(job, connection, exc_type, exc_value, traceback) -> None:
     another attempt will follow.
     """
     prediction_id = job.args[0] if job.args else job.id
-    if exc_type is not None and issubclass(exc_type, PredictionFailed):
-        return  # already recorded by classify_predictions
     if exc_type is not None and exc_type.__name__ == "AbandonedJobError":
         reason = "the worker stopped"
         metric_reason = FailureReason.WORKER_LOST
@@ -78,10 +71,10 @@ def record_job_failure(job, connection, exc_type, exc_value, traceback) -> None:
         if job.retries_left:
             logger.warning("prediction %s will be retried: %s", prediction_id, reason)
             message = f"Retrying: {reason}."
-            services.requeue_prediction(prediction_id=prediction_id, message=message)
+            lifecycle.requeue_prediction(prediction_id=prediction_id, message=message)
         else:
             logger.error("prediction %s failed for good: %s", prediction_id, reason)
-            services.fail_prediction(
+            lifecycle.fail_prediction(
                 prediction_id=prediction_id,
                 message=f"Classification failed after repeated attempts ({reason}).",
                 reason=metric_reason,

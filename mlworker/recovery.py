@@ -26,8 +26,9 @@ from django.utils import timezone
 from rq.exceptions import InvalidJobOperation
 from rq.job import Job, JobStatus
 
-from classifier import queueing, services
+from classifier import queueing
 from classifier.models import Prediction
+from mlworker import lifecycle
 from monitoring.metrics import FailureReason
 
 logger = logging.getLogger(__name__)
@@ -84,12 +85,12 @@ def _sweep(queue, *, grace_seconds: int, limit: int) -> dict[str, int]:
     ):
         status = raw_status.decode() if raw_status else None
         prediction_id = str(prediction_id)
-        if status != JobStatus.STARTED and services.is_past_deadline(created_at, now=now):
+        if status != JobStatus.STARTED and lifecycle.is_past_deadline(created_at, now=now):
             # Waiting (or lost) past its deadline: fail it, and take its job off the queue
             # so the backlog shrinks now rather than one batch at a time.
-            if services.fail_prediction(
+            if lifecycle.fail_prediction(
                 prediction_id=prediction_id,
-                message=services.expired_message(),
+                message=lifecycle.expired_message(),
                 reason=FailureReason.EXPIRED,
             ):
                 done["expired"] += 1
@@ -99,7 +100,7 @@ def _sweep(queue, *, grace_seconds: int, limit: int) -> dict[str, int]:
         if status in LIVE_JOB_STATUSES or created_at >= grace_cutoff:
             continue
         if status in CANCELLED_JOB_STATUSES:
-            services.fail_prediction(
+            lifecycle.fail_prediction(
                 prediction_id=prediction_id,
                 message=CANCELLED_MESSAGE,
                 reason=FailureReason.CANCELLED,
@@ -109,14 +110,14 @@ def _sweep(queue, *, grace_seconds: int, limit: int) -> dict[str, int]:
         attempts_left = settings.PREDICTION_MAX_ATTEMPTS - attempts
         if attempts_left <= 0:
             logger.error("prediction %s: job %s and no attempts left", prediction_id, status)
-            services.fail_prediction(
+            lifecycle.fail_prediction(
                 prediction_id=prediction_id, message=LOST_MESSAGE, reason=FailureReason.JOB_LOST
             )
             done["failed"] += 1
             continue
         reason = "its job was lost" if status is None else "its last attempt was not recorded"
         message = f"Retrying: {reason}."
-        if not services.requeue_prediction(prediction_id=prediction_id, message=message):
+        if not lifecycle.requeue_prediction(prediction_id=prediction_id, message=message):
             continue  # it finished between our two reads
         logger.warning("prediction %s: job %s, queued again", prediction_id, status or "lost")
         queue.failed_job_registry.remove(prediction_id)

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
-from redis.client import Pipeline
 from redis.exceptions import WatchError
 from rq.executions import Execution
 from rq.job import Job, JobStatus
@@ -167,14 +166,12 @@ class BatchRQWorker(SimpleWorker):
         jobs: list[JobAndQueue],
         executions: dict[str, Execution],
         *,
-        result: Callable[[Job], Any],
-        also: Callable[[Pipeline], None] | None = None,
+        results: dict[str, Any],
     ) -> None:
-        """RQ's handle_job_success for every job, in one MULTI/EXEC: `result(job)` written to
-        the job's result stream (this wakes the waiting web request), job in the
-        FinishedJobRegistry, its Execution out of the StartedJobRegistry; `also` adds
-        commands to the same transaction. Jobs with dependents or repeats go through RQ's
-        own method, one by one."""
+        """RQ's handle_job_success for every job, in one MULTI/EXEC: `results[job.id]`
+        written to the job's result stream (this wakes the waiting web request), job in the
+        FinishedJobRegistry, its Execution out of the StartedJobRegistry. Jobs with
+        dependents or repeats go through RQ's own method, one by one."""
         with self.connection.pipeline() as pipeline:
             while True:
                 try:
@@ -184,13 +181,13 @@ class BatchRQWorker(SimpleWorker):
                             job.repeats_left for job, _ in jobs
                         ):
                             pipeline.reset()
-                            self._finish_succeeded_one_by_one(jobs, executions, result)
+                            self._finish_succeeded_one_by_one(jobs, executions, results)
                             jobs = []
                     pipeline.multi()
                     for job, _ in jobs:
                         execution = executions[job.id]
                         assert job.started_at is not None and job.ended_at is not None
-                        job._result = result(job)
+                        job._result = results[job.id]
                         self.increment_successful_job_count(pipeline=pipeline)
                         self.increment_total_working_time(job.ended_at - job.started_at, pipeline)
                         result_ttl = job.get_result_ttl(self.default_result_ttl)
@@ -206,8 +203,6 @@ class BatchRQWorker(SimpleWorker):
                         job.cleanup(result_ttl, pipeline=pipeline, remove_from_queue=False)
                         execution.delete(job=job, pipeline=pipeline)
                     self.set_current_job_id(None, pipeline=pipeline)
-                    if also is not None:
-                        also(pipeline)
                     pipeline.execute()
                     return
                 except WatchError:
@@ -217,11 +212,11 @@ class BatchRQWorker(SimpleWorker):
         self,
         jobs: Iterable[JobAndQueue],
         executions: dict[str, Execution],
-        result: Callable[[Job], Any],
+        results: dict[str, Any],
     ) -> None:
         for job, queue in jobs:
             self.execution = executions[job.id]
-            job._result = result(job)
+            job._result = results[job.id]
             job._status = JobStatus.FINISHED
             self.handle_job_success(
                 job=job, queue=queue, started_job_registry=queue.started_job_registry

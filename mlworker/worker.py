@@ -23,39 +23,34 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from django.db import connection as db_connection
-from django.db import connections
-from redis import Redis
 from redis.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq.exceptions import StopRequested
-from rq.executions import Execution
 from rq.job import Job
 from rq.queue import Queue
 from rq.utils import now
 from rq.worker import WorkerStatus
 
 from classifier import live_models, queueing
-from classifier.catalog import CLASSIFY_JOB
-from mlworker.inference import (
-    BatchOutcome,
-    PreparedInputs,
-    prepare_inputs,
-    record_outcome,
-    run_forward,
+from mlworker.batch import (
+    PreparedBatch,
+    batch_job,
+    drop_broken_database_connections,
+    queue_waits,
+    record_metrics,
+    warm_up,
 )
+from mlworker.inference import BatchOutcome
 from mlworker.models.base import ImageClassifier
 from mlworker.recovery import sweep_lost_predictions
 from mlworker.registry_loader import RegistryModels
 from mlworker.rq_adapter import BatchRQWorker
-from monitoring import metrics
 
-STATS_KEY = "mlworker:stats"
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
 #: how often an idle worker looks for more jobs while it waits up to max_wait_ms
 WAIT_POLL_SECONDS = 0.002
@@ -259,24 +254,27 @@ class BatchWorker(BatchRQWorker):
     def prepare_batch(
         self, batch: list[tuple[Job, Queue]], model: ImageClassifier | None = None
     ) -> PreparedBatch:
-        """Start the batch's classification jobs (one Redis transaction), mark their
-        predictions running and decode their images for `model` (default: the live one;
-        the whole batch runs on it). Other jobs are set aside for `execute_batch`, which
-        runs them the RQ way."""
+        """Start the batch's jobs that name a `BatchJob` (one Redis transaction) and run its
+        prepare step (mark their predictions running, decode their images) for `model`
+        (default: the live one; the whole batch runs on it). Other jobs are set aside for
+        `execute_batch`, which runs them the RQ way."""
         if model is None:
             model = self.follow_live_version()
-        classify = [(job, queue) for job, queue in batch if job.func_name == CLASSIFY_JOB]
-        others = [(job, queue) for job, queue in batch if job.func_name != CLASSIFY_JOB]
-        if not classify:
-            return PreparedBatch(jobs=[], executions={}, other_jobs=others, model=model)
+        kinds = {job.id: batch_job(job) for job, _ in batch}
+        kind = next((k for k in kinds.values() if k is not None), None)
+        jobs = [(job, queue) for job, queue in batch if kind is not None and kinds[job.id] is kind]
+        others = [(job, queue) for job, queue in batch if kind is None or kinds[job.id] is not kind]
+        if kind is None:
+            return PreparedBatch(kind=None, jobs=[], executions={}, other_jobs=others, model=model)
         started = time.monotonic()
-        executions = self.start_jobs(classify, lease=self.batching.job_lease_seconds)
-        waits = queue_waits([job for job, _ in classify])
+        executions = self.start_jobs(jobs, lease=self.batching.job_lease_seconds)
+        waits = queue_waits([job for job, _ in jobs])
         try:
-            work = prepare_inputs(model, [job.args[0] for job, _ in classify])
+            work = kind.prepare(model, [job.args[0] for job, _ in jobs])
         except Exception:
             return PreparedBatch(
-                jobs=classify,
+                kind=kind,
+                jobs=jobs,
                 executions=executions,
                 other_jobs=others,
                 error=sys.exc_info(),
@@ -284,7 +282,8 @@ class BatchWorker(BatchRQWorker):
             )
         return PreparedBatch(
             model=model,
-            jobs=classify,
+            kind=kind,
+            jobs=jobs,
             executions=executions,
             other_jobs=others,
             work=work,
@@ -306,15 +305,15 @@ class BatchWorker(BatchRQWorker):
             upcoming = prefetcher.submit(self._prefetch_batch, forward_done)
         try:
             outcome = None
-            if batch.error is None and batch.work is not None:
+            if batch.kind is not None and batch.error is None and batch.work is not None:
                 try:
-                    outcome = run_forward(batch.model, batch.work)
+                    outcome = batch.kind.forward(batch.model, batch.work)
                 except Exception:
                     batch.error = sys.exc_info()
             forward_done.set()
-            if outcome is not None:
+            if batch.kind is not None and outcome is not None:
                 try:
-                    record_outcome(
+                    batch.kind.record(
                         outcome,
                         model_name=batch.model.name,
                         model_version_id=batch.model.version_id,
@@ -363,36 +362,20 @@ class BatchWorker(BatchRQWorker):
                 self.finish_failed(job, queue, batch.executions, exc_info=batch.error)
             return
         succeeded = [(job, q) for job, q in batch.jobs if job.args[0] not in outcome.failures]
+        # Counted before the jobs finish, so a client woken by its answer sees them.
+        with self.connection.pipeline(transaction=False) as pipeline:
+            record_metrics(pipeline, outcome, batch.queue_waits, model=batch.model.name)
+            pipeline.execute()
         self.finish_succeeded(
             succeeded,
             batch.executions,
-            result=lambda job: {"prediction": job.args[0]},
-            also=lambda pipeline: self._record_batch(
-                pipeline, outcome, batch.queue_waits, batch.model.name
-            ),
+            results={job.id: {"prediction": job.args[0]} for job, _ in succeeded},
         )
         for job, queue in batch.jobs:
             message = outcome.failures.get(job.args[0])
             if message is not None:
                 job.retries_left = 0  # a broken image stays broken
                 self.finish_failed(job, queue, batch.executions, message=message)
-
-    def _record_batch(
-        self, pipeline: Pipeline, outcome: BatchOutcome, queue_waits: list[float], model: str
-    ) -> None:
-        self._record_stats(pipeline, outcome)
-        self._record_metrics(pipeline, outcome, queue_waits, model)
-
-    def _record_metrics(
-        self, pipeline: Pipeline, outcome: BatchOutcome, queue_waits: list[float], model: str
-    ) -> None:
-        """The Prometheus metrics of this batch, added up in Redis with every other worker's
-        (`monitoring.shared`): queued in the pipeline that finishes the batch."""
-        metrics.QUEUE_WAIT_SECONDS.observe_many(pipeline, queue_waits, model=model)
-        if outcome.forward_passes:
-            metrics.BATCH_SIZE.observe(pipeline, len(outcome.results), model=model)
-            metrics.FORWARD_SECONDS.observe(pipeline, outcome.forward_seconds, model=model)
-            metrics.IMAGES_CLASSIFIED.inc(pipeline, len(outcome.results), model=model)
 
     def _record_pace(self, batch: PreparedBatch, execute_seconds: float) -> None:
         """This worker's seconds per image, for the time estimates of pending answers."""
@@ -412,89 +395,3 @@ class BatchWorker(BatchRQWorker):
             self.connection.hdel(queueing.PACE_KEY, self.name)
             live_models.withdraw(self.connection, worker_name=self.name, model_name=self.model.name)
         super().teardown()
-
-    @staticmethod
-    def _record_stats(pipeline: Pipeline, outcome: BatchOutcome) -> None:
-        pipeline.hincrby(STATS_KEY, "forward_passes", outcome.forward_passes)
-        pipeline.hincrby(STATS_KEY, "images", len(outcome.results))
-        pipeline.hincrbyfloat(STATS_KEY, "forward_seconds", outcome.forward_seconds)
-
-
-@dataclass
-class PreparedBatch:
-    """Jobs started in RQ, their predictions marked running and images decoded."""
-
-    jobs: list[tuple[Job, Queue]]
-    executions: dict[str, Execution]
-    #: the model (registry version) every job of this batch runs on
-    model: ImageClassifier
-    #: jobs on the queue that are not classifications; run one by one, the RQ way
-    other_jobs: list[tuple[Job, Queue]] = field(default_factory=list)
-    work: PreparedInputs | None = None
-    #: sys.exc_info() of a failure while preparing or running; every job fails with it
-    error: tuple | None = None
-    #: seconds each job waited in the queue before this worker took it
-    queue_waits: list[float] = field(default_factory=list)
-    #: wall time spent preparing (registries, database, decoding)
-    prepare_seconds: float = 0.0
-
-    def merge(self, other: PreparedBatch) -> PreparedBatch:
-        """One batch from two parts prepared one after the other."""
-        merged = PreparedBatch(
-            model=self.model,
-            jobs=self.jobs + other.jobs,
-            executions={**self.executions, **other.executions},
-            other_jobs=self.other_jobs + other.other_jobs,
-            error=self.error or other.error,  # a failed part fails the (rare) merged batch
-            queue_waits=self.queue_waits + other.queue_waits,
-            prepare_seconds=self.prepare_seconds + other.prepare_seconds,
-        )
-        parts = [part.work for part in (self, other) if part.work is not None]
-        if parts:
-            outcome = parts[0].outcome
-            inputs = dict(parts[0].inputs)
-            for part in parts[1:]:
-                outcome.failures.update(part.outcome.failures)
-                outcome.skipped += part.outcome.skipped
-                inputs.update(part.inputs)
-            merged.work = PreparedInputs(outcome=outcome, inputs=inputs)
-        return merged
-
-
-def warm_up(model: ImageClassifier, batch_sizes: list[int]) -> None:
-    """Run the model once per batch size before taking jobs, so the first uploads do not pay
-    for graph tracing and kernel set-up (seconds, on the first call)."""
-    warmed: set[int] = getattr(model, "_warmed_batch_sizes", set())
-    height, width = model.input_size
-    for size in batch_sizes:
-        if size not in warmed:
-            model.predict_batch(np.zeros((size, height, width, 3), dtype=np.float32))
-            warmed.add(size)
-    model._warmed_batch_sizes = warmed  # type: ignore[attr-defined]  # a mark on the instance
-
-
-def queue_waits(jobs: list[Job]) -> list[float]:
-    """Seconds from each job's enqueueing (RQ's clock, UTC) to now."""
-    taken = now()
-    return [
-        max((taken - job.enqueued_at).total_seconds(), 0.0)
-        for job in jobs
-        if job.enqueued_at is not None
-    ]
-
-
-def drop_broken_database_connections() -> None:
-    """Django's between-requests cleanup, between batches: a database restart costs one batch.
-
-    Connections inside a transaction (a test's) are left alone.
-    """
-    for connection in connections.all(initialized_only=True):
-        if not connection.in_atomic_block:
-            connection.close_if_unusable_or_obsolete()
-
-
-def read_stats(connection: Redis) -> dict[str, float]:
-    raw = connection.hgetall(STATS_KEY)
-    return {
-        key.decode() if isinstance(key, bytes) else key: float(value) for key, value in raw.items()
-    }

@@ -76,9 +76,10 @@ class World:
 
 
 @pytest.fixture
-def world(django_user_model, settings, tmp_path) -> World:
+def world(django_user_model, settings, tmp_path, live_model) -> World:
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.PREDICT_WAIT_SECONDS = 0
+    live_model()  # a worker runs the model the owner's answer came from
 
     def make(email, **extra):  # no password: hashing one costs more than the whole test
         return django_user_model.objects.create_user(email=email, name=email[:5], **extra)

@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 from classifier import services
 from classifier.models import Prediction
 from conftest import TEST_MODEL_NAME, photo_bytes
+from mlworker import lifecycle
 
 pytestmark = pytest.mark.django_db
 
@@ -95,7 +96,7 @@ def test_prediction_that_fails_while_waiting_is_502_with_a_detail(
     wait = services.wait_for_prediction
 
     def worker_gives_up_then_wait(*, prediction, timeout):
-        services.fail_prediction(prediction_id=prediction.pk, message="worker crashed")
+        lifecycle.fail_prediction(prediction_id=prediction.pk, message="worker crashed")
         return wait(prediction=prediction, timeout=timeout)
 
     monkeypatch.setattr(services, "wait_for_prediction", worker_gives_up_then_wait)

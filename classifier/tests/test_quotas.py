@@ -122,7 +122,7 @@ def test_the_daily_upload_quota_applies_to_every_upload_path(door, settings, use
 
 
 def test_yesterdays_uploads_leave_the_quota(settings, user, clean_redis):
-    from classifier.services import _quota_key
+    from classifier.services.admission import _quota_key
 
     settings.UPLOAD_QUOTA_PER_DAY = 2
     clean_redis.set(_quota_key(user.pk, timezone.now() - timedelta(days=1)), 2)

@@ -35,8 +35,11 @@ def upload(client, seed: int):
     return response
 
 
-def test_an_upload_reports_each_named_step_once_nested_in_its_parent(api_client, settings):
+def test_an_upload_reports_each_named_step_once_nested_in_its_parent(
+    api_client, settings, live_model
+):
     settings.PREDICT_WAIT_SECONDS = 0
+    live_model()  # a live worker's model: the result cache is looked up
     with steps.recording_steps() as recorded:
         upload(api_client, seed=1)
 

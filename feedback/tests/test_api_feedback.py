@@ -3,9 +3,9 @@
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from classifier import services
 from conftest import jwt_client, photo_bytes
 from feedback.models import Feedback
+from mlworker import lifecycle
 
 pytestmark = pytest.mark.django_db
 
@@ -28,8 +28,8 @@ def prediction_id(queued_prediction_id):
         {"label": label, "score": 0.2}
         for label in ("cup", "espresso", "eggnog", "soup_bowl", "tray")
     ]
-    services.start_predictions(prediction_ids=[queued_prediction_id])
-    services.complete_predictions(results={queued_prediction_id: top5}, model_name="resnet50")
+    lifecycle.start_predictions(prediction_ids=[queued_prediction_id])
+    lifecycle.complete_predictions(results={queued_prediction_id: top5}, model_name="resnet50")
     return queued_prediction_id
 
 

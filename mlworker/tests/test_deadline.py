@@ -111,19 +111,3 @@ def test_deadline_zero_turns_expiry_off(api_client, settings, run_worker):
     age(prediction_id, 10 * 24 * 3600)
     run_worker()
     assert Prediction.objects.get(pk=prediction_id).status == "done"
-
-
-def test_the_plain_rq_job_path_expires_too(api_client, settings):
-    """`rqworker --worker-class SimpleWorker` runs the same job function one by one."""
-    from rq import SimpleWorker
-
-    settings.PREDICT_WAIT_SECONDS = 0
-    settings.PREDICTION_DEADLINE_SECONDS = 60
-    prediction_id = upload(api_client, 5)
-    age(prediction_id, 120)
-    queue = django_rq.get_queue(settings.INFERENCE_QUEUE)
-    SimpleWorker([queue], connection=queue.connection).work(burst=True)
-    prediction = Prediction.objects.get(pk=prediction_id)
-    assert prediction.status == "failed"
-    assert prediction.error.startswith("Expired")
-    assert prediction.attempts == 0  # never started

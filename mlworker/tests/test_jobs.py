@@ -1,24 +1,17 @@
-"""The same classification job runs under a plain RQ worker, one job at a time."""
+"""What the web enqueues names what runs: the batch job the batched worker runs in steps."""
 
 import django_rq
 import pytest
-from django.conf import settings
-from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from rq.job import Job
 from rq.worker import SimpleWorker
 
 from classifier.models import Prediction
 from conftest import distinct_photo
-from mlworker import jobs
+from mlworker import inference, jobs
+from mlworker.batch import batch_job
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def plain_rq_worker(resnet_random):
-    jobs.use_model(resnet_random)
-    yield SimpleWorker([django_rq.get_queue(settings.INFERENCE_QUEUE)])
-    jobs.use_model(None)
 
 
 def upload(api_client, seed):
@@ -30,31 +23,28 @@ def upload(api_client, seed):
     return Prediction.objects.get(pk=response.json()["id"])
 
 
-def test_plain_rq_worker_classifies_the_queued_predictions(api_client, settings, plain_rq_worker):
+def test_the_enqueued_job_names_the_steps_the_batched_worker_runs(api_client, settings):
     settings.PREDICT_WAIT_SECONDS = 0
-    predictions = [upload(api_client, seed) for seed in range(2)]
-    plain_rq_worker.work(burst=True)
+    prediction = upload(api_client, 1)
     queue = django_rq.get_queue(settings.INFERENCE_QUEUE)
-    for prediction in predictions:
-        prediction.refresh_from_db()
-        assert prediction.status == "done"
-        assert len(prediction.top5) == 5
-        assert prediction.attempts == 1
-    assert sorted(queue.finished_job_registry.get_job_ids()) == sorted(
-        str(p.pk) for p in predictions
+    job = Job.fetch(str(prediction.pk), connection=queue.connection)
+    kind = batch_job(job)
+    assert kind is jobs.classify_prediction
+    assert (kind.prepare, kind.forward, kind.record) == (
+        inference.prepare_inputs,
+        inference.run_forward,
+        inference.record_outcome,
     )
 
 
-def test_broken_image_fails_once_without_retries(api_client, settings, plain_rq_worker):
+def test_a_plain_rq_worker_refuses_it_and_says_which_worker_to_run(api_client, settings):
     settings.PREDICT_WAIT_SECONDS = 0
-    prediction = upload(api_client, 7)
-    with default_storage.open(prediction.image.name, "wb") as stored:
-        stored.write(b"not an image any more")
-    plain_rq_worker.work(burst=True)
+    settings.PREDICTION_MAX_ATTEMPTS = 1
+    prediction = upload(api_client, 2)
+    queue = django_rq.get_queue(settings.INFERENCE_QUEUE)
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    job = Job.fetch(str(prediction.pk), connection=queue.connection)
+    assert "run_model_worker" in job.latest_result().exc_string
     prediction.refresh_from_db()
     assert prediction.status == "failed"
-    assert prediction.attempts == 1
-    assert "decoded" in prediction.error or "image" in prediction.error
-    queue = django_rq.get_queue(settings.INFERENCE_QUEUE)
-    assert queue.failed_job_registry.get_job_ids() == [str(prediction.pk)]
-    assert queue.count == 0
+    assert "repeated attempts" in prediction.error

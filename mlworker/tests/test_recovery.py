@@ -368,8 +368,8 @@ def test_failure_callback_survives_a_database_outage(monkeypatch):
     def unreachable(**kwargs):
         raise OperationalError("could not connect to server")
 
-    monkeypatch.setattr(jobs.services, "requeue_prediction", unreachable)
-    monkeypatch.setattr(jobs.services, "fail_prediction", unreachable)
+    monkeypatch.setattr(jobs.lifecycle, "requeue_prediction", unreachable)
+    monkeypatch.setattr(jobs.lifecycle, "fail_prediction", unreachable)
     for retries_left in (1, 0):
         job = SimpleNamespace(args=["p"], id="p", retries_left=retries_left)
         jobs.record_job_failure(job, None, RuntimeError, RuntimeError("boom"), None)

@@ -30,7 +30,7 @@ import requests
 
 from classifier.models import Prediction
 from conftest import distinct_photo, live_auth_headers, live_upload
-from mlworker.worker import read_stats
+from mlworker.batch import read_model_counters
 from ops.seaweedfs import SeaweedS3
 from ops.stack import free_port, port_open, stop_process, wait_until
 
@@ -297,7 +297,7 @@ def test_workers_on_other_hosts_share_the_queue_through_the_network_only(
     # Each prediction was run once, by one of the workers, from the object store.
     predictions = Prediction.objects.filter(pk__in=ids)
     assert sorted(predictions.values_list("attempts", flat=True)) == [1] * UPLOADS
-    assert read_stats(redis.Redis.from_url(services["REDIS_URL"]))["images"] == UPLOADS
+    assert read_model_counters(redis.Redis.from_url(services["REDIS_URL"]))["images"] == UPLOADS
     stored = {key for key in network_services.store.list_keys() if key.startswith("images/")}
     assert stored == set(predictions.values_list("image", flat=True))
     # Nothing landed on a disk: not the web's media folder, not the workers' folders.

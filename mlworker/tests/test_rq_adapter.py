@@ -88,12 +88,8 @@ def test_finished_jobs_have_their_result_and_leave_the_started_registry(worker, 
     jobs, executions = started(worker, queue)
     for job, _ in jobs:
         job.ended_at = now()
-    extra = []
     worker.finish_succeeded(
-        jobs,
-        executions,
-        result=lambda job: {"prediction": job.args[0]},
-        also=lambda pipeline: extra.append(pipeline.set("adapter-test", "1")),
+        jobs, executions, results={job.id: {"prediction": job.args[0]} for job, _ in jobs}
     )
     assert queue.started_job_registry.get_job_ids() == []
     assert set(queue.finished_job_registry.get_job_ids()) == {"job-0", "job-1"}
@@ -102,7 +98,6 @@ def test_finished_jobs_have_their_result_and_leave_the_started_registry(worker, 
         assert job.get_status() == JobStatus.FINISHED
         assert job.return_value() == {"prediction": job.args[0]}
         assert Result.fetch_latest(job).type == Result.Type.SUCCESSFUL
-    assert queue.connection.get("adapter-test") == b"1"
 
 
 def test_failed_jobs_are_retried_then_land_in_the_failed_registry(worker, queue):

@@ -9,7 +9,6 @@ import django_rq
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from mlworker import jobs
 from mlworker.catalog import MODELS, UnknownModel, load_model
 from mlworker.runtimes import AUTO, PRECISIONS, RUNTIMES, RuntimeUnavailable, choose
 
@@ -53,7 +52,6 @@ class Command(BaseCommand):
         except (WeightsUnavailable, UnknownModel, RuntimeUnavailable) as error:
             self.stderr.write(f"run_model_worker: {error}")
             sys.exit(2)
-        jobs.use_model(model)
         name = options["name"] or f"{socket.gethostname()}.{uuid.uuid4().hex[:8]}"
         queue = django_rq.get_queue(options["queue"])
         registry_models = follow_live_version(

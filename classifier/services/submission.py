@@ -1,0 +1,151 @@
+"""Submit an upload (admit, validate, store, answer from cache or enqueue) and wait for it.
+
+The web side's whole part of an upload: after `submit_prediction` the prediction belongs to
+the worker that runs it (`mlworker.lifecycle`); the web only reads it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from django.core.files.uploadedfile import UploadedFile
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from redis.exceptions import RedisError
+
+from accounts.models import User
+from classifier import queueing, selectors, wait_slots
+from classifier.imaging import InvalidImage, validate_upload
+from classifier.models import Prediction
+from classifier.services.admission import (
+    check_admission,
+    queue_unavailable,
+    quota_count,
+    record_upload_for_quota,
+)
+from classifier.services.images import clean_filename, store_image
+from classifier.steps import step, timed_step
+from monitoring.metrics import Outcome, RejectReason, count_upload
+from registry.selectors import live_version
+
+logger = logging.getLogger(__name__)
+
+
+@timed_step("submit_prediction")
+def submit_prediction(*, user: User, upload: UploadedFile) -> Prediction:
+    """Validate and store an upload, then answer it from cache or put it on the queue.
+
+    Raises `QueueFull` (checked first: nothing read or stored), `UploadQuotaExceeded`
+    (nothing read or stored), `classifier.imaging.InvalidImage` (nothing stored),
+    `StorageUnavailable` (nothing stored, no prediction kept) or `QueueUnavailable`
+    (nothing queued, no prediction kept).
+    """
+    live_model_names = check_admission(user=user)
+    try:
+        with step("validate (decode the image, hash)"):
+            image = validate_upload(upload)
+    except InvalidImage:
+        count_upload(Outcome.REJECTED, RejectReason.INVALID_IMAGE)
+        raise
+    # The registry's live version answers new uploads (None: the workers' built-in); the
+    # worker that runs the job records the version and the name that answered it.
+    live = live_version()
+    model_version_id = live.id if live is not None else None
+    storage_name = store_image(image)
+    fields = {
+        "model_version_id": model_version_id,
+        "owner_id": user.pk,  # not the object: a token's user is then never read
+        "image": storage_name,
+        "image_sha256": image.sha256,
+        "original_filename": clean_filename(getattr(upload, "name", "")),
+    }
+    previous = None
+    if live_model_names:  # no worker live: no model to answer for, so no cached answer
+        with step("result-cache lookup (query)"):
+            previous = selectors.finished_prediction_for_image(
+                sha256=image.sha256,
+                model_names=live_model_names,
+                model_version_id=model_version_id,
+            )
+    if previous is not None:
+        record_upload_for_quota(user=user)
+        now = timezone.now()
+        count_upload(Outcome.CACHED)
+        return Prediction.objects.create(
+            **fields,
+            model_name=previous.model_name,
+            status=Prediction.Status.DONE,
+            label=previous.label,
+            score=previous.score,
+            top5=previous.top5,
+            cached=True,
+            started_at=now,
+            finished_at=now,
+        )
+    # No model name yet: the worker that runs it records its own.
+    prediction = Prediction.objects.create(**fields)
+    quota = quota_count(user=user)
+    try:
+        with step("enqueue (RQ)"):
+            # The quota's count rides in the job's own transaction: one round trip.
+            queueing.enqueue_prediction(
+                prediction_id=str(prediction.id), counts=[quota] if quota else []
+            )
+    except RedisError as error:
+        prediction.delete()
+        queue_unavailable(error)
+    count_upload(Outcome.QUEUED)
+    return prediction
+
+
+class WaitSlotsFull(Exception):
+    """Too many requests already wait (this user's or this process's bound): answer now."""
+
+
+@timed_step("wait_for_prediction (reads, XREAD)")
+def wait_for_prediction(*, prediction: Prediction, timeout: float) -> Prediction:
+    """Block until the prediction is finished or `timeout` seconds pass; return it refreshed.
+
+    Wakes on the job's RQ result stream (XREAD BLOCK), so no sleep-polling. Retried
+    jobs also write to that stream; then we simply keep waiting. A wait holds a server
+    thread, so it first takes a wait slot (`classifier.wait_slots`); with none free this
+    raises WaitSlotsFull at once and the caller answers with the pending prediction.
+    """
+    if prediction.is_finished or timeout <= 0:
+        return prediction
+    with wait_slots.wait_slot(user_id=prediction.owner_id, seconds=timeout) as granted:
+        if granted is None:  # Redis is down: answer with the stored status
+            prediction.refresh_from_db()
+            return prediction
+        if not granted:
+            raise WaitSlotsFull(
+                _("Too many requests are waiting for the model; this one was answered at once.")
+            )
+        return _wait(prediction=prediction, timeout=timeout)
+
+
+def _wait(*, prediction: Prediction, timeout: float) -> Prediction:
+    """`prediction` was just read or created: wait first, read again only after an event.
+
+    The stream is read from its start ("0-0"), so an answer written before the first XREAD
+    still wakes it at once; the re-read of a row we already hold is one query saved.
+    """
+    deadline = time.monotonic() + timeout
+    last_entry = "0-0"
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            prediction.refresh_from_db()
+            return prediction
+        try:
+            last_entry = queueing.wait_for_job_event(
+                job_id=str(prediction.id), after=last_entry, timeout=remaining
+            )
+        except RedisError as error:
+            logger.warning("stopped waiting for %s: %s", prediction.id, error)
+            prediction.refresh_from_db()
+            return prediction
+        prediction.refresh_from_db()
+        if prediction.is_finished:
+            return prediction
