@@ -56,12 +56,18 @@ def add_counts(pipeline, counts: Iterable[Count]) -> None:
 
 
 def enqueue_prediction(
-    *, prediction_id: str, attempts: int | None = None, counts: Iterable[Count] = ()
+    *,
+    prediction_id: str,
+    owner_id: int | None = None,
+    attempts: int | None = None,
+    counts: Iterable[Count] = (),
 ) -> None:
     """Queue the prediction's job; RQ retries it until `attempts` (default: all) are used.
 
-    The job goes in one MULTI/EXEC with the `counts` it adds to: left to itself RQ spends
-    two round trips (the queue set, then the job), and the upload's quota INCR was a third.
+    The job goes in one MULTI/EXEC with the `counts` it adds to and its place among the
+    owner's waiting jobs (`hold_queue_place`): left to itself RQ spends two round trips (the
+    queue set, then the job), and the upload's quota INCR was a third. The owner rides in
+    the job's meta, so whoever takes the job off the queue can free that place.
     """
     attempts = settings.PREDICTION_MAX_ATTEMPTS if attempts is None else attempts
     retries = max(attempts - 1, 0)
@@ -77,9 +83,74 @@ def enqueue_prediction(
             result_ttl=3600,
             failure_ttl=7 * 24 * 3600,
             description=f"classify prediction {prediction_id}",
+            meta={OWNER_META: owner_id} if owner_id is not None else None,
         )
-        add_counts(pipeline, counts)
+        add_counts(pipeline, counts)  # after the job: RQ starts the MULTI itself
+        if owner_id is not None:
+            hold_queue_place(pipeline, owner_id=owner_id, prediction_id=prediction_id)
         pipeline.execute()
+
+
+# --- each user's jobs waiting in the queue (MAX_QUEUED_PER_USER) ---------------------------
+#: job meta key holding the prediction's owner id
+OWNER_META = "owner"
+#: keep a place no longer than this when nobody freed it (a web process killed mid-upload)
+QUEUE_PLACE_MAX_SECONDS = 24 * 3600
+
+#: KEYS[1]: the user's set; ARGV: cap, now, stale-before, prediction id, key ttl. 1: reserved.
+_RESERVE_PLACE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+if redis.call('ZSCORE', KEYS[1], ARGV[4]) then return 1 end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return 1
+"""
+
+
+def queue_places_key(owner_id) -> str:
+    """A sorted set of the user's prediction ids admitted and not yet taken by a worker
+    (score: when admitted). Adding and removing an id is idempotent, so a retry or a
+    second release can never count a job twice or go below zero."""
+    return f"imageclassifier:queued:{int(owner_id)}"
+
+
+def _place_max_age() -> float:
+    return settings.PREDICTION_DEADLINE_SECONDS or QUEUE_PLACE_MAX_SECONDS
+
+
+def reserve_queue_place(pipeline, *, owner_id, prediction_id: str, cap: int) -> None:
+    """Queue, on `pipeline`, the atomic check-and-take of one of the user's `cap` places
+    (answer 1: taken, 0: all taken). Places older than the deadline are dropped first:
+    a job that old is expired, not waited for."""
+    now = time.time()
+    # EVAL with the (short) text: an EVALSHA would need the script loaded first, which a
+    # pipeline cannot do midway.
+    pipeline.eval(
+        _RESERVE_PLACE,
+        1,
+        queue_places_key(owner_id),
+        cap,
+        now,
+        now - _place_max_age(),
+        prediction_id,
+        QUEUE_PLACE_MAX_SECONDS,
+    )
+
+
+def hold_queue_place(pipeline, *, owner_id, prediction_id: str) -> None:
+    """The job is (back) on the queue: it holds a place, whatever the cap (a retry)."""
+    key = queue_places_key(owner_id)
+    pipeline.zadd(key, {prediction_id: time.time()})
+    pipeline.expire(key, QUEUE_PLACE_MAX_SECONDS)
+
+
+def free_queue_places(pipeline, places: Iterable[tuple[object, str]]) -> None:
+    """(owner id, prediction id) pairs whose job left the queue (taken, cancelled) or was
+    never queued; an owner of None (a job enqueued without one) is skipped."""
+    for owner_id, prediction_id in places:
+        if owner_id is not None:
+            pipeline.zrem(queue_places_key(owner_id), prediction_id)
 
 
 # redis-py gives connections a 5 s socket timeout; one blocking read must end before it.

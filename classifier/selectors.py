@@ -48,17 +48,21 @@ def prediction_image_visible_to(*, user: Requester, prediction_id: UUID | str) -
 
 
 def finished_prediction_for_image(
-    *, sha256: str, model_names: list[str], model_version_id: int | None = None
+    *, owner_id: int, sha256: str, model_names: list[str], model_version_id: int | None = None
 ) -> Prediction | None:
-    """Any earlier successful answer for the same bytes by the same model (the result cache):
-    the registry's live version when one is live, else one of the built-ins live workers run
-    (`live_model_names`)."""
+    """The owner's own earlier successful answer for the same bytes by the same model (the
+    result cache): the registry's live version when one is live, else one of the built-ins
+    live workers run (`live_model_names`). Only the owner's: an answer to someone else's
+    upload of the same bytes would tell this user that someone uploaded them
+    (docs/RELIABILITY.md)."""
     if model_version_id is not None:
         key: dict = {"model_version_id": model_version_id}
     else:
         key = {"model_name__in": model_names, "model_version__isnull": True}
     return (
-        Prediction.objects.filter(image_sha256=sha256, status=Prediction.Status.DONE, **key)
+        Prediction.objects.filter(
+            owner_id=owner_id, image_sha256=sha256, status=Prediction.Status.DONE, **key
+        )
         .order_by("-finished_at")
         .first()
     )

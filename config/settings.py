@@ -277,6 +277,9 @@ JOB_LEASE_SECONDS = env.int("JOB_LEASE_SECONDS", default=60)
 # Overload: when this many jobs wait in the inference queue, uploads are refused at once
 # (503 + Retry-After) instead of piling up behind it. 0 turns the cap off.
 MAX_QUEUE_DEPTH = env.int("MAX_QUEUE_DEPTH", default=500)
+# Jobs one user may have waiting in that queue at once (uploads over it: 429 + Retry-After),
+# so one user flooding never fills the queue for everyone. 0 turns the cap off.
+MAX_QUEUED_PER_USER = env.int("MAX_QUEUED_PER_USER", default=50)
 # Uploads one user may store per UTC day (API, older API, upload form); 0 = no quota.
 UPLOAD_QUOTA_PER_DAY = env.int("UPLOAD_QUOTA_PER_DAY", default=1000)
 # A job still queued this long after its upload is not run: its prediction fails as

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import DatabaseError
+from redis.exceptions import RedisError
 
 from classifier.storage import StorageUnavailable
 from mlworker import inference, lifecycle
@@ -72,6 +73,7 @@ def record_job_failure(job, connection, exc_type, exc_value, traceback) -> None:
             logger.warning("prediction %s will be retried: %s", prediction_id, reason)
             message = f"Retrying: {reason}."
             lifecycle.requeue_prediction(prediction_id=prediction_id, message=message)
+            lifecycle.back_on_queue(connection, job)
         else:
             logger.error("prediction %s failed for good: %s", prediction_id, reason)
             lifecycle.fail_prediction(
@@ -79,7 +81,7 @@ def record_job_failure(job, connection, exc_type, exc_value, traceback) -> None:
                 message=f"Classification failed after repeated attempts ({reason}).",
                 reason=metric_reason,
             )
-    except DatabaseError as error:
+    except (DatabaseError, RedisError) as error:
         # Raising here would stop RQ's registry cleanup (and the worker) mid-way; the
         # recovery sweep (mlworker.recovery) settles the prediction once the database is back.
         logger.warning("prediction %s: could not record the failure: %s", prediction_id, error)

@@ -1,4 +1,6 @@
-"""The worker's writes to a prediction's life: start, complete, fail, expire, requeue.
+"""The worker's writes to a prediction's life: start, complete, fail, expire, requeue, and
+the owner's place among their waiting jobs (MAX_QUEUED_PER_USER), freed when a job leaves
+the queue and held again when it goes back.
 
 Only model workers change a prediction after it is queued (the web creates it and then
 only reads), so these writes live with the worker. Each is one statement where the
@@ -232,3 +234,20 @@ def requeue_prediction(*, prediction_id: str, message: str) -> bool:
     """
     updated = _claimable([prediction_id]).update(status=Prediction.Status.QUEUED, error=message)
     return updated > 0
+
+
+def leave_queue(connection, jobs: Iterable) -> None:
+    """These RQ jobs left the queue (taken by a worker, or cancelled): their owners' places
+    are free. One round trip; freeing twice is harmless."""
+    pipeline = connection.pipeline(transaction=False)
+    queueing.free_queue_places(
+        pipeline, [(job.meta.get(queueing.OWNER_META), job.id) for job in jobs]
+    )
+    pipeline.execute()
+
+
+def back_on_queue(connection, job) -> None:
+    """RQ puts the job back on the queue (a retry): it holds its owner's place again."""
+    owner_id = job.meta.get(queueing.OWNER_META)
+    if owner_id is not None:
+        queueing.hold_queue_place(connection, owner_id=owner_id, prediction_id=job.id)

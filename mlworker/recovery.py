@@ -70,17 +70,17 @@ def _sweep(queue, *, grace_seconds: int, limit: int) -> dict[str, int]:
             created_at__lt=now - timedelta(seconds=lookback),
         )
         .order_by("created_at")
-        .values_list("id", "attempts", "created_at")[:limit]
+        .values_list("id", "attempts", "created_at", "owner_id")[:limit]
     )
     if not pending:
         return {}
     with queue.connection.pipeline() as pipeline:
-        for prediction_id, _, _ in pending:
+        for prediction_id, *_ in pending:
             pipeline.hget(Job.key_for(str(prediction_id)), "status")
         job_statuses = pipeline.execute()
     done = {"requeued": 0, "failed": 0, "expired": 0}
     grace_cutoff = now - timedelta(seconds=grace_seconds)
-    for (prediction_id, attempts, created_at), raw_status in zip(
+    for (prediction_id, attempts, created_at, owner_id), raw_status in zip(
         pending, job_statuses, strict=True
     ):
         status = raw_status.decode() if raw_status else None
@@ -121,7 +121,9 @@ def _sweep(queue, *, grace_seconds: int, limit: int) -> dict[str, int]:
             continue  # it finished between our two reads
         logger.warning("prediction %s: job %s, queued again", prediction_id, status or "lost")
         queue.failed_job_registry.remove(prediction_id)
-        queueing.enqueue_prediction(prediction_id=prediction_id, attempts=attempts_left)
+        queueing.enqueue_prediction(
+            prediction_id=prediction_id, owner_id=owner_id, attempts=attempts_left
+        )
         done["requeued"] += 1
     if done["expired"]:
         logger.warning("recovery sweep: %d predictions expired in the queue", done["expired"])
@@ -136,3 +138,4 @@ def _cancel_job(queue, job_id: str) -> None:
         # prediction failed and skips it.)
         with suppress(InvalidJobOperation):
             job.cancel()
+        lifecycle.leave_queue(queue.connection, [job])

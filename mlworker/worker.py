@@ -37,6 +37,7 @@ from rq.utils import now
 from rq.worker import WorkerStatus
 
 from classifier import live_models, queueing
+from mlworker import lifecycle
 from mlworker.batch import (
     PreparedBatch,
     batch_job,
@@ -268,6 +269,7 @@ class BatchWorker(BatchRQWorker):
             return PreparedBatch(kind=None, jobs=[], executions={}, other_jobs=others, model=model)
         started = time.monotonic()
         executions = self.start_jobs(jobs, lease=self.batching.job_lease_seconds)
+        lifecycle.leave_queue(self.connection, [job for job, _ in jobs])
         waits = queue_waits([job for job, _ in jobs])
         try:
             work = kind.prepare(model, [job.args[0] for job, _ in jobs])

@@ -8,7 +8,12 @@
 What happens to a prediction once queued is the worker's (`mlworker.lifecycle`).
 """
 
-from classifier.services.admission import QueueFull, QueueUnavailable, UploadQuotaExceeded
+from classifier.services.admission import (
+    QueueFull,
+    QueueUnavailable,
+    TooManyWaiting,
+    UploadQuotaExceeded,
+)
 from classifier.services.deletion import delete_prediction, forget_image_when_unused
 from classifier.services.images import clean_filename, store_image
 from classifier.services.submission import WaitSlotsFull, submit_prediction, wait_for_prediction
@@ -18,6 +23,7 @@ __all__ = [
     "QueueFull",
     "QueueUnavailable",
     "StorageUnavailable",
+    "TooManyWaiting",
     "UploadQuotaExceeded",
     "WaitSlotsFull",
     "clean_filename",

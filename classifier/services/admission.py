@@ -1,13 +1,18 @@
-"""Whether an upload may go in: room in the queue and the user's daily quota.
+"""Whether an upload may go in: room in the queue, a free place among the user's waiting
+jobs, and the user's daily quota.
 
 Checked before anything is read or stored, in one Redis round trip that also reads which
-models the live workers run (the result cache's key).
+models the live workers run (the result cache's key). The user's place is taken in that
+round trip (atomically: exact under parallel uploads) for the prediction's id, and given
+back unless its job is enqueued (`Admission.release`).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import uuid
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import NoReturn
 
@@ -54,26 +59,85 @@ class UploadQuotaExceeded(Exception):
         self.retry_after = retry_after
 
 
+class TooManyWaiting(UploadQuotaExceeded):
+    """The user already has MAX_QUEUED_PER_USER jobs waiting in the queue; nothing was read
+    or stored (a 429, like the quota: it is this user's own limit)."""
+
+
+@dataclass
+class Admission:
+    """An upload let in: the id its prediction must have (its place in the user's waiting
+    jobs is held under it) and the models live workers run."""
+
+    owner_id: int
+    prediction_id: uuid.UUID
+    live_model_names: list[str]
+    holds_place: bool = field(default=False)
+
+    def release(self) -> None:
+        """Give the place back: the upload ended without a job on the queue."""
+        if not self.holds_place:
+            return
+        self.holds_place = False
+        try:
+            pipeline = queueing.inference_queue().connection.pipeline(transaction=False)
+            queueing.free_queue_places(pipeline, [(self.owner_id, str(self.prediction_id))])
+            pipeline.execute()
+        except RedisError as error:  # the place ages out with the deadline
+            logger.warning("could not free a queue place of user %s: %s", self.owner_id, error)
+
+
 def _quota_key(user_id, day: datetime) -> str:
     return f"imageclassifier:upload-quota:{int(user_id)}:{day:%Y%m%d}"
 
 
-def check_admission(*, user) -> list[str]:
-    """`check_queue_room` then `check_upload_quota`, their reads in one round trip together
-    with the models live workers run, which it returns (the result cache's key; empty when
-    no worker is live)."""
+def check_admission(*, user) -> Admission:
+    """`check_queue_room`, `check_upload_quota` and a place among the user's waiting jobs
+    (`check_queued_for_user`), their reads and the place's reservation in one round trip
+    together with the models live workers run (the result cache's key; none when no worker
+    is live). A refused upload holds no place."""
     queue = queueing.inference_queue()
+    cap = settings.MAX_QUEUED_PER_USER
+    admission = Admission(owner_id=user.pk, prediction_id=uuid.uuid4(), live_model_names=[])
     try:
         pipe = queue.connection.pipeline(transaction=False)
         pipe.llen(queue.key)
         pipe.get(_quota_key(user.pk, timezone.now()))
         live_models.read_into(pipe)
-        depth, stored, live = pipe.execute()
+        if cap:
+            queueing.reserve_queue_place(
+                pipe, owner_id=user.pk, prediction_id=str(admission.prediction_id), cap=cap
+            )
+        depth, stored, live, *reserved = pipe.execute()
     except RedisError as error:
         queue_unavailable(error)
-    check_queue_room(depth=int(depth))
-    check_upload_quota(user=user, stored=int(stored or 0))
-    return live_models.names_from(live)
+    admission.holds_place = bool(reserved and reserved[0])
+    admission.live_model_names = live_models.names_from(live)
+    try:
+        check_queue_room(depth=int(depth))
+        check_upload_quota(user=user, stored=int(stored or 0))
+        if cap and not admission.holds_place:
+            refuse_too_many_waiting(cap)
+    except Exception:
+        admission.release()
+        raise
+    return admission
+
+
+def refuse_too_many_waiting(cap: int) -> NoReturn:
+    retry_after = _retry_after(cap)
+    count_upload(Outcome.REJECTED, RejectReason.QUOTA_EXCEEDED)
+    raise TooManyWaiting(
+        ngettext(
+            "You already have %(count)d photo waiting to be classified. Upload more once "
+            "it has been; try again in %(seconds)d seconds.",
+            "You already have %(count)d photos waiting to be classified. Upload more once "
+            "some have been; try again in %(seconds)d seconds.",
+            cap,
+        )
+        % {"count": cap, "seconds": retry_after},
+        retry_after=retry_after,
+    )
 
 
 def check_upload_quota(*, user, stored: int) -> None:
@@ -144,7 +208,7 @@ def check_queue_room(*, depth: int) -> None:
     cap = settings.MAX_QUEUE_DEPTH
     if not cap or depth < cap:
         return
-    retry_after = _retry_after_full_queue(depth)
+    retry_after = _retry_after(depth / 10)
     count_upload(Outcome.REJECTED, RejectReason.QUEUE_FULL)
     raise QueueFull(
         _(
@@ -156,8 +220,9 @@ def check_queue_room(*, depth: int) -> None:
     )
 
 
-def _retry_after_full_queue(depth: int) -> int:
-    """Time for the workers to get through a tenth of the queue, from their measured pace."""
+def _retry_after(images: float) -> int:
+    """Time for the workers to get through `images` (a tenth of a full queue; a user's
+    waiting jobs), from their measured pace."""
     try:
         rate = queueing.images_per_second()
     except RedisError:
@@ -165,4 +230,4 @@ def _retry_after_full_queue(depth: int) -> int:
     if not rate:
         return RETRY_AFTER_UNKNOWN
     low, high = RETRY_AFTER_RANGE
-    return max(low, min(high, math.ceil(depth / 10 / rate)))
+    return max(low, min(high, math.ceil(images / rate)))

@@ -19,6 +19,7 @@ from classifier import queueing, selectors, wait_slots
 from classifier.imaging import InvalidImage, validate_upload
 from classifier.models import Prediction
 from classifier.services.admission import (
+    Admission,
     check_admission,
     queue_unavailable,
     quota_count,
@@ -41,7 +42,14 @@ def submit_prediction(*, user: User, upload: UploadedFile) -> Prediction:
     `StorageUnavailable` (nothing stored, no prediction kept) or `QueueUnavailable`
     (nothing queued, no prediction kept).
     """
-    live_model_names = check_admission(user=user)
+    admission = check_admission(user=user)
+    try:
+        return _submit(user=user, upload=upload, admission=admission)
+    finally:
+        admission.release()  # a no-op once the job holds the place
+
+
+def _submit(*, user: User, upload: UploadedFile, admission: Admission) -> Prediction:
     try:
         with step("validate (decode the image, hash)"):
             image = validate_upload(upload)
@@ -54,6 +62,7 @@ def submit_prediction(*, user: User, upload: UploadedFile) -> Prediction:
     model_version_id = live.id if live is not None else None
     storage_name = store_image(image)
     fields = {
+        "id": admission.prediction_id,
         "model_version_id": model_version_id,
         "owner_id": user.pk,  # not the object: a token's user is then never read
         "image": storage_name,
@@ -61,11 +70,12 @@ def submit_prediction(*, user: User, upload: UploadedFile) -> Prediction:
         "original_filename": clean_filename(getattr(upload, "name", "")),
     }
     previous = None
-    if live_model_names:  # no worker live: no model to answer for, so no cached answer
+    if admission.live_model_names:  # no worker live: no model to answer for, no cache answer
         with step("result-cache lookup (query)"):
             previous = selectors.finished_prediction_for_image(
+                owner_id=user.pk,
                 sha256=image.sha256,
-                model_names=live_model_names,
+                model_names=admission.live_model_names,
                 model_version_id=model_version_id,
             )
     if previous is not None:
@@ -90,11 +100,14 @@ def submit_prediction(*, user: User, upload: UploadedFile) -> Prediction:
         with step("enqueue (RQ)"):
             # The quota's count rides in the job's own transaction: one round trip.
             queueing.enqueue_prediction(
-                prediction_id=str(prediction.id), counts=[quota] if quota else []
+                prediction_id=str(prediction.id),
+                owner_id=user.pk,
+                counts=[quota] if quota else [],
             )
     except RedisError as error:
         prediction.delete()
         queue_unavailable(error)
+    admission.holds_place = False  # the job holds it now; the worker that takes it frees it
     count_upload(Outcome.QUEUED)
     return prediction
 

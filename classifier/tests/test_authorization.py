@@ -232,9 +232,9 @@ ROWS = [
         "POST",
         "/api/predictions/",
         "jwt",
-        statuses(401, 201, 201, 201),
+        statuses(401, 202, 201, 202),
         body={"image": "photo"},
-        note="same bytes: answered from the result cache",
+        note="same bytes: answered from the result cache for their owner only",
     ),
     Row(
         "api-feedback-list",
@@ -297,9 +297,10 @@ ROWS = [
         "POST",
         "/model/predict",
         "jwt",
-        statuses(401, 200, 200, 200),
+        statuses(401, 504, 200, 504),
         body={"file": "photo"},
-        note="same bytes: answered from the result cache",
+        note="same bytes: answered from the result cache for their owner only (others wait: "
+        "no worker runs here)",
     ),
     Row(
         "legacy-users",

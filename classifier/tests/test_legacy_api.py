@@ -52,11 +52,11 @@ def bomb_png() -> bytes:
 
 
 def test_answered_prediction_has_the_old_shape_with_score_rounded_to_4_places(
-    api_client, other_user, live_model
+    api_client, user, live_model
 ):
     live_model()
     content = photo_bytes("chelsea")
-    earlier_answer(other_user, content, "tabby", 0.123456789)
+    earlier_answer(user, content, "tabby", 0.123456789)
     response = predict(api_client, content, "dog.JPEG")
     assert response.status_code == 200, response.content
     assert response.json() == {
@@ -68,12 +68,10 @@ def test_answered_prediction_has_the_old_shape_with_score_rounded_to_4_places(
     assert queue().count == 0
 
 
-def test_upload_without_a_name_extension_is_named_by_its_real_format(
-    api_client, other_user, live_model
-):
+def test_upload_without_a_name_extension_is_named_by_its_real_format(api_client, user, live_model):
     live_model()
     content = photo_bytes("coffee", "PNG")
-    earlier_answer(other_user, content, "cup", 0.5)
+    earlier_answer(user, content, "cup", 0.5)
     response = predict(api_client, content, "clipboard")
     assert response.json()["image_file_name"] == f"{hashlib.sha256(content).hexdigest()}.png"
 
