@@ -392,7 +392,7 @@ def live_upload(stack, headers, content: bytes, name: str = "photo.jpg", timeout
 @pytest.fixture(scope="session")
 def seaweedfs():
     """One SeaweedFS S3 server for the session (127.0.0.1 only, data in a temp folder)."""
-    from ops.seaweedfs import SeaweedS3
+    from testing.seaweedfs import SeaweedS3
 
     server = SeaweedS3().start()
     yield server

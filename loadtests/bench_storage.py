@@ -45,7 +45,7 @@ def main(argv=None) -> int:
     from rest_framework.test import APIClient
 
     from conftest import distinct_photo, photo_bytes
-    from ops.seaweedfs import SeaweedS3
+    from testing.seaweedfs import SeaweedS3
 
     setup_test_environment()
     databases = setup_databases(verbosity=0, interactive=False)

@@ -146,8 +146,8 @@ def main(argv=None) -> int:
 
 
 def measure(args, cleanup: contextlib.ExitStack) -> None:
-    from ops.seaweedfs import SeaweedS3
     from ops.stack import stop_process, wait_until
+    from testing.seaweedfs import SeaweedS3
 
     queue_redis = RedisServer("queue", "--maxmemory-policy", "noeviction")
     cleanup.callback(queue_redis.stop)

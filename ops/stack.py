@@ -10,11 +10,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import pwd
-import shutil
 import signal
 import socket
-import string
 import subprocess
 import sys
 import time
@@ -120,121 +117,6 @@ class EmbeddedRedis:
     def stop(self) -> None:
         if self.process is not None:
             stop_process(self.process, grace=5)
-
-
-NGINX_TEMPLATE = BASE_DIR / "deploy" / "nginx" / "classifier.conf.template"
-NGINX_PATH = Path(shutil.which("nginx") or "/usr/sbin/nginx")
-
-
-def render_nginx_site(*, listen: str, upstream: str, static_root: Path | str, max_body: str) -> str:
-    """deploy/nginx/classifier.conf.template with its four ${CLASSIFIER_*} values filled in.
-
-    The same substitution the nginx image's envsubst does in docker-compose: only these
-    names are replaced, nginx's own $variables are left alone.
-    """
-    values = {
-        "CLASSIFIER_LISTEN": listen,
-        "CLASSIFIER_UPSTREAM": upstream,
-        "CLASSIFIER_STATIC_ROOT": str(static_root).rstrip("/"),
-        "CLASSIFIER_MAX_BODY": max_body,
-    }
-    text = string.Template(NGINX_TEMPLATE.read_text()).safe_substitute(values)
-    if "${CLASSIFIER_" in text:
-        raise StackError("deploy/nginx template has a ${CLASSIFIER_...} value nobody fills in")
-    return text
-
-
-class Nginx:
-    """Debian's nginx with the deployment template, run as a foreground process.
-
-    Everything it writes (pid, logs, temporary bodies) stays in `work_dir`, so it needs no
-    root and no system paths; the site itself is the production template, unchanged.
-    """
-
-    def __init__(
-        self,
-        *,
-        upstream: str,
-        static_root: Path,
-        work_dir: Path,
-        max_body: str,
-        port: int | None = None,
-    ):
-        self.port = port or free_port()
-        self.upstream = upstream
-        self.static_root = static_root
-        self.work_dir = work_dir
-        self.max_body = max_body
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def main_config(self) -> str:
-        work = self.work_dir
-        # As root, nginx's workers would drop to "nobody", who cannot read a private temp dir.
-        user = f"user {pwd.getpwuid(os.geteuid()).pw_name};\n" if os.geteuid() == 0 else ""
-        temp_paths = "\n".join(
-            f"    {kind}_temp_path {work / 'tmp' / kind};"
-            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-        )
-        return (
-            f"{user}worker_processes 1;\ndaemon off;\npid {work / 'nginx.pid'};\n"
-            f"error_log {work / 'error.log'} info;\n"
-            "events { worker_connections 2048; }\n"
-            "http {\n    include /etc/nginx/mime.types;\n"
-            "    default_type application/octet-stream;\n"
-            f"    access_log {work / 'access.log'};\n{temp_paths}\n"
-            f"    include {work / 'classifier.conf'};\n}}\n"
-        )
-
-    def start(self) -> Nginx:
-        if not NGINX_PATH.exists():
-            raise StackError(f"nginx is not installed at {NGINX_PATH} (apt-get install nginx)")
-        (self.work_dir / "tmp").mkdir(parents=True, exist_ok=True)
-        site = render_nginx_site(
-            listen=f"127.0.0.1:{self.port}",
-            upstream=self.upstream,
-            static_root=self.static_root,
-            max_body=self.max_body,
-        )
-        (self.work_dir / "classifier.conf").write_text(site)
-        (self.work_dir / "nginx.conf").write_text(self.main_config())
-        log = open(self.work_dir / "stderr.log", "ab")  # noqa: SIM115 (closed with the process)
-        self.process = subprocess.Popen(
-            [
-                str(NGINX_PATH),
-                *("-p", str(self.work_dir), "-c", str(self.work_dir / "nginx.conf")),
-                *("-e", str(self.work_dir / "error.log")),  # before the config is read
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            wait_until(
-                lambda: self.process.poll() is not None or port_open("127.0.0.1", self.port),
-                timeout=15,
-                what=f"nginx on port {self.port}",
-            )
-        except BaseException:
-            self.stop()
-            raise
-        if self.process.poll() is not None:
-            errors = (self.work_dir / "error.log").read_text(errors="replace")[-2000:]
-            raise StackError(f"nginx exited with code {self.process.returncode}: {errors}")
-        return self
-
-    def stop(self) -> None:
-        if self.process is not None:
-            stop_process(self.process, grace=5)
-
-    def __enter__(self) -> Nginx:
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
 
 
 @dataclass
@@ -364,17 +246,3 @@ class Stack:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
-
-
-# Headless Chromium from Debian, for browser tests and screenshots. The background-
-# networking flags keep it from calling out (this machine's network is closed).
-CHROMIUM_PATH = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]

@@ -31,7 +31,8 @@ from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-from ops.stack import CHROMIUM_ARGS, CHROMIUM_PATH, Stack, StackConfig, free_port  # noqa: E402
+from ops.stack import Stack, StackConfig, free_port  # noqa: E402
+from testing.chromium import CHROMIUM_ARGS, CHROMIUM_PATH  # noqa: E402
 
 DEMO = {"email": "dana@example.com", "name": "Dana", "password": "violet-lantern-93"}
 ADMIN = {"email": "admin@example.com", "password": "admin-screenshots-1"}

@@ -17,7 +17,7 @@ from playwright.sync_api import expect, sync_playwright
 from classifier.labels import IMAGENET_LABELS
 from conftest import photo_bytes
 from feedback.models import Feedback
-from ops.stack import CHROMIUM_ARGS, CHROMIUM_PATH
+from testing.chromium import CHROMIUM_ARGS, CHROMIUM_PATH
 
 STEP_TIMEOUT_MS = 15_000
 # From "worker process started" to an answer: importing TensorFlow and building ResNet50 on

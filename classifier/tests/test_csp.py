@@ -105,7 +105,7 @@ def test_no_template_has_inline_script_style_or_event_handler():
 def test_main_pages_raise_no_csp_violation_in_chromium(live_stack, make_user):
     from playwright.sync_api import expect, sync_playwright
 
-    from ops.stack import CHROMIUM_ARGS, CHROMIUM_PATH
+    from testing.chromium import CHROMIUM_ARGS, CHROMIUM_PATH
 
     if not CHROMIUM_PATH.exists():
         pytest.skip(f"needs Debian's chromium at {CHROMIUM_PATH} (apt-get install chromium)")

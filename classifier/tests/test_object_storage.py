@@ -169,7 +169,7 @@ def test_no_code_reads_media_root_directly():
 @pytest.fixture
 def lone_seaweedfs(settings):
     """A SeaweedFS server of this test's own, since the test kills it."""
-    from ops.seaweedfs import SeaweedS3
+    from testing.seaweedfs import SeaweedS3
 
     server = SeaweedS3().start()
     settings.STORAGES = {

@@ -16,7 +16,7 @@ import pytest
 from django.conf import settings
 
 from conftest import live_auth_headers
-from ops.stack import NGINX_PATH, Nginx
+from testing.nginx import NGINX_PATH, Nginx
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 CONFIG = Path(__file__).with_name("schemathesis.toml")

@@ -31,8 +31,8 @@ import requests
 from classifier.models import Prediction
 from conftest import distinct_photo, live_auth_headers, live_upload
 from mlworker.batch import read_model_counters
-from ops.seaweedfs import SeaweedS3
 from ops.stack import free_port, port_open, stop_process, wait_until
+from testing.seaweedfs import SeaweedS3
 
 pytestmark = [pytest.mark.slow]
 

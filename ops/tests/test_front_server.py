@@ -23,7 +23,8 @@ import requests
 from django.conf import settings
 
 from conftest import live_auth_headers, live_upload, photo_bytes
-from ops.stack import BASE_DIR, NGINX_PATH, Nginx, render_nginx_site
+from ops.stack import BASE_DIR
+from testing.nginx import NGINX_PATH, TEMPLATE_READ_TIMEOUT, Nginx, render_nginx_site
 
 pytestmark = [
     pytest.mark.slow,
@@ -33,28 +34,16 @@ pytestmark = [
 ]
 
 HEALTH_BUDGET_SECONDS = 1.0
-#: client_header_timeout and client_body_timeout in the template
-TEMPLATE_READ_TIMEOUT = "10s"
-#: the same two directives in these tests' nginx, so a test sees a socket cut off without
-#: waiting out the template's 10 s (above the trickle's 1.5 s between bytes)
+#: client_header_timeout and client_body_timeout in this module's shared nginx, instead of
+#: the template's TEMPLATE_READ_TIMEOUT: a test sees a socket cut off without waiting 10 s
+#: (still above the trickle's 1.5 s between bytes)
 NGINX_READ_TIMEOUT_SECONDS = 3
-
-
-def with_test_read_timeouts(site: str) -> str:
-    """The rendered template with its read timeouts set to NGINX_READ_TIMEOUT_SECONDS."""
-    for directive in ("client_header_timeout", "client_body_timeout"):
-        line = f"{directive} {TEMPLATE_READ_TIMEOUT};"
-        assert site.count(line) == 1, f"the template no longer says '{line}'"
-        site = site.replace(line, f"{directive} {NGINX_READ_TIMEOUT_SECONDS}s;")
-    return site
 
 
 @pytest.fixture(scope="module")
 def front(shared_stack, tmp_path_factory):
     """gunicorn + nginx in front of it (yields the Nginx), shared by the module's tests:
     none changes a setting. nginx stops before the stack."""
-    import ops.stack
-
     work = tmp_path_factory.mktemp("front")
     static_root = work / "static"
     stack = shared_stack(NUM_PROXIES="1", STATIC_ROOT=str(static_root))
@@ -65,24 +54,14 @@ def front(shared_stack, tmp_path_factory):
         check=True,
         timeout=120,
     )
-    nginx = Nginx(
+    with Nginx(
         upstream=f"127.0.0.1:{stack.config.web_port}",
         static_root=static_root,
         work_dir=work / "nginx",
         max_body=str(settings.MAX_REQUEST_BODY_BYTES),
-    )
-    with pytest.MonkeyPatch.context() as patch:
-        rendered = ops.stack.render_nginx_site
-        patch.setattr(
-            ops.stack,
-            "render_nginx_site",
-            lambda **values: with_test_read_timeouts(rendered(**values)),
-        )
-        nginx.start()
-    try:
+        read_timeout_seconds=NGINX_READ_TIMEOUT_SECONDS,
+    ) as nginx:
         yield nginx
-    finally:
-        nginx.stop()
 
 
 #: Linux answers the whole of 127.0.0.0/8 on loopback: the attacker is 127.0.0.1, another

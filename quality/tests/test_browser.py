@@ -9,8 +9,8 @@ from playwright.sync_api import expect
 from classifier.tests.test_browser import log_in, outside_playwright
 from classifier.tests.test_browser import open_page as open_page  # the shared fixture
 from classifier.tests.test_pages import make_prediction
-from ops.stack import CHROMIUM_PATH
 from quality.models import ReviewedLabel
+from testing.chromium import CHROMIUM_PATH
 
 pytestmark = [
     pytest.mark.browser,

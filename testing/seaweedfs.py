@@ -225,7 +225,7 @@ class SeaweedS3:
         self.close()
 
 
-if __name__ == "__main__":  # a server to try things against: python -m ops.seaweedfs
+if __name__ == "__main__":  # a server to try things against: python -m testing.seaweedfs
     with SeaweedS3() as server:
         print(json.dumps(server.settings_env(), indent=2), flush=True)
         try:
