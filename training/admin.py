@@ -54,7 +54,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         messages.info(request, _("Queued; a training worker (rqworker training) runs it."))
 
     def has_change_permission(self, request, obj=None):
-        return False if obj is None else super().has_view_permission(request, obj)
+        return False  # a run is read, cancelled or left; never edited
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -24,7 +24,7 @@ from registry.models import ModelVersion
 from training.digits import CLASSES, digit_photos
 from training.models import TrainingRun
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 TRAINED = 250  # 25 per digit: 200 train, 50 validation (by digest)
 HELD_OUT = slice(1700, 1760)  # never uploaded before the promotion
@@ -57,7 +57,11 @@ def answers(stack, headers, ids: list[str]) -> list[dict]:
 def test_users_corrections_train_a_digit_model_that_answers_new_digits_once_promoted(
     live_stack, user, make_user, client, tmp_path
 ):
-    env = {"MODEL_CACHE_DIR": str(tmp_path / "cache"), "INFERENCE_RUNTIME": "tensorflow"}
+    env = {
+        "MODEL_CACHE_DIR": str(tmp_path / "cache"),
+        "INFERENCE_RUNTIME": "tensorflow",
+        "TRAINING_EPOCHS": "20",
+    }
     stack = live_stack(workers=1, PREDICT_WAIT_SECONDS="0", **env)
     headers = live_auth_headers(stack, user)
     photos, digits = digit_photos()
@@ -78,17 +82,18 @@ def test_users_corrections_train_a_digit_model_that_answers_new_digits_once_prom
         "--labels", "new", "--classes", ",".join(CLASSES), "--name", "digits",
     ]  # fmt: skip
     trainer = [sys.executable, "manage.py", "rqworker", "training", "--burst"]
+    printed_to = tmp_path / "train_model.out"
     with (
-        subprocess.Popen(
-            command, env=subprocess_env(**env), stdout=subprocess.PIPE, text=True
-        ) as follower,
+        open(printed_to, "w") as out,
+        subprocess.Popen(command, env=subprocess_env(**env), stdout=out, text=True) as follower,
     ):
         wait_until(TrainingRun.objects.exists, timeout=120, what="the run to be queued")
         worker = subprocess.run(
             trainer, env=subprocess_env(**env), timeout=TIMEOUT, capture_output=True, text=True
         )
         assert worker.returncode == 0, worker.stderr[-3000:]
-        printed, _ = follower.communicate(timeout=60)
+        follower.wait(timeout=60)
+    printed = printed_to.read_text()
     assert follower.returncode == 0, printed
     run = TrainingRun.objects.get()
     result = run.result

@@ -80,13 +80,17 @@ class Command(BaseCommand):
 
     def follow(self, run: TrainingRun, timeout: float) -> TrainingRun:
         deadline = time.monotonic() + timeout
+        shown = ""
         while time.monotonic() < deadline:
             run.refresh_from_db()
             width = 30
             filled = int(run.progress * width)
             bar = "#" * filled + "." * (width - filled)
-            sys.stdout.write(f"\r[{bar}] {run.progress:4.0%} {run.stage[:60]:60}")
-            sys.stdout.flush()
+            line = f"\r[{bar}] {run.progress:4.0%} {run.stage[:60]:60}"
+            if line != shown:  # a line per change, not per poll
+                sys.stdout.write(line)
+                sys.stdout.flush()
+                shown = line
             if run.is_finished:
                 sys.stdout.write("\n")
                 return run
