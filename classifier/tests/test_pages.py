@@ -104,8 +104,8 @@ def test_with_no_worker_live_the_pages_say_so_and_name_no_model(client, user):
 
 
 def test_upload_page_names_the_models_live_workers_publish(client, user, live_model):
-    live_model("efficientnet_lite0", worker="w1")
-    live_model("resnet50", worker="w2")
+    live_model("efficientnet_lite0+openvino-fp32", worker="w1")
+    live_model("resnet50+openvino-fp32", worker="w2")
     client.force_login(user)
     text = inner_text(client.get("/").content.decode())
     assert "Answers come from EfficientNet-Lite0, ResNet-50," in text  # as people know them

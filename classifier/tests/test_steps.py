@@ -57,8 +57,11 @@ def test_an_upload_reports_each_named_step_once_nested_in_its_parent(
         assert outer.wall_seconds >= sum(child.wall_seconds for child in children)
 
 
-def test_without_a_listener_no_step_is_timed_or_recorded(api_client, settings, monkeypatch):
+def test_without_a_listener_no_step_is_timed_or_recorded(
+    api_client, settings, monkeypatch, live_model
+):
     settings.PREDICT_WAIT_SECONDS = 0
+    live_model()  # a live worker's model: the result cache is looked up
     with steps.recording_steps() as recorded:
         upload(api_client, seed=2)
     heard = len(recorded)
