@@ -26,12 +26,14 @@ def dockerfile_stages() -> dict[str, tuple[str, list[str]]]:
     """stage name → (the stage it builds FROM, the requirement files it pip-installs)."""
     stages: dict[str, tuple[str, list[str]]] = {}
     current = None
-    for line in (BASE_DIR / "Dockerfile").read_text().splitlines():
+    # One instruction a line: continuation lines joined, as Docker reads them.
+    instructions = re.sub(r"\\\n\s*", " ", (BASE_DIR / "Dockerfile").read_text()).splitlines()
+    for line in instructions:
         if match := re.match(r"FROM (\S+) AS (\S+)", line):
             current = match[2]
             stages[current] = (match[1], [])
-        elif current and (match := re.match(r"RUN pip install -r (\S+)", line)):
-            stages[current][1].append(match[1])
+        elif current and line.startswith("RUN "):
+            stages[current][1].extend(re.findall(r"pip install -r (\S+)", line))
     return stages
 
 
