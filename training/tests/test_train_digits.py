@@ -62,7 +62,8 @@ def test_users_corrections_train_a_digit_model_that_answers_new_digits_once_prom
         "INFERENCE_RUNTIME": "tensorflow",
         "TRAINING_EPOCHS": "20",
     }
-    stack = live_stack(workers=1, PREDICT_WAIT_SECONDS="0", **env)
+    # Uploads are sent four at a time without waiting: lift the per-user cap on waiting jobs.
+    stack = live_stack(workers=1, PREDICT_WAIT_SECONDS="0", MAX_QUEUED_PER_USER="1000", **env)
     headers = live_auth_headers(stack, user)
     photos, digits = digit_photos()
 
