@@ -53,6 +53,12 @@ class TrainingRunAdmin(admin.ModelAdmin):
         obj.pk = run.pk  # the admin redirects to the run it just queued
         messages.info(request, _("Queued; a training worker (rqworker training) runs it."))
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        run = TrainingRun.objects.filter(pk=object_id).first() if object_id.isdigit() else None
+        if run is not None:
+            services.settle_lost_run(run=run)
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def has_change_permission(self, request, obj=None):
         return False  # a run is read, cancelled or left; never edited
 

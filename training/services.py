@@ -17,6 +17,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 
 from registry import spec
 from registry.models import ModelVersion
@@ -193,3 +195,29 @@ def cancel(*, run: TrainingRun) -> bool:
             state=State.CANCELLED, stage=_("Cancelled"), finished_at=timezone.now()
         )
     )
+
+
+LOST = (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
+
+
+def settle_lost_run(*, run: TrainingRun) -> bool:
+    """Fail a run whose job the queue has given up on (its worker died, timed out or was
+    stopped), so the admin and `train_model` say so instead of showing it running forever."""
+    if run.is_finished or not run.job_id:
+        return False
+    try:
+        job = Job.fetch(run.job_id, connection=django_rq.get_connection(settings.TRAINING_QUEUE))
+        status = job.get_status()
+    except NoSuchJobError:
+        status = None
+    except RedisError:
+        return False
+    if status is not None and status not in LOST:
+        return False
+    record_failure(
+        run_id=run.pk,
+        reason=_("The training worker stopped without finishing it (job %(status)s).")
+        % {"status": status.value if status is not None else _("gone")},
+    )
+    run.refresh_from_db()
+    return True

@@ -215,3 +215,29 @@ def test_the_result_page_shows_accuracy_against_the_baseline_per_class_matrix_an
     assert "<td>2</td><td>0</td>" in page and "1: 50.0%" in page
     assert 'aria-label="training curve"' in page
     assert "resnet50 v1 (ready)" in page
+
+
+def test_a_run_whose_job_failed_or_vanished_is_shown_failed_not_running_forever(
+    client, make_user, user, settings, clean_redis, django_capture_on_commit_callbacks
+):
+    from rq.job import Job, JobStatus
+
+    settings.TRAINING_MIN_IMAGES_PER_CLASS = 2
+    for seed in range(4):
+        corrected(user, seed, str(seed % 2))
+    with django_capture_on_commit_callbacks(execute=True):
+        first = services.start_training(base=lite0(), name="a", label_set="new", classes=["0", "1"])
+        second = services.start_training(
+            base=lite0(), name="b", label_set="new", classes=["0", "1"]
+        )
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert not services.settle_lost_run(run=first)  # still waiting in the queue: left alone
+
+    Job.fetch(first.job_id, connection=clean_redis).set_status(JobStatus.FAILED)
+    clean_redis.delete(f"rq:job:{second.job_id}")
+    client.force_login(make_user(email="root@example.com", is_staff=True, is_superuser=True))
+    page = client.get(f"/admin/training/trainingrun/{first.pk}/change/").content.decode()
+    assert "stopped without finishing it (job failed)" in page
+    assert services.settle_lost_run(run=second) and second.state == "failed"
+    assert "(job gone)" in second.failure_reason

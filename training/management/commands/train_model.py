@@ -83,6 +83,7 @@ class Command(BaseCommand):
         shown = ""
         while time.monotonic() < deadline:
             run.refresh_from_db()
+            services.settle_lost_run(run=run)
             width = 30
             filled = int(run.progress * width)
             bar = "#" * filled + "." * (width - filled)
