@@ -124,6 +124,9 @@ class StackConfig:
     web_port: int = 8000
     workers: int = 1
     worker_args: list[str] = field(default_factory=list)
+    #: an RQ queue a plain `rqworker` drains beside the model workers (the quick start's
+    #: training runs); None starts none
+    side_queue: str | None = None
     web_processes: int = 1
     web_threads: int = 32
     env: dict[str, str] = field(default_factory=dict)
@@ -140,6 +143,7 @@ class Stack:
         self.cache_redis: EmbeddedRedis | None = None
         self.web: subprocess.Popen | None = None
         self.workers: list[subprocess.Popen] = []
+        self.side_worker: subprocess.Popen | None = None
         self.env = {**os.environ, **config.env}
 
     @property
@@ -160,6 +164,8 @@ class Stack:
             self.web = self._spawn("web", self.web_command())
             for _ in range(self.config.workers):
                 self.add_worker()
+            if self.config.side_queue:
+                self.side_worker = self._spawn("side-worker", self.side_worker_command())
             self.wait_ready()
         except BaseException:
             self.stop()
@@ -179,6 +185,9 @@ class Stack:
     def worker_command(self) -> list[str]:
         return [sys.executable, "manage.py", "run_model_worker", *self.config.worker_args]
 
+    def side_worker_command(self) -> list[str]:
+        return [sys.executable, "manage.py", "rqworker", str(self.config.side_queue)]
+
     def add_worker(self) -> subprocess.Popen:
         process = self._spawn(f"worker{len(self.workers) + 1}", self.worker_command())
         self.workers.append(process)
@@ -193,6 +202,9 @@ class Stack:
             if code is not None:
                 self.workers[index] = self._spawn(f"worker{index + 1}", self.worker_command())
                 restarted.append((index + 1, code))
+        if self.side_worker is not None and (code := self.side_worker.poll()) is not None:
+            self.side_worker = self._spawn("side-worker", self.side_worker_command())
+            restarted.append((0, code))
         return restarted
 
     def _spawn(self, name: str, command: list[str]) -> subprocess.Popen:
@@ -231,10 +243,11 @@ class Stack:
 
     # --- stopping -----------------------------------------------------------------------
     def stop(self) -> None:
-        for process in [*self.workers, self.web]:
+        processes = [*self.workers, self.side_worker, self.web]
+        for process in processes:
             if process is not None and process.poll() is None:
                 process.send_signal(signal.SIGTERM)
-        for process in [*self.workers, self.web]:
+        for process in processes:
             if process is not None:
                 stop_process(process)
         for redis_server in (self.redis, self.cache_redis):

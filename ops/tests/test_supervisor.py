@@ -1,4 +1,4 @@
-"""The quick start (`manage.py run_stack`) replaces a model worker that died."""
+"""The quick start (`manage.py run_stack`) replaces a model or training worker that died."""
 
 import json
 import os
@@ -32,7 +32,25 @@ def live_worker_pids(queue) -> set[int]:
     return {worker.pid for worker in live_workers(queue)}
 
 
+def running_training_worker_pids(settings) -> set[int]:
+    """PIDs of live processes registered as RQ workers on the training queue (a killed one
+    stays registered until its heartbeat lapses, so each PID is checked)."""
+    import django_rq
+    from rq import Worker
+
+    queue = django_rq.get_queue(settings.TRAINING_QUEUE)
+    alive = set()
+    for worker in Worker.all(queue=queue):
+        try:
+            os.kill(worker.pid, 0)
+        except (ProcessLookupError, TypeError):
+            continue
+        alive.add(worker.pid)
+    return alive
+
+
 def test_run_stack_restarts_a_worker_that_was_killed(transactional_db, settings, tmp_path):
+    """Both the model worker and the training runs' worker are supervised."""
     import django_rq
 
     settings.WORKER_HEARTBEAT_SECONDS = 2
@@ -74,6 +92,15 @@ def test_run_stack_restarts_a_worker_that_was_killed(transactional_db, settings,
             timeout=60,
             what="health to count the one new worker",
         )
+        trainers = wait_until(
+            lambda: running_training_worker_pids(settings), timeout=60, what="a training worker"
+        )
+        os.kill(next(iter(trainers)), signal.SIGKILL)
+        wait_until(
+            lambda: running_training_worker_pids(settings) - trainers,
+            timeout=120,
+            what="run_stack to start a new training worker",
+        )
         assert stack.poll() is None
     finally:
         stack.send_signal(signal.SIGTERM)
@@ -83,4 +110,6 @@ def test_run_stack_restarts_a_worker_that_was_killed(transactional_db, settings,
             stack.kill()
             stack.wait(timeout=10)
         log.close()
-    assert "worker 1 exited with code -9; restarted" in (tmp_path / "run_stack.log").read_text()
+    printed = (tmp_path / "run_stack.log").read_text()
+    assert "worker 1 exited with code -9; restarted" in printed
+    assert "the training worker exited with code -9; restarted" in printed

@@ -36,6 +36,9 @@ class Command(BaseCommand):
             web_processes=options["web_processes"],
             web_threads=options["web_threads"],
             log_dir=options["log_dir"],
+            # Training runs (the training app) go to their own queue, drained here by a plain
+            # RQ worker so the whole product runs from one command.
+            side_queue=settings.TRAINING_QUEUE,
         )
         stack = Stack(config)
         stopping = False
@@ -66,7 +69,8 @@ class Command(BaseCommand):
                 exit_code = 1
                 break
             for number, code in stack.restart_dead_workers():
-                self.stderr.write(f"run_stack: worker {number} exited with code {code}; restarted")
+                which = f"worker {number}" if number else "the training worker"
+                self.stderr.write(f"run_stack: {which} exited with code {code}; restarted")
             time.sleep(0.5)
         self.stdout.write("Stopping…")
         stack.stop()
