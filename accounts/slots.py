@@ -16,8 +16,10 @@ counts for `seconds` after it was taken) and a slot whose holder died lapses by 
 
 Users: failed logins and password confirmations (`accounts.login_guard`), the DRF
 throttles (`accounts.throttles`), the per-user and per-process wait slots
-(`classifier.wait_slots`). Callers choose the connection (the cache's Redis or the
-queue's) and what a Redis failure means for them; this module only raises RedisError.
+(`classifier.wait_slots`), the daily upload quota (`classifier.services.admission`: its
+script rides on the upload's admission pipeline, `queue_reserve`). Callers choose the
+connection (the cache's Redis or the queue's) and what a Redis failure means for them;
+this module only raises RedisError.
 """
 
 from __future__ import annotations
@@ -154,7 +156,9 @@ class Reservation:
         self.keys = []
 
 
-def _run(connection: redis.Redis, limits: Sequence[Limit], token: str, take: bool) -> list:
+def _run(
+    connection: redis.Redis | redis.client.Pipeline, limits: Sequence[Limit], token: str, take: bool
+) -> list:
     keys: list[str] = []
     args: list = [token, "1" if take else "0"]
     for limit in limits:
@@ -171,10 +175,24 @@ def reserve(
     connection: redis.Redis, limits: Sequence[Limit], *, token: str | None = None
 ) -> Reservation:
     """Take one slot in every limit, or none; raises RedisError when Redis fails."""
-    reservation = Reservation(connection=connection, token=token or new_token())
+    token = token or new_token()
     if not limits:
-        return reservation
-    result = _run(connection, limits, reservation.token, take=True)
+        return Reservation(connection=connection, token=token)
+    result = _run(connection, limits, token, take=True)
+    return reservation_from(result, connection=connection, limits=limits, token=token)
+
+
+def queue_reserve(pipeline: redis.client.Pipeline, limits: Sequence[Limit], *, token: str) -> None:
+    """Queue `reserve`'s script on `pipeline`, so the slots are taken in a round trip the
+    caller makes anyway; `reservation_from` reads its answer once the pipeline ran."""
+    _run(pipeline, limits, token, take=True)
+
+
+def reservation_from(
+    result, *, connection: redis.Redis, limits: Sequence[Limit], token: str
+) -> Reservation:
+    """The reservation a `queue_reserve` answered (`result`: its entry in the pipeline's)."""
+    reservation = Reservation(connection=connection, token=token)
     if int(result[0]) == 1:
         reservation.keys = [limit.key for limit in limits]
     else:
