@@ -10,7 +10,6 @@ import os
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import django_rq
 from django.conf import settings
@@ -40,34 +39,18 @@ def inference_queue():
     return django_rq.get_queue(settings.INFERENCE_QUEUE, connection=_per_thread.connection)
 
 
-@dataclass(frozen=True)
-class Count:
-    """A Redis counter that one enqueued job adds one to (kept `ttl` seconds)."""
-
-    key: str
-    ttl: int
-
-
-def add_counts(pipeline, counts: Iterable[Count]) -> None:
-    """Queue the INCR (and expiry) of each counter on `pipeline` (or any Redis client)."""
-    for count in counts:
-        pipeline.incr(count.key)
-        pipeline.expire(count.key, count.ttl)
-
-
 def enqueue_prediction(
     *,
     prediction_id: str,
     owner_id: int | None = None,
     attempts: int | None = None,
-    counts: Iterable[Count] = (),
 ) -> None:
     """Queue the prediction's job; RQ retries it until `attempts` (default: all) are used.
 
-    The job goes in one MULTI/EXEC with the `counts` it adds to and its place among the
-    owner's waiting jobs (`hold_queue_place`): left to itself RQ spends two round trips (the
-    queue set, then the job), and the upload's quota INCR was a third. The owner rides in
-    the job's meta, so whoever takes the job off the queue can free that place.
+    The job goes in one MULTI/EXEC with its place among the owner's waiting jobs
+    (`hold_queue_place`): left to itself RQ spends two round trips (the queue set, then the
+    job). The owner rides in the job's meta, so whoever takes the job off the queue can
+    free that place.
     """
     attempts = settings.PREDICTION_MAX_ATTEMPTS if attempts is None else attempts
     retries = max(attempts - 1, 0)
@@ -85,7 +68,6 @@ def enqueue_prediction(
             description=f"classify prediction {prediction_id}",
             meta={OWNER_META: owner_id} if owner_id is not None else None,
         )
-        add_counts(pipeline, counts)  # after the job: RQ starts the MULTI itself
         if owner_id is not None:
             hold_queue_place(pipeline, owner_id=owner_id, prediction_id=prediction_id)
         pipeline.execute()

@@ -2,9 +2,11 @@
 jobs, and the user's daily quota.
 
 Checked before anything is read or stored, in one Redis round trip that also reads which
-models the live workers run (the result cache's key). The user's place is taken in that
-round trip (atomically: exact under parallel uploads) for the prediction's id, and given
-back unless its job is enqueued (`Admission.release`).
+models the live workers run (the result cache's key). The user's place among waiting jobs
+and a slot of the daily quota are taken in that round trip, each by its own script
+(atomically: exact under parallel uploads), for the prediction's id. Both are given back
+when the upload stores nothing (`Admission.release`); the quota slot stays once the
+prediction is stored (`Admission.keep_quota_slot`), the place once its job is enqueued.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 import math
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import NoReturn
 
 from django.conf import settings
@@ -22,6 +24,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from redis.exceptions import RedisError
 
+from accounts import slots
 from classifier import live_models, queueing
 from monitoring.metrics import Outcome, RejectReason, count_upload
 
@@ -31,8 +34,6 @@ logger = logging.getLogger(__name__)
 RETRY_AFTER_RANGE = (1, 60)
 #: what a full queue's Retry-After says when no worker has measured its pace yet
 RETRY_AFTER_UNKNOWN = 5
-#: how long a day's quota counter is kept (past its day, for the day after midnight)
-QUOTA_KEY_SECONDS = 2 * 86400
 
 
 class QueueUnavailable(Exception):
@@ -51,8 +52,8 @@ class QueueFull(QueueUnavailable):
 
 
 class UploadQuotaExceeded(Exception):
-    """The user has stored UPLOAD_QUOTA_PER_DAY uploads in the last 24 hours; nothing was
-    read or stored. `retry_after`: seconds until the oldest of them leaves the window."""
+    """The user has stored (or is storing) UPLOAD_QUOTA_PER_DAY uploads today (UTC);
+    nothing was read or stored. `retry_after`: seconds until midnight UTC."""
 
     def __init__(self, message: str, *, retry_after: int):
         super().__init__(message)
@@ -73,18 +74,30 @@ class Admission:
     prediction_id: uuid.UUID
     live_model_names: list[str]
     holds_place: bool = field(default=False)
+    #: the upload's slot of today's quota (None: no quota, or already kept or given back)
+    quota_slot: slots.Reservation | None = field(default=None)
+
+    def keep_quota_slot(self) -> None:
+        """The prediction is stored: its slot counts against the quota until midnight."""
+        self.quota_slot = None
 
     def release(self) -> None:
-        """Give the place back: the upload ended without a job on the queue."""
-        if not self.holds_place:
+        """Give back what the upload still holds: it ended without storing a prediction
+        (the quota slot) or without a job on the queue (the place). One round trip."""
+        place, quota_slot = self.holds_place, self.quota_slot
+        self.holds_place, self.quota_slot = False, None
+        if not place and not (quota_slot and quota_slot.keys):
             return
-        self.holds_place = False
         try:
             pipeline = queueing.inference_queue().connection.pipeline(transaction=False)
-            queueing.free_queue_places(pipeline, [(self.owner_id, str(self.prediction_id))])
+            if place:
+                places = [(self.owner_id, str(self.prediction_id))]
+                queueing.free_queue_places(pipeline, places)
+            if quota_slot:
+                quota_slot.release(pipeline)
             pipeline.execute()
-        except RedisError as error:  # the place ages out with the deadline
-            logger.warning("could not free a queue place of user %s: %s", self.owner_id, error)
+        except RedisError as error:  # the place ages out with the deadline, the slot at midnight
+            logger.warning("could not give back user %s's admission: %s", self.owner_id, error)
 
 
 def _quota_key(user_id, day: datetime) -> str:
@@ -92,30 +105,35 @@ def _quota_key(user_id, day: datetime) -> str:
 
 
 def check_admission(*, user) -> Admission:
-    """`check_queue_room`, `check_upload_quota` and a place among the user's waiting jobs
-    (`check_queued_for_user`), their reads and the place's reservation in one round trip
-    together with the models live workers run (the result cache's key; none when no worker
-    is live). A refused upload holds no place."""
+    """`check_queue_room`, a slot of the daily quota (`quota_limit`) and a place among the
+    user's waiting jobs, taken in one round trip together with the models live workers run
+    (the result cache's key; none when no worker is live). A refused upload holds nothing."""
     queue = queueing.inference_queue()
     cap = settings.MAX_QUEUED_PER_USER
+    quota = quota_limit(user_id=user.pk)
     admission = Admission(owner_id=user.pk, prediction_id=uuid.uuid4(), live_model_names=[])
+    token = str(admission.prediction_id)
     try:
         pipe = queue.connection.pipeline(transaction=False)
         pipe.llen(queue.key)
-        pipe.get(_quota_key(user.pk, timezone.now()))
         live_models.read_into(pipe)
+        if quota:
+            slots.queue_reserve(pipe, [quota], token=token)
         if cap:
-            queueing.reserve_queue_place(
-                pipe, owner_id=user.pk, prediction_id=str(admission.prediction_id), cap=cap
-            )
-        depth, stored, live, *reserved = pipe.execute()
+            queueing.reserve_queue_place(pipe, owner_id=user.pk, prediction_id=token, cap=cap)
+        depth, live, *answers = pipe.execute()
     except RedisError as error:
         queue_unavailable(error)
-    admission.holds_place = bool(reserved and reserved[0])
+    if quota:
+        admission.quota_slot = slots.reservation_from(
+            answers.pop(0), connection=queue.connection, limits=[quota], token=token
+        )
+    admission.holds_place = bool(cap and answers.pop(0))
     admission.live_model_names = live_models.names_from(live)
     try:
         check_queue_room(depth=int(depth))
-        check_upload_quota(user=user, stored=int(stored or 0))
+        if admission.quota_slot and not admission.quota_slot.granted:
+            refuse_upload_quota()
         if cap and not admission.holds_place:
             refuse_too_many_waiting(cap)
     except Exception:
@@ -140,21 +158,35 @@ def refuse_too_many_waiting(cap: int) -> NoReturn:
     )
 
 
-def check_upload_quota(*, user, stored: int) -> None:
-    """Refuse an upload once the user has stored UPLOAD_QUOTA_PER_DAY today (UTC).
+def quota_limit(*, user_id) -> slots.Limit | None:
+    """The user's UPLOAD_QUOTA_PER_DAY for today (UTC) as counted slots (None: no quota).
 
-    `stored`: the user's per-day counter in the queue's Redis (never evicted, unlike the
-    cache), read by `check_admission`; it is counted up with the upload's job
-    (`quota_count`), so the upload path spends no database query on it. Not atomic with
-    the upload: a user's uploads in flight together at quota-1 all pass, so the quota can
-    overshoot by that many (bounded by the upload rate limit).
+    One slot per upload stored or being stored, in the queue's Redis (never evicted, unlike
+    the cache), so the upload path spends no database query on it. `check_admission` takes
+    the slot atomically with the check, so parallel uploads never get past the quota; an
+    upload that stores nothing gives its slot back. A slot lasts until midnight UTC, when
+    the day's key goes too. A web process killed mid-upload leaves its slot counted until
+    then: the quota may count one upload too many for it, never one too few.
     """
     quota = settings.UPLOAD_QUOTA_PER_DAY
-    if not quota or stored < quota:
-        return
+    if not quota:
+        return None
     now = timezone.now()
-    midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    retry_after = max(1, math.ceil((midnight - now).total_seconds()))
+    return slots.Limit(
+        key=_quota_key(user_id, now), count=quota, seconds=_until_midnight(now).total_seconds()
+    )
+
+
+def _until_midnight(now: datetime) -> timedelta:
+    today = now.astimezone(UTC)
+    midnight = (today + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight - today
+
+
+def refuse_upload_quota() -> NoReturn:
+    """Refuse an upload: the user's UPLOAD_QUOTA_PER_DAY slots for today are all taken."""
+    quota = settings.UPLOAD_QUOTA_PER_DAY
+    retry_after = max(1, math.ceil(_until_midnight(timezone.now()).total_seconds()))
     count_upload(Outcome.REJECTED, RejectReason.QUOTA_EXCEEDED)
     hours = max(1, math.ceil(retry_after / 3600))
     raise UploadQuotaExceeded(
@@ -168,25 +200,6 @@ def check_upload_quota(*, user, stored: int) -> None:
         % {"quota": quota, "hours": hours},
         retry_after=retry_after,
     )
-
-
-def quota_count(*, user) -> queueing.Count | None:
-    """The counter one stored upload adds to (None: no quota)."""
-    if not settings.UPLOAD_QUOTA_PER_DAY:
-        return None
-    return queueing.Count(key=_quota_key(user.pk, timezone.now()), ttl=QUOTA_KEY_SECONDS)
-
-
-def record_upload_for_quota(*, user) -> None:
-    """Count one stored upload towards today's quota (its own round trip: no job goes with
-    it, as for an answer from the result cache)."""
-    count = quota_count(user=user)
-    if count is None:
-        return
-    try:
-        queueing.add_counts(queueing.inference_queue().connection, [count])
-    except RedisError as error:
-        logger.warning("upload not counted towards the quota, Redis unavailable: %s", error)
 
 
 def queue_unavailable(error: RedisError) -> NoReturn:

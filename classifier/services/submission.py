@@ -22,8 +22,6 @@ from classifier.services.admission import (
     Admission,
     check_admission,
     queue_unavailable,
-    quota_count,
-    record_upload_for_quota,
 )
 from classifier.services.images import clean_filename, store_image
 from classifier.steps import step, timed_step
@@ -46,7 +44,7 @@ def submit_prediction(*, user: User, upload: UploadedFile) -> Prediction:
     try:
         return _submit(user=user, upload=upload, admission=admission)
     finally:
-        admission.release()  # a no-op once the job holds the place
+        admission.release()  # what the upload still holds: nothing once stored and queued
 
 
 def _submit(*, user: User, upload: UploadedFile, admission: Admission) -> Prediction:
@@ -79,10 +77,8 @@ def _submit(*, user: User, upload: UploadedFile, admission: Admission) -> Predic
                 model_version_id=model_version_id,
             )
     if previous is not None:
-        record_upload_for_quota(user=user)
         now = timezone.now()
-        count_upload(Outcome.CACHED)
-        return Prediction.objects.create(
+        prediction = Prediction.objects.create(
             **fields,
             model_name=previous.model_name,
             status=Prediction.Status.DONE,
@@ -93,20 +89,18 @@ def _submit(*, user: User, upload: UploadedFile, admission: Admission) -> Predic
             started_at=now,
             finished_at=now,
         )
+        admission.keep_quota_slot()
+        count_upload(Outcome.CACHED)
+        return prediction
     # No model name yet: the worker that runs it records its own.
     prediction = Prediction.objects.create(**fields)
-    quota = quota_count(user=user)
     try:
         with step("enqueue (RQ)"):
-            # The quota's count rides in the job's own transaction: one round trip.
-            queueing.enqueue_prediction(
-                prediction_id=str(prediction.id),
-                owner_id=user.pk,
-                counts=[quota] if quota else [],
-            )
+            queueing.enqueue_prediction(prediction_id=str(prediction.id), owner_id=user.pk)
     except RedisError as error:
         prediction.delete()
         queue_unavailable(error)
+    admission.keep_quota_slot()
     admission.holds_place = False  # the job holds it now; the worker that takes it frees it
     count_upload(Outcome.QUEUED)
     return prediction
