@@ -1,6 +1,7 @@
 """Project settings. Every knob is read from the environment here, and only here.
 
-The README's configuration table lists each variable with its default.
+docs/CONFIGURATION.md lists each variable with its default; ops/tests/test_settings_source.py
+keeps that list and this file in step.
 """
 
 from datetime import timedelta
@@ -382,7 +383,7 @@ PROMETHEUS_EXPORT_MIGRATIONS = False
 # `noeviction`, so filling the cache can never evict a job. maxmemory is per instance: a
 # database index of the queue's instance (the default) separates the keys, not the memory.
 # Default: the queue's Redis server, database 1 (DEFAULT_CACHE_DATABASE), stated as such in
-# the README rather than derived from the queue's index.
+# docs/CONFIGURATION.md rather than derived from the queue's index.
 CACHE_REDIS_URL = env.str(
     "CACHE_REDIS_URL", default=with_database(REDIS_URL, DEFAULT_CACHE_DATABASE)
 )

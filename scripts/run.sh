@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Quick start: set up everything and run web + model worker + Redis on this machine.
-# Ctrl-C stops it all. Every setting can be overridden from the environment (see README).
+# Ctrl-C stops it all. Every setting can be overridden from the environment (docs/CONFIGURATION.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh requirements.txt
