@@ -4,7 +4,6 @@ Same tokens and the same registration service as /api/auth/; only the shapes dif
 Authentication is by JWT alone (no session), so CSRF does not apply.
 """
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, parsers, permissions, serializers, status
@@ -12,14 +11,12 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import services
+from accounts import selectors, services
 from accounts.authentication import VersionedJWTAuthentication
 from accounts.emails import MailSite
 from accounts.permissions import StaffWithPermission
 from accounts.serializers import RegistrationSerializer, TokenObtainSerializer, UserSerializer
 from accounts.throttles import RegisterRateThrottle
-
-User = get_user_model()
 
 
 class LegacyLoginSerializer(TokenObtainSerializer):
@@ -72,8 +69,10 @@ class LegacyUsersView(generics.ListCreateAPIView):
     authentication_classes = [VersionedJWTAuthentication]
     permission_classes = [StaffOrRegistering]
     serializer_class = UserSerializer
-    queryset = User.objects.order_by("id")
     pagination_class = None  # the old clients expect a bare list
+
+    def get_queryset(self):
+        return selectors.accounts_visible_to(user=self.request.user)
 
     def get_throttles(self):
         return [RegisterRateThrottle()] if self.request.method == "POST" else []
@@ -98,7 +97,9 @@ class LegacyUserView(generics.RetrieveDestroyAPIView):
     authentication_classes = [VersionedJWTAuthentication]
     permission_classes = [StaffWithPermission]
     serializer_class = UserSerializer
-    queryset = User.objects.all()
+
+    def get_queryset(self):
+        return selectors.accounts_visible_to(user=self.request.user)
 
     def perform_destroy(self, instance):
         try:
