@@ -5,8 +5,8 @@ also answers whether the account still exists and is active: a deactivated or de
 account's cached version is "gone", so its tokens fail here. So the user row itself is
 not read per request: `request.user` is a `TokenUser`, which knows its id and that it is
 active, and reads the row only when something asks for more (a name, staff flags, a
-save). The upload, result and history endpoints never do: one query fewer per request
-(issue 15). A change that bypasses the model (`QuerySet.update(is_active=False)`) is
+save). The upload, result and history endpoints never do: one query fewer per request.
+A change that bypasses the model (`QuerySet.update(is_active=False)`) is
 seen within `tokens.STATE_SECONDS`, as for the version check itself.
 """
 

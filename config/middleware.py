@@ -156,7 +156,7 @@ class NulInQueryMiddleware:
     """A NUL character anywhere in the query string is a 400 for every route.
 
     PostgreSQL cannot hold NUL in text, so a filter such as the admin's
-    `?status=%00` or `?predicted_label=%00` used to reach the database and fail as a 500.
+    `?status=%00` or `?predicted_label=%00` would reach the database and fail as a 500.
     No legitimate parameter of ours contains one.
     """
 

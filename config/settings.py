@@ -67,9 +67,9 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     # A body declared larger than the upload limit is refused (413) before it is read.
     "config.middleware.RequestSizeLimitMiddleware",
-    # A login redirect's `next` stays short (a long one overflowed nginx's header buffer).
+    # A login redirect's `next` stays short (a long one would overflow nginx's header buffer).
     "config.middleware.LoginRedirectLengthMiddleware",
-    # A NUL in the query string is a 400 (PostgreSQL text cannot hold it: it was a 500).
+    # A NUL in the query string is a 400: PostgreSQL text cannot hold it, so the query would fail.
     "config.middleware.NulInQueryMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -246,7 +246,8 @@ CLASSIFIER_MODEL = env.str("CLASSIFIER_MODEL", default="resnet50")
 RESNET50_WEIGHTS = env.str("RESNET50_WEIGHTS", default="imagenet")
 # How the worker runs the Keras models (mlworker/runtimes.py): auto | tensorflow | openvino |
 # onnxruntime, and auto | fp32 | bf16. `auto` is the fastest that passes the parity tests on
-# this host. The web derives the model name (runtime and precision) from these too.
+# this host. Read by workers only: each publishes the model name it runs, runtime and
+# precision included (classifier.live_models), and the web shows that.
 INFERENCE_RUNTIME = env.str("INFERENCE_RUNTIME", default="auto")
 INFERENCE_PRECISION = env.str("INFERENCE_PRECISION", default="auto")
 # Threads of one worker's forward pass; 0: this host's cores / INFERENCE_WORKERS_PER_HOST.

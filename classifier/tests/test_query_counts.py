@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def live_version_read_once(settings):
     """The registry's live version is read once per MODEL_LIVE_CHECK_SECONDS per process, not
-    per upload (registry/tests/test_live_version.py counts that read); a slow in-process worker
+    per upload (registry/tests/test_registration.py counts that read); a slow in-process worker
     between two uploads must not make it look like a per-upload query."""
     settings.MODEL_LIVE_CHECK_SECONDS = 3600
 

@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.slow]
 
 PASSWORD = "correct-horse-42"
 LOCUSTFILE = Path(__file__).resolve().parent.parent / "legacy_locustfile.py"
-ORIGINAL_LOCUSTFILE = LOCUSTFILE.with_name("legacy_locustfile_original.py")
+RECREATED_LOCUSTFILE = LOCUSTFILE.with_name("legacy_locustfile_recreated.py")
 QUICK_START_HOSTS = ",".join(quick_start_allowed_hosts())
 
 
@@ -197,14 +197,14 @@ def test_a_disallowed_host_is_a_400_and_one_log_line(live_stack):
     assert "Traceback" not in web_log
 
 
-def test_the_original_locustfile_logging_in_on_every_task_has_no_failures(
+def test_the_recreated_first_locustfile_logging_in_on_every_task_has_no_failures(
     live_stack, user, tmp_path
 ):
     """10 users, between(1, 3) s waits, a login before every prediction, for 25 s: far over
     THROTTLE_LOGIN (10/min per address), which counts failed logins only (accounts.login_guard)."""
-    prefix = tmp_path / "original"
+    prefix = tmp_path / "recreated"
     run, rows = run_locust_headless(
-        live_stack, user, ORIGINAL_LOCUSTFILE, prefix, users=10, seconds=25
+        live_stack, user, RECREATED_LOCUSTFILE, prefix, users=10, seconds=25
     )
     failures = Path(f"{prefix}_failures.csv").read_text()
     assert int(rows["Aggregated"]["Failure Count"]) == 0, failures[-3000:]

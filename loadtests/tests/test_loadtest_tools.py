@@ -96,7 +96,7 @@ def test_profile_shares_count_a_step_once_per_sampled_stack():
     from loadtests.profile_web import step_shares
 
     view = "APIView.dispatch (/venv/rest_framework/views.py:500)"
-    submit = "submit_prediction (/repo/classifier/services.py:80)"
+    submit = "submit_prediction (/repo/classifier/services/submission.py:37)"
     lookup = "finished_prediction_for_image (/repo/classifier/selectors.py:23)"
     raw = "\n".join(
         [

@@ -1,9 +1,10 @@
 """The small interface every classifier model implements.
 
 The worker only talks to `ImageClassifier`: it decodes images with
-`mlworker.images`, calls `preprocess` per image, stacks the arrays and calls
-`predict_batch` once per batch. Keeping models behind this seam is what lets
-`resnet50` and `efficientnet_lite0` share the queue, the batching and the tests.
+`classifier.imaging.open_rgb` (in `mlworker.inference`), calls `preprocess` per image,
+stacks the arrays and calls `predict_batch` once per batch. Keeping models behind this
+seam is what lets `resnet50` and `efficientnet_lite0` share the queue, the batching and the
+tests.
 """
 
 from __future__ import annotations

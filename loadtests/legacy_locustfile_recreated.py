@@ -1,8 +1,8 @@
-"""The older system's locustfile as it first was, before it cached its token: every
-prediction logs in again (OAuth2 password form), users wait `between(1, 3)` seconds, and
-the home page is hit twice as often as /model/predict.
+"""Our re-creation of the older system's first locustfile (not its code), the client
+that logged in for every prediction: each task logs in again (OAuth2 password form), users
+wait `between(1, 3)` seconds, and the home page is hit twice as often as /model/predict.
 
-    .venv/bin/python -m locust -f loadtests/legacy_locustfile_original.py \
+    .venv/bin/python -m locust -f loadtests/legacy_locustfile_recreated.py \
         --host http://0.0.0.0:8000 -u 10
 
 Each login is a successful one, so the login limits (which count failed attempts) must
