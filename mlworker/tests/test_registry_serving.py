@@ -1,5 +1,6 @@
-"""The user's own model end to end: registered in the admin, validated by a real worker
-process, promoted, answering uploads with its labels; rolled back without a worker restart.
+"""The user's own model end to end (a Keras file, and an ONNX file exported with tf2onnx):
+registered in the admin, validated by a real worker process, promoted, answering uploads
+with its labels, offering them for feedback; rolled back without a worker restart.
 """
 
 from __future__ import annotations
@@ -67,18 +68,19 @@ def register(tmp_path, name, labels, **model_options) -> ModelVersion:
         )
 
 
+@pytest.mark.parametrize("fmt", ["keras", "onnx"])
 def test_own_model_registered_in_admin_validated_promoted_and_served(
-    live_stack, user, make_user, client, tmp_path
+    live_stack, user, make_user, client, tmp_path, fmt
 ):
     stack = live_stack(workers=1, MODEL_CACHE_DIR=str(tmp_path / "worker-cache"))
     admin = make_user(email="root@example.com", is_staff=True, is_superuser=True)
     client.force_login(admin)
-    model = color_model(tmp_path / "colors.keras")
+    model = color_model(tmp_path / f"colors.{fmt}", fmt=fmt)
     response = client.post(
         "/admin/registry/modelversion/add/",
         {
             "name": "colors",
-            "weights_file": SimpleUploadedFile("colors.keras", model.read_bytes()),
+            "weights_file": SimpleUploadedFile(model.name, model.read_bytes()),
             "labels_file": SimpleUploadedFile("labels.txt", b"red\ngreen\nblue\n"),
             "input_height": 32,
             "input_width": 32,
@@ -87,7 +89,10 @@ def test_own_model_registered_in_admin_validated_promoted_and_served(
     )
     assert response.status_code == 302
     version = wait_for_state(ModelVersion.objects.get(name="colors"), "ready")
+    assert version.format == fmt
     assert version.report["outputs"] == "probabilities"
+    if fmt == "onnx":  # whatever the worker's INFERENCE_RUNTIME, an ONNX file runs on this
+        assert version.report["runtime"] == "onnxruntime"
     page = client.get(f"/admin/registry/modelversion/{version.pk}/change/").content.decode()
     assert "Ready" in page and "validated" in page
 
