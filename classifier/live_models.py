@@ -1,12 +1,14 @@
 """Which models the live workers run, as the workers themselves publish it in Redis.
 
-A model's identity has one owner: the worker that runs it. Each worker publishes its model
-name when it starts and with every heartbeat, each entry with an expiry, and withdraws it
+This is the report of what runs; which version *should* run is the registry's decision
+(`registry.selectors.live_version`), and docs/ARCHITECTURE.md ("Two views of the live
+model") says which of the two decides what. Each worker publishes its model name when it
+starts, with every heartbeat and on each switch, each entry with an expiry, and withdraws it
 when it stops; a worker killed without a goodbye drops out when its entry expires. The web
-only reads this (the pages' model name, the result-cache key, and whose pace counts in the
-queue estimate) and so
-never imports or probes a model runtime. An empty answer means no worker is live: uploads
-still queue, and wait for one.
+only reads this (the pages' model name, whether the result cache may answer, its key while
+no registry version is live, and whose pace counts in the queue estimate) and so never
+imports or probes a model runtime. An empty answer means no worker is live: uploads still
+queue, and wait for one.
 
 One sorted set: member = the worker and its model (JSON), score = the Unix time the entry
 expires. Reading is one ZRANGEBYSCORE from now, so it can ride in another pipeline.
