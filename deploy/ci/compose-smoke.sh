@@ -234,8 +234,9 @@ say "docker compose up --wait (nginx on 127.0.0.1:$port)"
 timeout 1200 "${compose[@]}" up --detach --wait --wait-timeout 900 --no-build --pull never
 phase_done "compose up --wait"
 
+# The smoke client needs Pillow (it uploads real images): the project's venv, made if missing.
+[ -n "${PYTHON:-}" ] || [ -x .venv/bin/python ] || scripts/bootstrap.sh requirements-dev.txt
 python=${PYTHON:-.venv/bin/python}
-[ -x "$python" ] || python=python3
 timeout 1200 "$python" deploy/ci/compose_smoke.py --url "http://127.0.0.1:$port" \
   --env-file "$work/compose.env" --project "$PROJECT" --docker "$docker"
 phase_done "smoke checks"
