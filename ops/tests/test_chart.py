@@ -22,7 +22,7 @@ from helm_python.errors import HelmError
 
 from deploy import chart_check
 from deploy.chart_check import CHART, problems, render
-from ops import stack
+from testing import nginx as nginx_harness
 
 FULL_VALUES = CHART / "ci" / "full-values.yaml"
 
@@ -240,7 +240,7 @@ def test_the_pods_nginx_passes_on_the_ingress_scheme_and_client_address(tmp_path
     def chart_site(*, listen, **_):
         return string.Template(site).safe_substitute({**values, "CLASSIFIER_LISTEN": listen})
 
-    monkeypatch.setattr(stack, "render_nginx_site", chart_site)
+    monkeypatch.setattr(nginx_harness, "render_nginx_site", chart_site)
 
     def headers_seen(source, sent):
         connection = http.client.HTTPConnection(
@@ -252,7 +252,7 @@ def test_the_pods_nginx_passes_on_the_ingress_scheme_and_client_address(tmp_path
         finally:
             connection.close()
 
-    nginx = stack.Nginx(
+    nginx = nginx_harness.Nginx(
         upstream="unused", static_root=tmp_path / "static", work_dir=tmp_path / "nginx",
         max_body="11m",
     )  # fmt: skip
