@@ -64,7 +64,8 @@ def _probe_client(
 
 
 def object_store_status() -> str | None:
-    """ "ok" when the images' bucket answers a HEAD within the bound, else "unavailable";
+    """ "ok" when the store answers a HEAD of the images' bucket within the bound (a bucket
+    the first upload will create counts), else "unavailable";
     None when the default storage is not an S3 one. Its own short-timeout client: the
     storage's own waits (seconds, retries) are for uploads, not for a health check."""
     if "s3" not in settings.STORAGES["default"]["BACKEND"].lower():
@@ -85,7 +86,13 @@ def object_store_status() -> str | None:
     )
     try:
         client.head_bucket(Bucket=storage.bucket_name)
-    except (BotoCoreError, ClientError):
+    except ClientError as error:
+        # A bucket that does not exist yet answers 404 once the store has accepted our
+        # credentials: the first upload creates it, so a fresh deployment is healthy.
+        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchBucket"):
+            return "ok"
+        return "unavailable"
+    except BotoCoreError:
         return "unavailable"
     return "ok"
 

@@ -103,6 +103,24 @@ def test_health_reports_a_reachable_object_store(client, s3_storage):
     assert body["problems"] == ["no model worker running"]
 
 
+def store_settings(settings, seaweedfs, **changes) -> None:
+    options = {**seaweedfs.storage_options(), **changes}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "classifier.s3storage.ImageS3Storage", "OPTIONS": options},
+    }
+
+
+def test_a_fresh_store_whose_bucket_the_first_upload_creates_is_ok(client, settings, seaweedfs):
+    store_settings(settings, seaweedfs, bucket_name="not-created-yet")
+    assert client.get("/api/health/").json()["object_store"] == "ok"
+
+
+def test_a_store_refusing_our_credentials_is_unavailable(client, settings, seaweedfs):
+    store_settings(settings, seaweedfs, secret_key="not-the-secret")
+    assert client.get("/api/health/").json()["object_store"] == "unavailable"
+
+
 @pytest.fixture
 def silent_store(settings, seaweedfs):
     """The storage pointed at a port that accepts connections and never answers."""
