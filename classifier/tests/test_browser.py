@@ -69,6 +69,22 @@ def open_page(live_stack):
     assert page_errors == [], "JavaScript errors on the pages"
 
 
+def operator_in_admin(stack, open_page):
+    """A superuser made for the test, logged in to /admin/ in a new page of its own."""
+    outside_playwright(
+        get_user_model().objects.create_superuser,
+        email="ops@example.com",
+        password="ops-password-77",
+        name="Ops",
+    )
+    admin = open_page(stack)
+    admin.goto("/admin/")
+    admin.locator("#id_username").fill("ops@example.com")
+    admin.locator("#id_password").fill("ops-password-77")
+    admin.locator("input[type=submit]").click()
+    return admin
+
+
 def outside_playwright(function, *args, **kwargs):
     """Run database code in a short-lived thread and close its connection there.
 
@@ -201,17 +217,7 @@ def test_register_upload_watch_result_give_feedback_and_admin_sees_it(
     page.get_by_role("button", name="Log out").click()
 
     # An operator finds the feedback, with the photo, in the admin.
-    outside_playwright(
-        get_user_model().objects.create_superuser,
-        email="ops@example.com",
-        password="ops-password-77",
-        name="Ops",
-    )
-    admin = open_page(stack)
-    admin.goto("/admin/")
-    admin.locator("#id_username").fill("ops@example.com")
-    admin.locator("#id_password").fill("ops-password-77")
-    admin.locator("input[type=submit]").click()
+    admin = operator_in_admin(stack, open_page)
     expect(admin.get_by_role("link", name="Feedback", exact=True).first).to_be_visible()
     admin.goto("/admin/feedback/feedback/")
     rows = admin.locator("#result_list tbody tr")

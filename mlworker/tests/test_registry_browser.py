@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
 
 from classifier.tests.test_browser import (  # noqa: F401 (open_page is a fixture)
@@ -15,6 +14,7 @@ from classifier.tests.test_browser import (  # noqa: F401 (open_page is a fixtur
     FIRST_ANSWER_TIMEOUT_MS,
     log_in,
     open_page,
+    operator_in_admin,
     outside_playwright,
 )
 from mlworker.tests.tiny_models import COLORS, color_model, labels_file, solid_photo
@@ -39,17 +39,7 @@ def test_operator_registers_and_promotes_a_model_in_the_admin_and_uploads_use_it
     photo = tmp_path / "red.jpg"
     photo.write_bytes(solid_photo("red"))
     stack = live_stack(workers=1, MODEL_CACHE_DIR=str(tmp_path / "worker-cache"))
-    outside_playwright(
-        get_user_model().objects.create_superuser,
-        email="ops@example.com",
-        password="ops-password-77",
-        name="Ops",
-    )
-    admin = open_page(stack)
-    admin.goto("/admin/")
-    admin.locator("#id_username").fill("ops@example.com")
-    admin.locator("#id_password").fill("ops-password-77")
-    admin.locator("input[type=submit]").click()
+    admin = operator_in_admin(stack, open_page)
     admin.goto("/admin/registry/modelversion/add/")
 
     # A text file renamed .keras: refused in the form, nothing registered.
