@@ -163,6 +163,18 @@ def make_user(db, django_user_model):
 
 
 @pytest.fixture
+def builtin_versions(db):
+    """The built-in models' registry rows, which a data migration made: a transactional test
+    that ran earlier flushed every table, so they are made again here (idempotent)."""
+    from importlib import import_module
+
+    from django.apps import apps
+
+    migration = import_module("registry.migrations.0002_builtin_versions")
+    migration.add_builtins(apps, schema_editor=None)
+
+
+@pytest.fixture
 def admin_user(db, django_user_model):
     """pytest-django's admin, with a password the validators accept: every way of making a
     superuser runs them (accounts.models.UserManager.create_superuser)."""

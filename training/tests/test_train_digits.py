@@ -55,7 +55,7 @@ def answers(stack, headers, ids: list[str]) -> list[dict]:
 
 
 def test_users_corrections_train_a_digit_model_that_answers_new_digits_once_promoted(
-    live_stack, user, make_user, client, tmp_path
+    live_stack, builtin_versions, user, make_user, client, tmp_path
 ):
     env = {
         "MODEL_CACHE_DIR": str(tmp_path / "cache"),
