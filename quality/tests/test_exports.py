@@ -75,30 +75,6 @@ def test_manifest_streams_through_an_iterator(labelled, django_assert_num_querie
         assert len(list(rows)) == 5
 
 
-def test_imagenet_archive_loads_with_keras_image_dataset_from_directory(tmp_path, labelled):
-    archive = run_export(tmp_path, "--format", "imagenet", "--model", "resnet50")
-    with zipfile.ZipFile(archive) as opened:
-        names = sorted(opened.namelist())
-        opened.extractall(tmp_path / "dataset")
-    assert names == sorted(
-        [
-            f"lynx/{labelled['corrected'].image_sha256}.jpg",
-            f"lynx/{labelled['reviewed'].image_sha256}.jpg",
-            f"tiger_cat/{labelled['right'].image_sha256}.jpg",
-        ]
-    )
-
-    import keras  # test-only: the worker side's library reads what the web side wrote
-
-    dataset = keras.utils.image_dataset_from_directory(
-        tmp_path / "dataset", image_size=(64, 64), batch_size=8, shuffle=False
-    )
-    assert dataset.class_names == ["lynx", "tiger_cat"]
-    images, labels = next(iter(dataset))
-    assert tuple(images.shape) == (3, 64, 64, 3)
-    assert sorted(labels.numpy().tolist()) == [0, 0, 1]
-
-
 def test_admin_action_exports_the_selection_and_is_logged(client, labelled, make_user):
     staff = make_user(email="exporter@example.com", is_staff=True)
     staff.user_permissions.add(Permission.objects.get(codename="export_dataset"))
