@@ -22,11 +22,14 @@ from pathlib import Path
 
 from django.template import Context, Engine, Library
 
-from loadtests.common import REPO_ROOT, RESULTS_DIR, fmt
+from benchmarks.common import REPO_ROOT, fmt
+from benchmarks.common import RESULTS_DIR as BENCH_RESULTS_DIR
 
 DOCS_DIR = REPO_ROOT / "docs"
 HERE = Path(__file__).resolve().parent
-REFERENCE = json.loads((HERE / "data" / "reference_figures.json").read_text())
+RESULTS_DIR = HERE / "results"
+BENCH_DIR = REPO_ROOT / "benchmarks"
+REFERENCE = json.loads((BENCH_DIR / "data" / "reference_figures.json").read_text())
 TARGETS: dict = REFERENCE["pipeline_targets"]
 DEFAULT_THINK_SECONDS = "0.5–2"  # the locustfile's default pause; older runs did not record it
 MODEL_CPU = "model (forward pass, as measured alone)"
@@ -53,7 +56,9 @@ def num(value: float, spec: str) -> str:
 @cache
 def engine() -> Engine:
     """Django's template engine on its own (no settings), with this module's filters."""
-    return Engine(dirs=[HERE / "templates"], autoescape=False, builtins=[__name__])
+    return Engine(
+        dirs=[HERE / "templates", BENCH_DIR / "templates"], autoescape=False, builtins=[__name__]
+    )
 
 
 def render(template: str, context: dict) -> str:
@@ -75,10 +80,12 @@ def table(headers: list[str], rows: list[list]) -> str:
 # --- reading results -------------------------------------------------------------------------
 
 
-def newest_run(prefix: str = "", marker: str = "summary.csv") -> Path | None:
+def newest_run(
+    prefix: str = "", marker: str = "summary.csv", results: Path = RESULTS_DIR
+) -> Path | None:
     candidates = [
         path.parent
-        for path in RESULTS_DIR.glob(f"{prefix}*/{marker}")
+        for path in results.glob(f"{prefix}*/{marker}")
         if not path.parent.name.startswith("smoke")
     ]
     return max(candidates, key=lambda path: path.stat().st_mtime, default=None)
@@ -530,7 +537,7 @@ def pipeline_context(results: dict) -> dict:
 
 
 def runtimes_section(path: Path) -> str:
-    """The runtimes' section (python -m loadtests.bench_runtimes) is a separate run: kept."""
+    """The runtimes' section (python -m benchmarks.bench_runtimes) is a separate run: kept."""
     start_marker, end_marker = RUNTIMES_SECTION
     previous = path.read_text() if path.exists() else ""
     start = previous.find(start_marker)
@@ -560,7 +567,11 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = args.run_dir or newest_run()
     if run_dir is None:
         parser.error("no results yet: run loadtests/run_scenarios.py first")
-    bench_dir = None if args.no_bench else (args.bench or newest_run("bench-", "bench.json"))
+    bench_dir = (
+        None
+        if args.no_bench
+        else (args.bench or newest_run("bench-", "bench.json", BENCH_RESULTS_DIR))
+    )
     output = render_report(run_dir, args.output, args.charts, bench_dir)
     print(f"Wrote {output} (charts in {args.charts})")
     if bench_dir:

@@ -41,8 +41,8 @@ from pathlib import Path
 
 import django
 
-from loadtests import common
-from loadtests.common import fmt
+from benchmarks import common
+from benchmarks.common import fmt
 from ops.stack import Stack, StackConfig, free_port
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
@@ -347,7 +347,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--only", nargs="*", help="names or groups (seed, batching, max-wait, smoke); default all"
     )
     parser.add_argument("--run-name", default=None, help="results folder name (a timestamp)")
-    parser.add_argument("--results-dir", type=Path, default=common.RESULTS_DIR)
+    parser.add_argument(
+        "--results-dir", type=Path, default=Path(__file__).resolve().parent / "results"
+    )
     parser.add_argument(
         "--work-dir",
         type=Path,

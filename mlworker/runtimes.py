@@ -34,7 +34,7 @@ BF16_RUNTIMES = frozenset({OPENVINO})
 BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 
 #: What `auto` picks, fastest first; every entry passes the parity tests
-#: (mlworker/tests/test_runtime_parity.py). Measured by `python -m loadtests.bench_runtimes`
+#: (mlworker/tests/test_runtime_parity.py). Measured by `python -m benchmarks.bench_runtimes`
 #: (docs/BENCHMARK_PIPELINE.md).
 PREFERENCE = (OPENVINO, ONNXRUNTIME, TENSORFLOW)
 #: bf16 is several times faster where the CPU has it, but on EfficientNet-Lite0 it misses the

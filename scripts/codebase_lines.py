@@ -3,8 +3,8 @@
     .venv/bin/python scripts/codebase_lines.py BEFORE_CHECKOUT AFTER_CHECKOUT
 
 Counts the files git tracks. Product: each app's .py files outside tests/ and migrations/;
-its tests/ separately. Tooling: every text file under loadtests/, scripts/, testing/ and
-deploy/ (the .py share in brackets). Prints a Markdown table.
+its tests/ separately. Tooling: every text file under loadtests/, benchmarks/, scripts/,
+testing/ and deploy/ (the .py share in brackets). Prints a Markdown table.
 """
 
 import subprocess
@@ -15,7 +15,7 @@ APPS = (
     *("accounts", "registry", "classifier", "feedback", "quality", "training"),
     *("mlworker", "ops", "monitoring", "config"),
 )
-TOOLING = ("loadtests", "scripts", "testing", "deploy")
+TOOLING = ("loadtests", "benchmarks", "scripts", "testing", "deploy")
 
 
 def text_lines(path: Path) -> int:

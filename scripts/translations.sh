@@ -11,7 +11,7 @@ export DEBUG=1 DJANGO_SETTINGS_MODULE=config.settings
 python=.venv/bin/python
 for app_config in */apps.py; do mkdir -p "$(dirname "$app_config")/locale"; done
 ignore=(--ignore=.venv --ignore=staticfiles --ignore=media --ignore=.run --ignore=loadtests
-        --ignore=docs --ignore=scripts --ignore="*/tests/*" --ignore=conftest.py)
+        --ignore=benchmarks --ignore=docs --ignore=scripts --ignore="*/tests/*" --ignore=conftest.py)
 languages=$($python -c 'import django; django.setup(); from django.conf import settings
 print(" ".join(code for code, _ in settings.LANGUAGES if code != settings.LANGUAGE_CODE))')
 for language in $languages; do

@@ -1,5 +1,5 @@
 """scikit-learn's `load_digits` (1,797 8×8 handwritten digits) as RGB photos, for the
-training test and `scripts/measure_training.py` (scikit-learn is a dev dependency)."""
+training test and `benchmarks/measure_training.py` (scikit-learn is a dev dependency)."""
 
 from __future__ import annotations
 

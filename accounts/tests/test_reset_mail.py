@@ -3,7 +3,7 @@ server: the answer does not wait for it, and the e-mail still arrives.
 
 With the e-mail sent inside the request, an address with an account answered a median
 92 ms and one without 16 ms: the timing told which addresses have accounts. Figures
-before and after: scripts/measure_accounts.py (docs/RELIABILITY.md).
+before and after: benchmarks/measure_accounts.py (docs/RELIABILITY.md).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ worker (EfficientNet-Lite0, works offline), measures their resident memory while
 sends the eight uploads in parallel (each waits up to PREDICT_WAIT_SECONDS for its answer),
 keeps sampling until every answer is in, and prints the figures:
 
-    python -m loadtests.bomb_memory --database-url postgres://postgres@127.0.0.1:5432/bombs
+    python -m benchmarks.bomb_memory --database-url postgres://postgres@127.0.0.1:5432/bombs
 
 One web process (its 64 threads), as in the measured benchmarks; RSS is sampled every 0.1 s.
 """
@@ -21,7 +21,7 @@ import time
 
 import psutil
 
-from loadtests.common import (
+from benchmarks.common import (
     REPO_ROOT,
     ProcessSampler,
     bench_environment,
@@ -82,7 +82,7 @@ def unused_port_below_the_ephemeral_range() -> int:
 
 def own_stack(env: dict, log_dir):
     """gunicorn (1 process, 64 threads) + one EfficientNet-Lite0 worker, as `start_stack`."""
-    from loadtests.common import forget_earlier_uploads
+    from benchmarks.common import forget_earlier_uploads
     from ops.stack import Stack, StackConfig
 
     forget_earlier_uploads()
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     bombs = [png_bomb(index) for index in range(BOMBS)]
     print(f"{BOMBS} PNGs of {SIDE}×{SIDE} RGBA ({SIDE * SIDE / 1e6:.1f} Mpx), "
           f"{min(map(len, bombs)) / 1024:.0f}–{max(map(len, bombs)) / 1024:.0f} KB")  # fmt: skip
-    log_dir = REPO_ROOT / ".run" / "loadtests" / "bomb-logs"
+    log_dir = REPO_ROOT / ".run" / "benchmarks" / "bomb-logs"
     with own_stack(env, log_dir) as stack:
         # A port can be taken by another process before gunicorn binds it: then the
         # readiness check reached someone else's server. Measure only our own.

@@ -5,7 +5,7 @@ answers 202 at once: PREDICT_WAIT_SECONDS=0): validate, store, create the row, e
 Two cases per storage: new bytes every time (HEAD + PUT on S3) and the same bytes again
 (one HEAD on S3; a read-back on disk). Run it on a quiet machine:
 
-    flock -x /work/machine.lock .venv/bin/python -m loadtests.bench_storage --uploads 200
+    flock -x /work/machine.lock .venv/bin/python -m benchmarks.bench_storage --uploads 200
 
 Uses the Django test client in this process, a throw-away test database created from
 DATABASE_URL (default postgres://postgres@127.0.0.1:5432/loadbench) and REDIS_URL's

@@ -1,6 +1,6 @@
 """Time the quality dashboard's queries on a realistically sized, separate PostgreSQL database.
 
-    flock -x -w 1800 /work/machine.lock .venv/bin/python -m loadtests.bench_quality \
+    flock -x -w 1800 /work/machine.lock .venv/bin/python -m benchmarks.bench_quality \
         --database-url postgres://postgres@127.0.0.1:5432/ic_quality_bench
 
 Fills the database once (100 000 answered predictions over 90 days from 3 models and 200

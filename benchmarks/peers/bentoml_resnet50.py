@@ -1,7 +1,7 @@
 """The peer anchor: the same Keras ResNet50 served by BentoML with adaptive batching.
 
-Run only by `python -m loadtests.bench_runtimes`, inside BentoML's own virtualenv
-(never a dependency of this project): `bentoml serve loadtests.peers.bentoml_resnet50:ResNet50`.
+Run only by `python -m benchmarks.bench_runtimes`, inside BentoML's own virtualenv
+(never a dependency of this project): `bentoml serve benchmarks.peers.bentoml_resnet50:ResNet50`.
 Same model (random weights), same preprocessing (Keras "caffe"), same top-5 answer and
 the same largest batch (16) as our worker; TensorFlow's threads as in our benchmark.
 """

@@ -1,7 +1,7 @@
 """Where does a web process spend its CPU behind gunicorn, under saturated load?
 
-    .venv/bin/python -m loadtests.profile_web                        # EfficientNet-Lite0
-    .venv/bin/python -m loadtests.profile_web --model resnet50 --seconds 40
+    .venv/bin/python -m benchmarks.profile_web                        # EfficientNet-Lite0
+    .venv/bin/python -m benchmarks.profile_web --model resnet50 --seconds 40
 
 Starts the system like `bench_pipeline.py` (gunicorn, one worker, embedded Redis,
 PostgreSQL), drives it with closed-loop clients uploading new photos, and samples the
@@ -11,7 +11,7 @@ and threads blocked on Redis or PostgreSQL are not counted. The share of samples
 each step of an upload, times the measured CPU per upload, gives CPU ms per step.
 
 Compare with "Where the web's CPU goes" in docs/BENCHMARK_PIPELINE.md: the same steps
-timed in a quiet process with Django's test client. Writes loadtests/results/<run>/
+timed in a quiet process with Django's test client. Writes benchmarks/results/<run>/
 (py-spy's raw stacks, profile.json) and docs/PROFILE_WEB.md.
 """
 
@@ -27,8 +27,8 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from loadtests import bench_pipeline, common
-from loadtests.common import fmt
+from benchmarks import bench_pipeline, common
+from benchmarks.common import fmt
 from loadtests.report import render, table
 
 DOC_PATH = common.REPO_ROOT / "docs" / "PROFILE_WEB.md"

@@ -4,7 +4,7 @@ Everything here runs outside the measured code paths: photos are prepared before
 starts, accounts are created straight in the database (the register endpoint is
 throttled), and the process sampler reads /proc about once a second.
 
-    python -m loadtests.common create-users --count 60   # accounts for a hand-run locust
+    python -m benchmarks.common create-users --count 60   # accounts for a hand-run locust
 """
 
 from __future__ import annotations
@@ -242,7 +242,7 @@ def prepare_database(env: dict[str, str], *, accounts: int) -> None:
     manage(env, "migrate", "--noinput")
     manage(env, "collectstatic", "--noinput")
     subprocess.run(
-        [sys.executable, "-m", "loadtests.common", "create-users", "--count", str(accounts)],
+        [sys.executable, "-m", "benchmarks.common", "create-users", "--count", str(accounts)],
         cwd=REPO_ROOT,
         env={**os.environ, **env},
         check=True,
@@ -505,7 +505,7 @@ def one_client_load(
 def bench_environment(database_url: str, model: str, media: str, **extra: str) -> dict[str, str]:
     """Prepare the database (5 accounts) and this process (Django set up) for a benchmark
     of gunicorn + one model worker; the stack's environment."""
-    work_dir = REPO_ROOT / ".run" / "loadtests"
+    work_dir = REPO_ROOT / ".run" / "benchmarks"
     env = {
         **stack_environment(
             database_url=database_url,
@@ -856,7 +856,7 @@ def main(argv: list[str] | None = None) -> int:
         created = create_accounts(args.count)
         print(
             f"{created} new load-test accounts ({args.count} wanted), password from "
-            "LOADTEST_PASSWORD or the default in loadtests/common.py"
+            "LOADTEST_PASSWORD or the default in benchmarks/common.py"
         )
     return 0
 

@@ -10,7 +10,7 @@ database made from DATABASE_URL. The web side is Django's test client in this pr
 TensorFlow: the counts do not depend on the model). Two phases: one client (every batch
 holds one image) and 16 clients at once (batches fill).
 
-    .venv/bin/python -m loadtests.upload_costs --uploads 100
+    .venv/bin/python -m benchmarks.upload_costs --uploads 100
 
 SQL is counted by a wrapper on every database connection of both processes (statements by
 verb); rows by PostgreSQL's own pg_stat_database; Redis by each server's INFO commandstats
@@ -224,7 +224,7 @@ def measure(args, cleanup: contextlib.ExitStack) -> None:
     }
     log = open(work / "worker.log", "wb")  # noqa: SIM115 (closed with the process)
     worker = subprocess.Popen(
-        [sys.executable, "-m", "loadtests.upload_costs", "--worker-counters", counters_file],
+        [sys.executable, "-m", "benchmarks.upload_costs", "--worker-counters", counters_file],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -1,7 +1,7 @@
 """Inference runtimes side by side, and BentoML as the peer: one run, same machine, same photos.
 
-    flock -x -w 1800 /work/machine.lock .venv/bin/python -m loadtests.bench_runtimes
-    ... -m loadtests.bench_runtimes --models resnet50 --variants tensorflow-fp32 openvino-bf16
+    flock -x -w 1800 /work/machine.lock .venv/bin/python -m benchmarks.bench_runtimes
+    ... -m benchmarks.bench_runtimes --models resnet50 --variants tensorflow-fp32 openvino-bf16
 
 For each model (ResNet50 random weights, EfficientNet-Lite0 pretrained) and each runtime ×
 precision (`INFERENCE_RUNTIME` / `INFERENCE_PRECISION`):
@@ -16,7 +16,7 @@ and the same Keras ResNet50 served by BentoML 1.4.40 with adaptive batching (max
 at the same --clients and alone. BentoML lives in its own virtualenv (.run/bentoml-venv,
 created on first use with pip; never a dependency of this project), usage tracking off.
 
-Writes loadtests/results/<run>/runtimes.json and the "Runtimes side by side" section of
+Writes benchmarks/results/<run>/runtimes.json and the "Runtimes side by side" section of
 docs/BENCHMARK_PIPELINE.md, with the targets' verdicts.
 """
 
@@ -32,8 +32,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from loadtests import bench_pipeline, common
-from loadtests.common import fmt
+from benchmarks import bench_pipeline, common
+from benchmarks.common import fmt
 from loadtests.report import render, table
 from ops.stack import free_port, wait_until
 
@@ -146,7 +146,7 @@ def bench_bentoml(args, pool, run_dir: Path) -> dict:
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
     bentoml = python.parent / "bentoml"
-    command = [str(bentoml), "serve", "loadtests.peers.bentoml_resnet50:ResNet50",
+    command = [str(bentoml), "serve", "benchmarks.peers.bentoml_resnet50:ResNet50",
                "--port", str(port), "--host", "127.0.0.1"]  # fmt: skip
     print(f"[bentoml] serving ResNet50 on port {port}…", flush=True)
     with open(log, "wb") as output:
@@ -193,7 +193,7 @@ def bench_bentoml(args, pool, run_dir: Path) -> dict:
     return {"saturated": saturated, "single_user": single, "bentoml": BENTOML_VERSION}
 
 
-# --- the report: figures here, prose in loadtests/templates/runtimes_section.md --------------
+# --- the report: figures here, prose in benchmarks/templates/runtimes_section.md --------------
 
 
 def verdicts(results: dict) -> list[tuple[str, str, str]]:

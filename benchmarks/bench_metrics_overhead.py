@@ -7,7 +7,7 @@ model worker runs and what is measured is the web's share: validation, storage c
 cache lookup, the new row, and, in a checkout with metrics, the django-prometheus
 middleware, the upload counter (multiprocess mode) and the queue-depth check.
 
-    flock -x -w 1800 /work/machine.lock .venv/bin/python -m loadtests.bench_metrics_overhead \\
+    flock -x -w 1800 /work/machine.lock .venv/bin/python -m benchmarks.bench_metrics_overhead \\
         --checkout before=/tmp/metrics-before --checkout after=.
 
 Each checkout is measured in alternating rounds, so a change in the machine's load hits
@@ -32,7 +32,7 @@ import psutil
 import requests
 from PIL import Image
 
-from loadtests.common import (
+from benchmarks.common import (
     encode_jpeg,
     ensure_postgres_database,
     manage,

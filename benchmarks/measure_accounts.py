@@ -1,7 +1,7 @@
 """Measure the account protections on a real server (a measurement, not a test).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/ic_measure REDIS_URL=redis://127.0.0.1:6379/5 \\
-        .venv/bin/python -m scripts.measure_accounts
+        .venv/bin/python -m benchmarks.measure_accounts
 
 Starts gunicorn (two processes, 8 threads each, no model worker) on the database and
 Redis the environment names (the database is created and migrated if missing) and a real

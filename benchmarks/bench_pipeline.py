@@ -1,7 +1,7 @@
 """How much does the HTTP pipeline cost on top of the model? One run, same model and weights.
 
-    .venv/bin/python -m loadtests.bench_pipeline                       # both models
-    .venv/bin/python -m loadtests.bench_pipeline --models resnet50 --seconds 30
+    .venv/bin/python -m benchmarks.bench_pipeline                       # both models
+    .venv/bin/python -m benchmarks.bench_pipeline --models resnet50 --seconds 30
 
 For each model:
 
@@ -18,7 +18,7 @@ host is shared, and a figure taken minutes apart could compare two different loa
 
 It prints (2)/(1), (2)/(3) and p50(4) − single-image forward, times the steps of an
 upload inside one web process (where its CPU goes), and writes everything to
-loadtests/results/<run>/bench.json and docs/BENCHMARK_PIPELINE.md.
+benchmarks/results/<run>/bench.json and docs/BENCHMARK_PIPELINE.md.
 
 The load generator is this process: threads with `http.client`, request bodies made
 by stamping a unique JPEG comment into photos prepared before the run (no encoding
@@ -38,8 +38,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from loadtests import common
-from loadtests.common import fmt
+from benchmarks import common
+from benchmarks.common import fmt
 
 MODELS = ("resnet50", "efficientnet_lite0")
 DOC_PATH = common.REPO_ROOT / "docs" / "BENCHMARK_PIPELINE.md"
@@ -86,9 +86,9 @@ def measure_forward(model_key: str, batch_size: int, seconds: float) -> dict:
 
 
 def json_subprocess(what: str, env: dict, *options: str) -> dict:
-    """`python -m loadtests.bench_pipeline <options>` in a process of its own: its last line."""
+    """`python -m benchmarks.bench_pipeline <options>` in a process of its own: its last line."""
     completed = subprocess.run(
-        [sys.executable, "-m", "loadtests.bench_pipeline", *options],
+        [sys.executable, "-m", "benchmarks.bench_pipeline", *options],
         cwd=common.REPO_ROOT,
         env={**os.environ, **env},
         capture_output=True,

@@ -1,7 +1,7 @@
 """Time and peak memory of one training run on ~1,000 labelled digits (docs/QUALITY.md).
 
     DEBUG=1 DATABASE_URL=postgres://... REDIS_URL=redis://.../N \
-        .venv/bin/python scripts/measure_training.py [--images 1000]
+        .venv/bin/python benchmarks/measure_training.py [--images 1000]
 
 REDIS_URL must name a Redis index nothing else uses: the script empties its training and
 inference queues at the end (the runs it queued are trained here, not by a worker).

@@ -1,6 +1,6 @@
 """Benchmark the classifiers' forward pass on this machine (a measurement, not a test).
 
-    .venv/bin/python -m scripts.bench_models
+    .venv/bin/python -m benchmarks.bench_models
 
 Each model runs in a fresh process of its own, as in a worker, so one model's large
 allocations do not disturb another's timings. Per batch size: --warmup untimed calls (graph tracing,
@@ -72,7 +72,7 @@ def time_forward(model, batch_size: int, warmup: int, seconds: float, min_runs: 
     batch = np.random.default_rng(0).standard_normal((batch_size, height, width, 3), np.float32)
     for _ in range(warmup):
         model.predict_batch(batch)
-    from loadtests.common import time_predict_batch
+    from benchmarks.common import time_predict_batch
 
     return time_predict_batch(model, batch, seconds, min_runs)
 
@@ -133,7 +133,7 @@ def main() -> None:
     options = ["--batch-sizes", *map(str, args.batch_sizes), "--warmup", str(args.warmup)]
     options += ["--seconds", str(args.seconds), "--min-runs", str(args.min_runs)]
     for key in args.models:
-        command = [sys.executable, "-m", "scripts.bench_models", "--in-process", "--models", key]
+        command = [sys.executable, "-m", "benchmarks.bench_models", "--in-process", "--models", key]
         subprocess.run([*command, *options], check=True, cwd=REPO_ROOT)
     print(f"\nload average after (1/5/15 min): {load_average()}")
 

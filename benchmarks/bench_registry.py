@@ -1,6 +1,6 @@
 """How long a promotion takes to serve new uploads, and what each loaded version costs a worker.
 
-    .venv/bin/python loadtests/bench_registry.py [--rounds 2]
+    .venv/bin/python benchmarks/bench_registry.py [--rounds 2]
 
 Starts gunicorn and one `run_model_worker` (ops.stack) on DATABASE_URL / REDIS_URL (migrated
 here), registers two MobileNetV2-shaped Keras versions (random weights, 224×224, 5 and 7
