@@ -32,14 +32,9 @@ import psutil
 import requests
 from PIL import Image
 
-from benchmarks.common import (
-    encode_jpeg,
-    ensure_postgres_database,
-    manage,
-    run_record,
-    source_photos,
-    stack_environment,
-)
+from benchmarks.load.host import run_record
+from benchmarks.load.photos import encode_jpeg, source_photos
+from benchmarks.load.system import ensure_postgres_database, manage, stack_environment
 from ops.stack import free_port, stop_process, wait_until
 
 PASSWORD = "bench-password-42"

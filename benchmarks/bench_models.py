@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from benchmarks.load import REPO_ROOT, host
+from benchmarks.load.sampling import time_predict_batch
 
 
 def resnet50_random():
@@ -72,8 +71,6 @@ def time_forward(model, batch_size: int, warmup: int, seconds: float, min_runs: 
     batch = np.random.default_rng(0).standard_normal((batch_size, height, width, 3), np.float32)
     for _ in range(warmup):
         model.predict_batch(batch)
-    from benchmarks.common import time_predict_batch
-
     return time_predict_batch(model, batch, seconds, min_runs)
 
 
@@ -88,20 +85,6 @@ def bench_in_this_process(key: str, args: argparse.Namespace) -> None:
             f"{min(durations) * 1000:.1f} | {len(durations)} |",
             flush=True,
         )
-
-
-def cpu_description() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def load_average() -> str:
-    return ", ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def main() -> None:
@@ -122,9 +105,9 @@ def main() -> None:
     import tensorflow as tf
 
     threads = os.environ.get("TF_INTRA_OP_THREADS", "TF default")
-    print(f"{cpu_description()}, {os.cpu_count()} logical CPUs; TF {tf.__version__}; ", end="")
+    print(f"{host.cpu_model()}, {os.cpu_count()} logical CPUs; TF {tf.__version__}; ", end="")
     print(f"intra-op threads: {threads}; {args.seconds:g} s per batch size, one process per model")
-    print(f"load average before (1/5/15 min): {load_average()}")
+    print(f"load average before (1/5/15 min): {host.load_average()}")
     print()
     print(
         "| model | batch | ms / batch (median) | images / s (median) | ms / batch (best) | runs |"
@@ -135,7 +118,7 @@ def main() -> None:
     for key in args.models:
         command = [sys.executable, "-m", "benchmarks.bench_models", "--in-process", "--models", key]
         subprocess.run([*command, *options], check=True, cwd=REPO_ROOT)
-    print(f"\nload average after (1/5/15 min): {load_average()}")
+    print(f"\nload average after (1/5/15 min): {host.load_average()}")
 
 
 if __name__ == "__main__":

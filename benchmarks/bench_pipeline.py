@@ -38,11 +38,12 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import common
-from benchmarks.common import fmt
+from benchmarks import load
+from benchmarks.load import clients, host, photos, sampling, system, users
+from benchmarks.load.markdown import fmt
 
 MODELS = ("resnet50", "efficientnet_lite0")
-DOC_PATH = common.REPO_ROOT / "docs" / "BENCHMARK_PIPELINE.md"
+DOC_PATH = load.REPO_ROOT / "docs" / "BENCHMARK_PIPELINE.md"
 
 
 # --- (1) the model alone -----------------------------------------------------------------
@@ -59,7 +60,7 @@ def measure_forward(model_key: str, batch_size: int, seconds: float) -> dict:
     from mlworker.catalog import load_model
 
     model = load_model(model_key)
-    pool = common.PhotoPool.build(batch_size, seed=1)
+    pool = photos.PhotoPool.build(batch_size, seed=1)
     batch = np.stack([model.preprocess(open_rgb(jpeg)) for jpeg in pool.encoded])
     single = batch[:1]
     for _ in range(3):  # tracing, allocator, oneDNN primitive caches
@@ -67,9 +68,9 @@ def measure_forward(model_key: str, batch_size: int, seconds: float) -> dict:
         model.predict_batch(single)
 
     cpu_before, wall_before = time.process_time(), time.perf_counter()
-    full = common.time_predict_batch(model, batch, seconds, min_runs=10)
+    full = sampling.time_predict_batch(model, batch, seconds, min_runs=10)
     cores = (time.process_time() - cpu_before) / (time.perf_counter() - wall_before)
-    one = common.time_predict_batch(model, single, seconds / 2, min_runs=30)
+    one = sampling.time_predict_batch(model, single, seconds / 2, min_runs=30)
     return {
         "model": model.name,
         "batch_size": batch_size,
@@ -89,7 +90,7 @@ def json_subprocess(what: str, env: dict, *options: str) -> dict:
     """`python -m benchmarks.bench_pipeline <options>` in a process of its own: its last line."""
     completed = subprocess.run(
         [sys.executable, "-m", "benchmarks.bench_pipeline", *options],
-        cwd=common.REPO_ROOT,
+        cwd=load.REPO_ROOT,
         env={**os.environ, **env},
         capture_output=True,
         text=True,
@@ -126,11 +127,11 @@ def measure_web_steps(uploads: int) -> dict:
     from accounts.models import User
     from classifier.steps import recording_steps
 
-    user = User.objects.get(email=common.account_email(0))
+    user = User.objects.get(email=users.account_email(0))
     headers = {"HTTP_AUTHORIZATION": f"Bearer {RefreshToken.for_user(user).access_token}"}
-    pool = common.PhotoPool.build(32, seed=11)
+    pool = photos.PhotoPool.build(32, seed=11)
     bodies = [
-        common.multipart_body("image", "p.jpg", pool.unique_jpeg(i)) for i in range(uploads + 10)
+        photos.multipart_body("image", "p.jpg", pool.unique_jpeg(i)) for i in range(uploads + 10)
     ]
     client = Client(HTTP_HOST="localhost")  # the stack allows 127.0.0.1 and localhost
 
@@ -182,7 +183,7 @@ def load_runs(
 ) -> tuple[dict, dict | None]:
     """Saturation at `batch_size` and, if --single-requests, one client alone on one stack."""
     tag = tag or model
-    stack = common.start_stack(
+    stack = system.start_stack(
         env,
         model=model,
         batch_size=batch_size,
@@ -192,20 +193,20 @@ def load_runs(
         web_threads=args.web_threads,
     )
     try:
-        uploader = common.stack_uploader(stack, pool)
-        saturated = common.stack_load(
+        uploader = clients.stack_uploader(stack, pool)
+        saturated = clients.stack_load(
             stack, uploader, clients=args.clients, warmup=args.warmup, seconds=args.seconds
         ).summary()
         print_load(tag, saturated)
         if not args.single_requests:
             return saturated, None
         time.sleep(2)  # let the last batch drain
-        single = common.one_client_load(
+        single = clients.one_client_load(
             uploader(90),
             requests=args.single_requests,
             warmup=5,
-            sampler=common.stack_sampler(stack),
-            counters=common.stack_counters(stack),
+            sampler=system.stack_sampler(stack),
+            counters=system.stack_counters(stack),
         ).summary()
         print_load(f"{tag} alone", single)
         return saturated, single
@@ -295,11 +296,11 @@ def bench_parser(description: str, doc: Path, **defaults) -> argparse.ArgumentPa
     add("--web-processes", type=int, default=1)
     add("--web-threads", type=int, default=64)
     add("--run-name", default=None)
-    add("--results-dir", type=Path, default=common.RESULTS_DIR)
+    add("--results-dir", type=Path, default=load.RESULTS_DIR)
     add("--doc", default=str(doc), help="markdown to write ('' skips)")
     add(
         "--database-url",
-        default=os.environ.get("LOADTEST_DATABASE_URL", common.DEFAULT_DATABASE_URL),
+        default=os.environ.get("LOADTEST_DATABASE_URL", system.DEFAULT_DATABASE_URL),
     )
     parser.set_defaults(**defaults)
     return parser
@@ -323,11 +324,11 @@ def main(argv=None) -> int:
     run_name = args.run_name or "bench-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     run_dir = args.results_dir / run_name
     run_dir.mkdir(parents=True, exist_ok=True)
-    env = common.bench_environment(args.database_url, args.models[0], "bench-media")
-    pool = common.PhotoPool.build(64, seed=7)
+    env = system.bench_environment(args.database_url, args.models[0], "bench-media")
+    pool = photos.PhotoPool.build(64, seed=7)
     results = {
-        **common.run_record(run_name),
-        "packages": common.package_versions(),
+        **host.run_record(run_name),
+        "packages": host.package_versions(),
         "settings": {
             "batch_size": args.batch_size,
             "max_wait_ms": args.max_wait_ms,
@@ -335,7 +336,7 @@ def main(argv=None) -> int:
             "seconds": args.seconds,
             "warmup": args.warmup,
             "web": f"gunicorn gthread, {args.web_processes} × {args.web_threads} threads",
-            "tensorflow_threads": common.tensorflow_threads(workers=1),
+            "tensorflow_threads": system.tensorflow_threads(workers=1),
             "database": args.database_url.split("@")[-1],
         },
         "models": {},
@@ -356,7 +357,7 @@ def main(argv=None) -> int:
             f"{ratios['single_user_p50_minus_forward_ms']:.1f} ms"
         )
     if args.doc:
-        from loadtests.report import write_benchmark_doc
+        from benchmarks.pipeline_doc import write_benchmark_doc
 
         write_benchmark_doc(results, Path(args.doc))
         print(f"Wrote {args.doc}")

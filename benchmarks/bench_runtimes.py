@@ -32,17 +32,17 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import bench_pipeline, common
-from benchmarks.common import fmt
-from loadtests.report import render, table
+from benchmarks import bench_pipeline, load
+from benchmarks.load import clients, host, photos, sampling, system
+from benchmarks.load.markdown import fmt, render, table
+from benchmarks.pipeline_doc import RUNTIMES_SECTION
 from ops.stack import free_port, wait_until
 
 VARIANTS = ("tensorflow-fp32", "openvino-fp32", "openvino-bf16", "onnxruntime-fp32")
 BENTOML_VERSION = "1.4.40"
-BENTOML_VENV = common.REPO_ROOT / ".run" / "bentoml-venv"
-DOC_PATH = common.REPO_ROOT / "docs" / "BENCHMARK_PIPELINE.md"
-SECTION_START = "<!-- bench_runtimes:start -->"
-SECTION_END = "<!-- bench_runtimes:end -->"
+BENTOML_VENV = load.REPO_ROOT / ".run" / "bentoml-venv"
+DOC_PATH = load.REPO_ROOT / "docs" / "BENCHMARK_PIPELINE.md"
+SECTION_START, SECTION_END = RUNTIMES_SECTION
 
 
 def variant_env(variant: str) -> dict[str, str]:
@@ -103,7 +103,7 @@ def ensure_bentoml_venv() -> Path:
         return python
     print(f"Creating {BENTOML_VENV} (bentoml=={BENTOML_VERSION}, tensorflow-cpu)…", flush=True)
     subprocess.run([sys.executable, "-m", "venv", str(BENTOML_VENV)], check=True)
-    tensorflow = common.package_versions().get("tensorflow-cpu", "2.21.0")
+    tensorflow = host.package_versions().get("tensorflow-cpu", "2.21.0")
     subprocess.run(
         [str(python), "-m", "pip", "install", "-q", f"bentoml=={BENTOML_VERSION}",
          f"tensorflow-cpu=={tensorflow}", "pillow", "numpy"],
@@ -112,7 +112,7 @@ def ensure_bentoml_venv() -> Path:
     return python
 
 
-def bentoml_summary(result: common.LoadResult) -> dict:
+def bentoml_summary(result: clients.LoadResult) -> dict:
     """The load's summary, CPU and memory being all of BentoML's (model included)."""
     summary = result.summary()
     return {
@@ -140,7 +140,7 @@ def bench_bentoml(args, pool, run_dir: Path) -> dict:
     log.parent.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
-        **common.tensorflow_threads(workers=1),
+        **system.tensorflow_threads(workers=1),
         "BENTOML_DO_NOT_TRACK": "True",  # BentoML's usage tracking, off
         "PEER_BATCH_SIZE": str(args.batch_size),
         "TF_CPP_MIN_LOG_LEVEL": "2",
@@ -151,26 +151,26 @@ def bench_bentoml(args, pool, run_dir: Path) -> dict:
     print(f"[bentoml] serving ResNet50 on port {port}…", flush=True)
     with open(log, "wb") as output:
         process = subprocess.Popen(
-            command, cwd=common.REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
+            command, cwd=load.REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
     try:
         wait_until(lambda: bentoml_ready(process, port, log), timeout=180, what=f"BentoML ({log})")
 
-        def sampler() -> common.ProcessSampler:
-            sampler = common.ProcessSampler(interval=1.0)
+        def sampler() -> sampling.ProcessSampler:
+            sampler = sampling.ProcessSampler(interval=1.0)
             sampler.add("bentoml", [process.pid], include_children=True)
             sampler.add("load generator", [os.getpid()])
             return sampler
 
-        def uploader(i: int) -> common.Uploader:
+        def uploader(i: int) -> clients.Uploader:
             url = f"http://127.0.0.1:{port}"
             first = 50_000_000 + i * 100_000
-            return common.Uploader(url, pool, first, path="/classify", field_name="images",
+            return clients.Uploader(url, pool, first, path="/classify", field_name="images",
                                    expect=200)  # fmt: skip
 
         saturated = bentoml_summary(
-            common.closed_loop_load(
+            clients.closed_loop_load(
                 uploader,
                 clients=args.clients,
                 warmup=args.warmup,
@@ -179,7 +179,7 @@ def bench_bentoml(args, pool, run_dir: Path) -> dict:
             )
         )
         bench_pipeline.print_load("bentoml", saturated)
-        single = common.one_client_load(
+        single = clients.one_client_load(
             uploader(900), requests=args.single_requests, warmup=3, sampler=sampler()
         ).summary()
         print(f"[bentoml]     alone: p50 {fmt(single['p50_ms'], 0)} ms", flush=True)
@@ -312,16 +312,15 @@ def main(argv=None) -> int:
     run_name = args.run_name or "runtimes-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     run_dir = args.results_dir / run_name
     run_dir.mkdir(parents=True, exist_ok=True)
-    env = common.bench_environment(args.database_url, args.models[0], "bench-media")
-    from mlworker.runtimes import choose, host_bf16_flags
+    env = system.bench_environment(args.database_url, args.models[0], "bench-media")
+    from mlworker.runtimes import choose
 
     auto = choose()
-    pool = common.PhotoPool.build(64, seed=7)
+    pool = photos.PhotoPool.build(64, seed=7)
 
     results = {
-        **common.run_record(run_name),
-        "packages": common.package_versions(),
-        "bf16_flags": ", ".join(sorted(host_bf16_flags())),
+        **host.run_record(run_name),
+        "packages": host.package_versions(),
         "default_variant": auto.variant,
         "default_reason": auto.reason,
         "settings": {

@@ -21,13 +21,11 @@ import time
 
 import psutil
 
-from benchmarks.common import (
-    REPO_ROOT,
-    ProcessSampler,
-    bench_environment,
-    log_in,
-    multipart_body,
-)
+from benchmarks.load import REPO_ROOT
+from benchmarks.load.photos import multipart_body
+from benchmarks.load.sampling import ProcessSampler
+from benchmarks.load.system import bench_environment
+from benchmarks.load.users import log_in
 
 SIDE = 6300
 BOMBS = 8
@@ -82,7 +80,7 @@ def unused_port_below_the_ephemeral_range() -> int:
 
 def own_stack(env: dict, log_dir):
     """gunicorn (1 process, 64 threads) + one EfficientNet-Lite0 worker, as `start_stack`."""
-    from benchmarks.common import forget_earlier_uploads
+    from benchmarks.load.users import forget_earlier_uploads
     from ops.stack import Stack, StackConfig
 
     forget_earlier_uploads()

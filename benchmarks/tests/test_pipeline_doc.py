@@ -3,7 +3,7 @@ bench.json built here."""
 
 from __future__ import annotations
 
-from loadtests.report import write_benchmark_doc
+from benchmarks.pipeline_doc import write_benchmark_doc
 
 
 def phase(clients: int, images_per_second: float, p50_ms: float) -> dict:

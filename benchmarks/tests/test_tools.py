@@ -7,11 +7,11 @@ import io
 import pytest
 from PIL import Image
 
-from benchmarks import common
+from benchmarks.load import photos
 
 
 def test_every_upload_from_the_photo_pool_is_new_bytes_and_a_valid_jpeg():
-    pool = common.PhotoPool.build(3, seed=1)
+    pool = photos.PhotoPool.build(3, seed=1)
     uploads = [pool.unique_jpeg(index) for index in range(6)] + [pool.fresh_jpeg()]
     assert len(set(uploads)) == len(uploads)
     for content in uploads:

@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from benchmarks import common
+from benchmarks.load import REPO_ROOT
 from loadtests.report import render_report
 
 SMOKE_TIMEOUT_SECONDS = 600
@@ -38,7 +38,7 @@ def smoke_run(tmp_path_factory):
     ]  # fmt: skip
     completed = subprocess.run(
         command,
-        cwd=common.REPO_ROOT,
+        cwd=REPO_ROOT,
         env=env,
         capture_output=True,
         text=True,
@@ -72,7 +72,7 @@ def test_report_renders_markdown_and_charts_from_a_results_folder(smoke_run, tmp
     output = render_report(smoke_run, tmp_path / "REPORT.md", tmp_path / "charts")
     text = output.read_text()
     assert text.startswith("# Stress test report")
-    assert "run_scenarios.py --only smoke" in text
+    assert "-m loadtests.run_scenarios --only smoke" in text
     charts = sorted((tmp_path / "charts").glob("*.png"))
     assert charts
     for chart in charts:
