@@ -18,6 +18,9 @@ import os
 import statistics
 import sys
 import time
+from urllib.parse import urlsplit
+
+from benchmarks.load.system import ensure_postgres_database
 
 
 def parse_args(argv=None):
@@ -35,24 +38,9 @@ def parse_args(argv=None):
 
 def ensure_database(url: str) -> None:
     """Create the benchmark database if it does not exist (never the default one)."""
-    from urllib.parse import urlsplit
-
-    import psycopg2
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if not name or name in ("postgres",):
+    if urlsplit(url).path.lstrip("/") in ("", "postgres"):
         sys.exit("Pick a separate database name for the benchmark.")
-    admin = parts._replace(path="/postgres").geturl()
-    connection = psycopg2.connect(admin)
-    connection.autocommit = True
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-            if cursor.fetchone() is None:
-                cursor.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        connection.close()
+    ensure_postgres_database(url)
 
 
 def fill(args) -> None:

@@ -1,6 +1,6 @@
 """How long a promotion takes to serve new uploads, and what each loaded version costs a worker.
 
-    .venv/bin/python benchmarks/bench_registry.py [--rounds 2]
+    .venv/bin/python -m benchmarks.bench_registry [--rounds 2]
 
 Starts gunicorn and one `run_model_worker` (ops.stack) on DATABASE_URL / REDIS_URL (migrated
 here), registers two MobileNetV2-shaped Keras versions (random weights, 224×224, 5 and 7
@@ -16,27 +16,13 @@ slowest upload's time show); later ones switch between versions the worker still
 from __future__ import annotations
 
 import argparse
-import io
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
-PASSWORD = "violet-harbour-7392"
-
-
-def photo(seed: int) -> bytes:
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    buffer = io.BytesIO()
-    Image.fromarray(rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)).save(buffer, "JPEG")
-    return buffer.getvalue()
+from benchmarks.load.photos import noise_jpeg
+from benchmarks.load.users import account_password
 
 
 def build_model(path: Path, classes: int) -> Path:
@@ -96,7 +82,7 @@ def main() -> None:
     user = user_model.objects.filter(email="bench-registry@example.com").first()
     if user is None:
         user = user_model.objects.create_user(
-            email="bench-registry@example.com", password=PASSWORD, name="bench"
+            email="bench-registry@example.com", password=account_password(), name="bench"
         )
     env = {
         "RESNET50_WEIGHTS": "random",
@@ -115,7 +101,7 @@ def main() -> None:
         )
         token = requests.post(
             f"{stack.url}/api/auth/token/",
-            json={"email": user.email, "password": PASSWORD},
+            json={"email": user.email, "password": account_password()},
             timeout=10,
         ).json()["access"]
         headers = {"Authorization": f"Bearer {token}"}
@@ -133,7 +119,7 @@ def main() -> None:
             body = requests.post(
                 f"{stack.url}/api/predictions/",
                 headers=headers,
-                files={"image": ("p.jpg", photo(seed[0]))},
+                files={"image": ("p.jpg", noise_jpeg(seed[0], (96, 96)))},
                 timeout=60,
             ).json()
             latencies.append(time.perf_counter() - sent)

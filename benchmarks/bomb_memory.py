@@ -21,10 +21,10 @@ import time
 
 import psutil
 
-from benchmarks.load import REPO_ROOT
+from benchmarks.load import WORK_DIR
 from benchmarks.load.photos import multipart_body
 from benchmarks.load.sampling import ProcessSampler
-from benchmarks.load.system import bench_environment
+from benchmarks.load.system import bench_environment, start_stack
 from benchmarks.load.users import log_in
 
 SIDE = 6300
@@ -78,25 +78,6 @@ def unused_port_below_the_ephemeral_range() -> int:
     raise RuntimeError("no free port between 20000 and 30000")
 
 
-def own_stack(env: dict, log_dir):
-    """gunicorn (1 process, 64 threads) + one EfficientNet-Lite0 worker, as `start_stack`."""
-    from benchmarks.load.users import forget_earlier_uploads
-    from ops.stack import Stack, StackConfig
-
-    forget_earlier_uploads()
-    config = StackConfig(
-        web_port=unused_port_below_the_ephemeral_range(),
-        workers=1,
-        worker_args=["--model", "efficientnet_lite0", "--batch-size", "8", "--max-wait-ms", "50"],
-        web_processes=1,
-        web_threads=64,
-        env={**env, "CLASSIFIER_MODEL": "efficientnet_lite0", "PREDICT_WAIT_SECONDS": "120"},
-        log_dir=log_dir,
-        ready_timeout=300,
-    )
-    return Stack(config)  # started by `with`
-
-
 def rss_mb(sampler: ProcessSampler, name: str) -> float:
     return max(sampler.groups[name].rss_samples[-5:], default=0) / 2**20
 
@@ -109,8 +90,16 @@ def main(argv: list[str] | None = None) -> int:
     bombs = [png_bomb(index) for index in range(BOMBS)]
     print(f"{BOMBS} PNGs of {SIDE}×{SIDE} RGBA ({SIDE * SIDE / 1e6:.1f} Mpx), "
           f"{min(map(len, bombs)) / 1024:.0f}–{max(map(len, bombs)) / 1024:.0f} KB")  # fmt: skip
-    log_dir = REPO_ROOT / ".run" / "benchmarks" / "bomb-logs"
-    with own_stack(env, log_dir) as stack:
+    log_dir = WORK_DIR / "bomb-logs"
+    stack = start_stack(
+        env,
+        model="efficientnet_lite0",
+        batch_size=8,
+        max_wait_ms=50,
+        log_dir=log_dir,
+        web_port=unused_port_below_the_ephemeral_range(),
+    )
+    try:
         # A port can be taken by another process before gunicorn binds it: then the
         # readiness check reached someone else's server. Measure only our own.
         time.sleep(1)
@@ -136,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         elapsed = time.monotonic() - started
         time.sleep(2)
         summary = sampler.stop()
+    finally:
+        stack.stop()
     print(f"answers: {answers}")
     print(f"all answered in {elapsed:.1f} s")
     for name in ("web", "worker"):

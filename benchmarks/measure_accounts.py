@@ -22,19 +22,18 @@ from __future__ import annotations
 import os
 import re
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import redis
 import requests
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from benchmarks.load.photos import noise_jpeg
+from benchmarks.load.system import ensure_postgres_database, manage
+
 PASSWORD = "correct-horse-42"
 KNOWN = "reset-known@example.com"
 UNKNOWN = "reset-unknown@example.com"
@@ -44,26 +43,15 @@ SMTP_REPLY_MS = 8
 
 
 def prepare_database(env: dict[str, str]) -> None:
-    import psycopg2
-
-    url = urlsplit(env["DATABASE_URL"])
-    name = url.path.lstrip("/")
-    connection = psycopg2.connect(env["DATABASE_URL"].replace(f"/{name}", "/postgres"))
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-        if not cursor.fetchone():
-            cursor.execute(f'CREATE DATABASE "{name}"')
-    connection.close()
-    manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=REPO_ROOT, env=env, check=True)
+    ensure_postgres_database(env["DATABASE_URL"])
+    manage(env, "migrate", "--noinput")
     script = (
         "from accounts.models import User\n"
         "User.objects.filter(email__endswith='@example.com').delete()\n"
         f"for email in ({KNOWN!r}, 'shared@example.com', 'uploader@example.com'):\n"
         f"    User.objects.create_user(email=email, name='m', password={PASSWORD!r})\n"
     )
-    subprocess.run([*manage, "shell", "-c", script], cwd=REPO_ROOT, env=env, check=True)
+    manage(env, "shell", "-c", script)
 
 
 def csrf_session(url: str, path: str) -> tuple[requests.Session, str]:
@@ -125,18 +113,6 @@ def parallel(call, count: int) -> Counter:
         return Counter(pool.map(call, range(count)))
 
 
-def noise_jpeg(seed: int) -> bytes:
-    import io
-
-    import numpy as np
-    from PIL import Image
-
-    pixels = np.random.default_rng(seed).integers(0, 256, (240, 320, 3), dtype=np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="JPEG")
-    return buffer.getvalue()
-
-
 def measure_limits(url: str) -> None:
     def register(index: int) -> int:
         body = {"email": f"m{index}-{time.time_ns()}@example.com", "name": "M",
@@ -170,7 +146,6 @@ def measure_logins(url: str) -> None:
 
 
 def main() -> None:
-    sys.path.insert(0, str(REPO_ROOT))
     from accounts.tests.smtp_server import SmtpServer
     from ops.stack import Stack, StackConfig, free_port
 

@@ -95,6 +95,14 @@ class PhotoPool:
         return insert_jpeg_comment(self.encoded[index % len(self.encoded)], self._next_tag())
 
 
+def noise_jpeg(seed: int, size: tuple[int, int] = (240, 320)) -> bytes:
+    """A JPEG of random pixels (height × width): distinct per seed, nothing to recognise."""
+    from PIL import Image
+
+    pixels = np.random.default_rng(seed).integers(0, 256, (*size, 3), dtype=np.uint8)
+    return encode_jpeg(Image.fromarray(pixels))
+
+
 def encode_jpeg(image, quality: int = 90, comment: bytes = b"") -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=quality, comment=comment)

@@ -149,13 +149,15 @@ def start_stack(
     log_dir: Path,
     web_processes: int = 1,
     web_threads: int = 64,
+    web_port: int | None = None,
 ):
-    """gunicorn + one `run_model_worker` (+ embedded Redis), uploads waiting up to 120 s."""
+    """gunicorn + one `run_model_worker` (+ embedded Redis), uploads waiting up to 120 s;
+    gunicorn on `web_port`, or a free port."""
     from ops.stack import Stack, StackConfig, free_port
 
     forget_earlier_uploads()
     config = StackConfig(
-        web_port=free_port(),
+        web_port=web_port or free_port(),
         workers=1,
         worker_args=["--model", model, "--batch-size", str(batch_size),
                      "--max-wait-ms", str(max_wait_ms)],
