@@ -21,7 +21,7 @@ EMAIL = os.environ.get("LEGACY_API_EMAIL", "admin@example.com")
 PASSWORD = os.environ.get("LEGACY_API_PASSWORD", "admin")
 
 
-class OriginalLegacyClient(HttpUser):
+class RecreatedLegacyClient(HttpUser):
     wait_time = between(1, 3)
 
     def login(self) -> str | None:

@@ -42,7 +42,7 @@ from pathlib import Path
 import django
 
 from benchmarks import load
-from benchmarks.load import host, sampling, system, users
+from benchmarks.load import host, system, users
 from benchmarks.load.markdown import fmt
 from loadtests import MEASUREMENT_STARTED
 from ops.stack import Stack, StackConfig, free_port
@@ -173,25 +173,6 @@ def read_locust_stats(path: Path) -> dict[str, dict]:
     return rows
 
 
-def model_counters(stack: Stack) -> dict[str, float]:
-    """The workers' counters (their Prometheus metrics in Redis): forward passes, images,
-    seconds in forward."""
-    import redis
-
-    from mlworker.batch import read_model_counters
-
-    connection = redis.Redis.from_url(stack.env["REDIS_URL"])
-    try:
-        return read_model_counters(connection)
-    finally:
-        connection.close()
-
-
-def counter_delta(before: dict, after: dict) -> dict[str, float]:
-    keys = ("forward_passes", "images", "forward_seconds")
-    return {key: after.get(key, 0.0) - before.get(key, 0.0) for key in keys}
-
-
 def locust_command(scenario: Scenario, args: argparse.Namespace, url: str, csv: Path) -> list[str]:
     """Locust headless for one scenario; it runs until --duration after the last log-in."""
     return [
@@ -239,19 +220,13 @@ def run_scenario(
     load_before = os.getloadavg()
     print(f"[{scenario.name}] starting web + {scenario.workers} worker(s)…", flush=True)
     with Stack(config) as stack:
-        sampler = sampling.ProcessSampler(interval=1.0)
-        sampler.add("web", [stack.web.pid], include_children=True)
-        sampler.add("workers", [worker.pid for worker in stack.workers])
-        if stack.redis is not None:
-            sampler.add("redis", [stack.redis.process.pid])
-        marker = sampling.postgres_backends_marker(env["DATABASE_URL"])
-        if marker:
-            sampler.add_matching("postgres", marker)
+        sampler = system.stack_sampler(stack, this_process=None)  # Locust's added below
+        model_counters = system.stack_counters(stack)
         counters = {}
         command = locust_command(scenario, args, stack.url, scenario_dir / "locust")
 
         def start_window() -> None:
-            counters["before"] = model_counters(stack)
+            counters["before"] = model_counters()
             sampler.start()
 
         print(f"[{scenario.name}] {scenario.users} users logging in…", flush=True)
@@ -262,10 +237,11 @@ def run_scenario(
         exit_code = locust.wait(timeout=args.duration + LOGIN_ALLOWANCE_SECONDS + 120)
         measured = locust.measuring.is_set()
         resources = sampler.stop() if measured else None
-        counters["after"] = model_counters(stack)
+        counters["after"] = model_counters()
     print(f"[{scenario.name}] done (locust exit code {exit_code})", flush=True)
     stats = read_locust_stats(scenario_dir / "locust_stats.csv")
-    model = counter_delta(counters.get("before", {}), counters["after"])
+    before = counters.get("before", {})
+    model = {key: value - before.get(key, 0.0) for key, value in counters["after"].items()}
     window = resources["window_seconds"] if resources else None
     result = {
         "scenario": asdict(scenario),

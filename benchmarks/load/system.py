@@ -170,8 +170,9 @@ def start_stack(
     return Stack(config).start()
 
 
-def stack_sampler(stack) -> ProcessSampler:
-    """CPU and memory of the stack's web, workers, Redis and PostgreSQL, and of this process."""
+def stack_sampler(stack, this_process: str | None = "load generator") -> ProcessSampler:
+    """CPU and memory of the stack's web, workers, Redis and PostgreSQL, and of this process
+    (the load generator) under the name `this_process` unless that is None."""
     sampler = ProcessSampler(interval=1.0)
     sampler.add("web", [stack.web.pid], include_children=True)
     sampler.add("workers", [worker.pid for worker in stack.workers])
@@ -180,7 +181,8 @@ def stack_sampler(stack) -> ProcessSampler:
     marker = postgres_backends_marker(stack.env["DATABASE_URL"])
     if marker:
         sampler.add_matching("postgres", marker)
-    sampler.add("load generator", [os.getpid()])
+    if this_process:
+        sampler.add(this_process, [os.getpid()])
     return sampler
 
 

@@ -1,4 +1,5 @@
-"""The older system's clients against a running server: gunicorn + model worker processes.
+"""The older system's clients (as in loadtests/legacy_*) against a running server: gunicorn
+and model worker processes.
 
 Each request is made the way the old Streamlit UI and locustfile make it (requests,
 form login with empty OAuth2 fields, `files=` uploads, `json=` feedback), addressed the
@@ -23,7 +24,7 @@ from loadtests.legacy_client import OLD_LOGIN_HEADERS, old_login_form
 pytestmark = [pytest.mark.slow]
 
 PASSWORD = "correct-horse-42"
-LOCUSTFILE = Path(__file__).resolve().parent.parent / "legacy_locustfile.py"
+LOCUSTFILE = Path(__file__).resolve().parents[2] / "loadtests" / "legacy_locustfile.py"
 RECREATED_LOCUSTFILE = LOCUSTFILE.with_name("legacy_locustfile_recreated.py")
 QUICK_START_HOSTS = ",".join(quick_start_allowed_hosts())
 
