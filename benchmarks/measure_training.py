@@ -1,7 +1,7 @@
 """Time and peak memory of one training run on ~1,000 labelled digits (docs/QUALITY.md).
 
     DEBUG=1 DATABASE_URL=postgres://... REDIS_URL=redis://.../N \
-        .venv/bin/python benchmarks/measure_training.py [--images 1000]
+        .venv/bin/python -m benchmarks.measure_training [--images 1000]
 
 REDIS_URL must name a Redis index nothing else uses: the script empties its training and
 inference queues at the end (the runs it queued are trained here, not by a worker).
@@ -17,12 +17,10 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 
