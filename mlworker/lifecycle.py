@@ -3,10 +3,9 @@ the owner's place among their waiting jobs (MAX_QUEUED_PER_USER), freed when a j
 the queue and held again when it goes back.
 
 Only model workers change a prediction after it is queued (the web creates it and then
-only reads), so these writes live with the worker. Each is one statement where the
-database allows: on PostgreSQL starting a batch is one UPDATE … RETURNING and completing
-it one UPDATE … FROM (VALUES …); other databases (the quick start's SQLite) get the
-generic ORM path.
+only reads), so these writes live with the worker. Each is one statement: starting a batch
+is one UPDATE … RETURNING and completing it one UPDATE … FROM (VALUES …) (PostgreSQL, the
+only database the project runs on).
 """
 
 from __future__ import annotations
@@ -18,8 +17,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import F, QuerySet
+from django.db import connection
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
@@ -38,38 +37,20 @@ def _claimable(prediction_ids: Iterable[str]) -> QuerySet[Prediction]:
     )
 
 
-def start_predictions(*, prediction_ids: Iterable[str]) -> dict[str, Prediction]:
-    """Mark predictions as running and count the attempt; return the ones still to do.
-
-    Predictions that already finished (e.g. a retried job whose first attempt did
-    complete) are left out, so no work is done twice.
-    """
-    now = timezone.now()
-    if connection.vendor == "postgresql":
-        return _start_in_one_statement(prediction_ids=list(prediction_ids), now=now)
-    with transaction.atomic():
-        predictions = list(_claimable(prediction_ids).select_for_update())
-        # One UPDATE for the whole batch: every row gets the same values (bulk_update's
-        # per-row CASE expressions cost ~4x the CPU).
-        Prediction.objects.filter(pk__in=[p.pk for p in predictions]).update(
-            status=Prediction.Status.RUNNING, attempts=F("attempts") + 1, started_at=now
-        )
-        for prediction in predictions:
-            prediction.status = Prediction.Status.RUNNING
-            prediction.attempts += 1
-            prediction.started_at = now
-    return {str(p.id): p for p in predictions}
-
-
 #: what the worker reads of a prediction it starts (`mlworker.inference.prepare_inputs`)
 _STARTED_FIELDS = ("id", "image", "status", "attempts", "started_at")
 
 
-def _start_in_one_statement(*, prediction_ids: list[str], now: datetime) -> dict[str, Prediction]:
-    """UPDATE … RETURNING: one round trip instead of four (BEGIN, SELECT … FOR UPDATE,
-    UPDATE, COMMIT). The UPDATE locks each row and re-checks its status itself, so a
-    prediction finished meanwhile is left out just as the locking read left it out."""
-    if not prediction_ids:
+def start_predictions(*, prediction_ids: Iterable[str]) -> dict[str, Prediction]:
+    """Mark predictions as running and count the attempt; return the ones still to do.
+
+    Predictions that already finished (e.g. a retried job whose first attempt did
+    complete) are left out, so no work is done twice. One UPDATE … RETURNING: one round
+    trip instead of four (BEGIN, SELECT … FOR UPDATE, UPDATE, COMMIT); the UPDATE locks each
+    row and re-checks its status itself.
+    """
+    ids = list(prediction_ids)
+    if not ids:
         return {}
     meta = Prediction._meta
     fields = [field for field in meta.concrete_fields if field.name in _STARTED_FIELDS]
@@ -81,8 +62,8 @@ def _start_in_one_statement(*, prediction_ids: list[str], now: datetime) -> dict
     )
     parameters: list[Any] = [
         Prediction.Status.RUNNING,
-        now,
-        prediction_ids,
+        timezone.now(),
+        ids,
         Prediction.Status.QUEUED,
         Prediction.Status.RUNNING,
     ]
@@ -106,39 +87,13 @@ def complete_predictions(
 ) -> None:
     """Store each prediction's top-5 (list of {label, score}, best first): one statement.
 
-    On PostgreSQL the whole batch is one UPDATE … FROM (VALUES …), so a batch of 16 costs
-    one round trip instead of 16 (Django's bulk_update builds a CASE per row and field,
-    twice the CPU of the per-row loop). Other databases get the per-row loop.
+    The whole batch is one UPDATE … FROM (VALUES …), so a batch of 16 costs one round trip
+    instead of 16 (Django's bulk_update builds a CASE per row and field, twice the CPU of a
+    per-row loop).
     """
     if not results:
         return
     now = timezone.now()
-    if connection.vendor == "postgresql":
-        _complete_in_one_statement(
-            results=results, model_name=model_name, model_version_id=model_version_id, now=now
-        )
-        return
-    with transaction.atomic():
-        for prediction_id, top5 in results.items():
-            _claimable([prediction_id]).update(
-                status=Prediction.Status.DONE,
-                top5=top5,
-                label=top5[0]["label"],
-                score=top5[0]["score"],
-                model_name=model_name,
-                model_version_id=model_version_id,
-                error="",
-                finished_at=now,
-            )
-
-
-def _complete_in_one_statement(
-    *,
-    results: dict[str, list[dict]],
-    model_name: str,
-    model_version_id: int | None,
-    now: datetime,
-) -> None:
     table = connection.ops.quote_name(Prediction._meta.db_table)
     rows = ", ".join(["(%s::uuid, %s, %s::double precision, %s::jsonb)"] * len(results))
     parameters: list = []

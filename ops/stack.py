@@ -1,4 +1,5 @@
-"""Start and stop the whole system as local processes: Redis, gunicorn, model workers.
+"""Start and stop the whole system as local processes: PostgreSQL and Redis when none is
+given, gunicorn, model workers.
 
 Used by the quick start (`manage.py run_stack`), by tests that need real servers and
 by the load-test scenario runner, so all three start the system the same way. Every
@@ -19,6 +20,10 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ops.embedded_postgres import EmbeddedPostgres
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 #: gunicorn's settings (timeouts, keep-alive, request limits), shared with Docker and compose
@@ -132,13 +137,21 @@ class StackConfig:
     env: dict[str, str] = field(default_factory=dict)
     log_dir: Path = BASE_DIR / ".run" / "logs"
     ready_timeout: float = 180.0
+    #: the embedded PostgreSQL's cluster, kept between runs (used when DATABASE_URL is unset)
+    database_dir: Path = BASE_DIR / ".run" / "postgres"
+    #: `manage.py` commands run once the database and Redis answer, before the web starts
+    #: (the quick start migrates and makes the operator account)
+    prepare: list[list[str]] = field(default_factory=list)
 
 
 class Stack:
-    """Redis (embedded unless REDIS_URL is set), gunicorn and N model workers."""
+    """PostgreSQL (embedded unless DATABASE_URL is set), Redis (embedded unless REDIS_URL is
+    set), gunicorn and N model workers. Child processes get the URLs as DATABASE_URL and
+    REDIS_URL, which their settings read."""
 
     def __init__(self, config: StackConfig):
         self.config = config
+        self.database: EmbeddedPostgres | None = None
         self.redis: EmbeddedRedis | None = None
         self.cache_redis: EmbeddedRedis | None = None
         self.web: subprocess.Popen | None = None
@@ -153,6 +166,11 @@ class Stack:
     # --- starting -----------------------------------------------------------------------
     def start(self) -> Stack:
         try:
+            if not self.env.get("DATABASE_URL"):
+                from ops.embedded_postgres import EmbeddedPostgres
+
+                self.database = EmbeddedPostgres(self.config.database_dir).start()
+                self.env["DATABASE_URL"] = self.database.url
             if not self.env.get("REDIS_URL"):
                 self.redis = EmbeddedRedis().start()
                 self.env["REDIS_URL"] = self.redis.url
@@ -161,6 +179,8 @@ class Stack:
                     self.cache_redis = EmbeddedRedis(extra_args=CACHE_REDIS_ARGS).start()
                     self.env["CACHE_REDIS_URL"] = self.cache_redis.url
             self.config.log_dir.mkdir(parents=True, exist_ok=True)
+            for arguments in self.config.prepare:
+                self.manage(*arguments)
             self.web = self._spawn("web", self.web_command())
             for _ in range(self.config.workers):
                 self.add_worker()
@@ -171,6 +191,21 @@ class Stack:
             self.stop()
             raise
         return self
+
+    def manage(self, *arguments: str, timeout: float = 600) -> None:
+        """Run `manage.py` with the stack's settings; its output goes to ours."""
+        try:
+            result = subprocess.run(
+                [sys.executable, "manage.py", *arguments],
+                cwd=BASE_DIR,
+                env=self.env,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise StackError(f"manage.py {arguments[0]} took over {timeout:g}s") from None
+        if result.returncode != 0:
+            raise StackError(f"manage.py {arguments[0]} exited with code {result.returncode}")
 
     def web_command(self) -> list[str]:
         """gunicorn with the project's gunicorn.conf.py; only what differs per run is added."""
@@ -253,6 +288,8 @@ class Stack:
         for redis_server in (self.redis, self.cache_redis):
             if redis_server is not None:
                 redis_server.stop()
+        if self.database is not None:
+            self.database.stop()
 
     def __enter__(self) -> Stack:
         return self.start()

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Quick start: set up everything and run web + model worker + Redis on this machine.
-# Ctrl-C stops it all. Every setting can be overridden from the environment (docs/CONFIGURATION.md).
+# Quick start: set up everything and run web + model worker + PostgreSQL + Redis on this
+# machine (the database and Redis embedded unless DATABASE_URL / REDIS_URL are set; the
+# embedded database keeps its data in .run/postgres/). Ctrl-C stops it all.
+# Every setting can be overridden from the environment (docs/CONFIGURATION.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh requirements.txt
@@ -20,11 +22,10 @@ export SECRET_KEY DEBUG="${DEBUG:-0}" HTTPS="${HTTPS:-0}"
 export ALLOWED_HOSTS="${ALLOWED_HOSTS:-localhost,127.0.0.1,[::1],0.0.0.0}"
 export ADMIN_EMAIL="${ADMIN_EMAIL:-admin@example.com}" ADMIN_PASSWORD
 manage() { .venv/bin/python manage.py "$@"; }
-manage migrate --noinput -v 0
 manage collectstatic --noinput -v 0
-manage ensure_superuser
 if [ -z "${CLASSIFIER_MODEL:-}" ]; then
   CLASSIFIER_MODEL=$(manage pick_model)
 fi
 export CLASSIFIER_MODEL
+# run_stack starts the database, migrates it and makes the operator account, then the rest.
 exec .venv/bin/python manage.py run_stack "$@"

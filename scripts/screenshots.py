@@ -6,13 +6,14 @@
     .venv/bin/python -m scripts.screenshots --only quality    # the staff quality pages only
 
 Starts a throw-away system with `ops.stack.Stack`, as the tests and `run_stack` do:
-a SQLite database and media folder in a temporary directory, an embedded Redis (unless
---redis-url), gunicorn and one model worker. Then it drives headless Chromium through the
-site like a person: registers a demo user, uploads a few scikit-image / scikit-learn
-photos, gives feedback, and photographs the welcome, upload, result (pending, done,
-phone-sized), history and the admin's prediction and feedback lists. Everything it
-started is stopped at the end; nothing outside the temporary directory and the output
-folder is touched.
+an embedded PostgreSQL database and a media folder in a temporary directory, an embedded
+Redis (unless --redis-url), gunicorn and one model worker. Then it drives headless
+Chromium through the site like a person: registers a demo user, uploads a few
+scikit-image / scikit-learn photos, gives feedback, and photographs the welcome, upload,
+result (pending, done, phone-sized), history and the admin's prediction and feedback
+lists. Everything it started is stopped at the end; nothing outside the temporary directory
+and the output folder is touched (run by root, the database's account: see
+ops/embedded_postgres.py).
 
 EfficientNet-Lite0 is the default model because its pretrained weights ship in a package:
 the labels on the screenshots are real answers, computed offline.
@@ -24,8 +25,6 @@ import argparse
 import io
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -85,7 +84,7 @@ def photo(name: str) -> bytes:
 def stack_env(work: Path, args) -> dict[str, str]:
     env = {
         "DEBUG": "1",
-        "DATABASE_URL": f"sqlite:///{work / 'db.sqlite3'}",
+        "DATABASE_URL": "",  # empty: the Stack starts an embedded PostgreSQL
         "MEDIA_ROOT": str(work / "media"),
         "REDIS_URL": args.redis_url or "",  # empty: the Stack starts an embedded Redis
         "CLASSIFIER_MODEL": args.model,
@@ -96,17 +95,6 @@ def stack_env(work: Path, args) -> dict[str, str]:
     if args.model == "resnet50":
         env["RESNET50_WEIGHTS"] = os.environ.get("RESNET50_WEIGHTS", "random")
     return env
-
-
-def manage(env: dict[str, str], *command: str) -> None:
-    subprocess.run(
-        [sys.executable, "manage.py", *command],
-        cwd=BASE_DIR,
-        env={**os.environ, **env},
-        check=True,
-        timeout=300,
-        stdout=subprocess.DEVNULL,
-    )
 
 
 class Tour:
@@ -243,15 +231,21 @@ def run(args) -> None:
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="screenshots-"))
+    work.chmod(0o711)  # run by root, the embedded PostgreSQL's own account passes through
     env = stack_env(work, args)
-    print(f"Preparing a throw-away database in {work} …")
-    manage(env, "migrate", "--noinput")
-    manage(env, "ensure_superuser")
     stack = Stack(
-        StackConfig(web_port=free_port(), workers=0, web_threads=8, env=env, log_dir=work / "logs")
+        StackConfig(
+            web_port=free_port(),
+            workers=0,
+            web_threads=8,
+            env=env,
+            log_dir=work / "logs",
+            database_dir=work / "postgres",
+            prepare=[["migrate", "--noinput", "-v", "0"], ["ensure_superuser"]],
+        )
     )
     try:
-        print("Starting web server …")
+        print(f"Starting a throw-away database in {work} and the web server …")
         stack.start()
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(

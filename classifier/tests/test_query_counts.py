@@ -78,8 +78,7 @@ def test_a_finished_batch_of_sixteen(api_client, run_worker, settings):
     with CaptureQueriesContext(connection) as queries:
         stats = run_worker(batch_size=16)
     assert stats["images"] == 16 and stats["forward_passes"] == 1
-    budget = BATCH_QUERIES if connection.vendor == "postgresql" else GENERIC_BATCH_QUERIES
-    assert len(queries) <= budget, [q["sql"][:80] for q in queries]
+    assert len(queries) <= BATCH_QUERIES, [q["sql"][:80] for q in queries]
 
 
 # No user row: a token's user is its id (accounts.authentication.TokenUser).
@@ -90,9 +89,6 @@ HISTORY_QUERIES = 2  # count, one page
 #: the worker's start-up recovery sweep, expiry check, claim (one UPDATE … RETURNING; was
 #: savepoint, SELECT … FOR UPDATE, UPDATE, release) and one UPDATE for all 16 results
 BATCH_QUERIES = 4
-#: the same on other databases (the quick start's SQLite): the claim takes the generic
-#: path (savepoint, SELECT … FOR UPDATE, UPDATE, release) and each result its own UPDATE
-GENERIC_BATCH_QUERIES = 24
 
 
 def test_plain_representation_matches_drf(api_client, run_worker, settings, user):

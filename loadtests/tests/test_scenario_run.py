@@ -1,8 +1,9 @@
 """The load-test tools work end to end: a tiny scenario run, then the report from its results.
 
 The scenario run is real (gunicorn, one model worker, Locust) but short: one scenario,
-2 users, 5 measured seconds, on its own SQLite file and embedded Redis. Nothing here
-checks a speed: only that the tools produce complete, consistent output.
+2 users, 5 measured seconds, on its own database (made afresh on this run's PostgreSQL
+server) and embedded Redis. Nothing here checks a speed: only that the tools produce
+complete, consistent output.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import sys
 import pytest
 
 from benchmarks.load import REPO_ROOT
+from benchmarks.load.system import ensure_postgres_database
+from conftest import subprocess_env
 from loadtests.report import render_report
 
 SMOKE_TIMEOUT_SECONDS = 600
@@ -25,6 +28,8 @@ SMOKE_TIMEOUT_SECONDS = 600
 def smoke_run(tmp_path_factory):
     """Results of `run_scenarios.py --only smoke --duration 5` in a temporary folder."""
     base = tmp_path_factory.mktemp("loadtest")
+    database_url = subprocess_env()["DATABASE_URL"] + "_loadtest_smoke"
+    ensure_postgres_database(database_url, fresh=True)
     env = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
     command = [
         sys.executable, "-m", "loadtests.run_scenarios",
@@ -34,7 +39,7 @@ def smoke_run(tmp_path_factory):
         "--run-name", "smoke",
         "--results-dir", str(base / "results"),
         "--work-dir", str(base / "work"),
-        "--database-url", f"sqlite:///{base / 'smoke.sqlite3'}",
+        "--database-url", database_url,
     ]  # fmt: skip
     completed = subprocess.run(
         command,

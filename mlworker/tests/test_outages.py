@@ -349,10 +349,6 @@ def database_relay():
 
 
 def test_database_outage_then_recovery_without_restarts(live_stack, user, database_relay):
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        pytest.skip("the relay stands in front of PostgreSQL")
     stack = live_stack(
         workers=1,
         DATABASE_URL=database_relay.url(subprocess_env()["DATABASE_URL"]),

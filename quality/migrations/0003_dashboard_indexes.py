@@ -4,7 +4,6 @@ A partial covering index over answered predictions by time: the per-model, per-l
 per-day and calibration aggregates read it with index-only scans instead of the wide
 prediction rows (each carries its top-5 JSON). It lives here, next to the queries that need
 it; the classifier app's own state does not know it, so its migrations never drop it.
-PostgreSQL only (INCLUDE and partial indexes); other databases skip it.
 """
 
 from django.db import migrations
@@ -13,8 +12,6 @@ INDEX = "quality_prediction_done_by_time"
 
 
 def create(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
     schema_editor.execute(
         f"CREATE INDEX IF NOT EXISTS {INDEX} ON classifier_prediction (created_at) "
         "INCLUDE (id, model_name, label, score) WHERE status = 'done'"
@@ -22,8 +19,7 @@ def create(apps, schema_editor):
 
 
 def drop(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(f"DROP INDEX IF EXISTS {INDEX}")
+    schema_editor.execute(f"DROP INDEX IF EXISTS {INDEX}")
 
 
 class Migration(migrations.Migration):

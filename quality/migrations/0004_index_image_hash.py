@@ -12,8 +12,6 @@ COLUMNS = {
 
 def rebuild(columns: str):
     def run(apps, schema_editor):
-        if schema_editor.connection.vendor != "postgresql":
-            return
         schema_editor.execute(f"DROP INDEX IF EXISTS {INDEX}")
         schema_editor.execute(
             f"CREATE INDEX {INDEX} ON classifier_prediction (created_at) "

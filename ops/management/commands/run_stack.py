@@ -1,4 +1,6 @@
-"""python manage.py run_stack: Redis + gunicorn + model worker(s), stopped together by Ctrl-C."""
+"""python manage.py run_stack: PostgreSQL and Redis (embedded unless DATABASE_URL / REDIS_URL
+say where), migrations and the operator account, gunicorn and model worker(s), all stopped
+together by Ctrl-C."""
 
 import signal
 import time
@@ -20,7 +22,10 @@ def password_hint() -> str:
 
 
 class Command(BaseCommand):
-    help = "Run the whole system locally: embedded Redis (unless REDIS_URL), web and workers."
+    help = (
+        "Run the whole system locally: embedded PostgreSQL and Redis (unless DATABASE_URL, "
+        "REDIS_URL), migrate, ensure_superuser, then web and workers."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=settings.PORT)
@@ -39,6 +44,7 @@ class Command(BaseCommand):
             # Training runs (the training app) go to their own queue, drained here by a plain
             # RQ worker so the whole product runs from one command.
             side_queue=settings.TRAINING_QUEUE,
+            prepare=[["migrate", "--noinput", "-v", "0"], ["ensure_superuser"]],
         )
         stack = Stack(config)
         stopping = False
@@ -49,17 +55,26 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
-        self.stdout.write("Starting Redis, web and model worker (the first start takes a minute)…")
+        self.stdout.write(
+            "Starting the database, Redis, web and model worker (the first start takes a minute)…"
+        )
         try:
             stack.start()
         except StackError as error:
             self.stderr.write(f"run_stack: {error}")
             raise SystemExit(1) from None
         redis_note = "embedded" if stack.redis else stack.env["REDIS_URL"]
+        # Never the URL itself: the embedded server's has its password in it.
+        database_note = (
+            f"embedded PostgreSQL in {stack.database.root} (its URL: {stack.database.url_file})"
+            if stack.database
+            else "DATABASE_URL"
+        )
         self.stdout.write(
             self.style.SUCCESS(f"\n  Site:   {stack.url}/\n  Admin:  {stack.url}/admin/")
             + f"\n  Login:  {settings.ADMIN_EMAIL}, {password_hint()}"
             f"\n  Model:  {settings.CLASSIFIER_MODEL}"
+            f"\n  DB:     {database_note}"
             f"\n  Redis:  {redis_note}; logs in {config.log_dir}\n  Press Ctrl-C to stop.\n"
         )
         exit_code = 0
