@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run the test suite. Uses DATABASE_URL / REDIS_URL when set (CI points them at PostgreSQL
-# and Redis); otherwise a SQLite file and the local Redis, or an embedded one if none runs.
+# and Redis); otherwise an embedded PostgreSQL for the run (config/testenv.py) and the local
+# Redis, or an embedded one if none runs.
 #   scripts/test.sh [--fast] [pytest arguments]
 # --fast: the fast tier, `-m "not slow"`: no server, model-worker, nginx, S3, Prometheus or
 # Chromium process (conftest.py marks and checks that), for a quick answer while developing.
