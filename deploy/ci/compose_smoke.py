@@ -4,8 +4,9 @@ A browser (a requests session with its cookie jar, sending the Origin header a b
 sends) logs in through the HTML form and uploads a photo with the form's CSRF token; an API
 client gets a JWT, uploads (201 with real labels) and gives feedback; an operator logs in
 to /admin/; Prometheus reads /metrics with its token; /api/health/ reports the object store
-`ok`. Then the worker's main process is killed with SIGKILL by its host PID, as a crash
-would be: the restart policy brings it back and an upload queued meanwhile finishes.
+`ok`. The trainer trains a tiny run started with the web's `train_model` (smoke_training.py).
+Then the worker's main process is killed with SIGKILL by its host PID, as a crash would be:
+the restart policy brings it back and an upload queued meanwhile finishes.
 
 Every request and wait is bounded; the first failed check ends the run with a message.
 """
@@ -13,90 +14,27 @@ Every request and wait is bounded; the first failed check ends the run with a me
 from __future__ import annotations
 
 import argparse
-import io
 import os
-import re
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import requests
-from PIL import Image
-from skimage import data as sample_images
+from smoke_client import (
+    TIMEOUT,
+    Containers,
+    Site,
+    SmokeFailure,
+    api_headers,
+    check,
+    ok,
+    photo,
+    read_env_file,
+)
+from smoke_training import check_training
 
-TIMEOUT = 60  # seconds for one request (an upload waits up to PREDICT_WAIT_SECONDS = 30)
 CAT_LABELS = {"tabby", "tiger_cat", "Egyptian_cat", "Persian_cat", "Siamese_cat", "lynx"}
-
-
-class SmokeFailure(Exception):
-    pass
-
-
-def check(condition: bool, message: str) -> None:
-    if not condition:
-        raise SmokeFailure(message)
-
-
-def ok(message: str) -> None:
-    print(f"compose-smoke: ok  {message}", flush=True)
-
-
-def photo(name: str = "chelsea", crop_seed: int | None = None) -> bytes:
-    """A real photo (scikit-image's samples) as JPEG; a seeded crop gives bytes the result
-    cache has never seen, so only a worker can answer."""
-    pixels = np.asarray(getattr(sample_images, name)())
-    if crop_seed is not None:
-        top, left = np.random.default_rng(crop_seed).integers(0, 40, size=2)
-        pixels = pixels[top : top + 260, left : left + 360]
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).convert("RGB").save(buffer, format="JPEG", quality=90)
-    return buffer.getvalue()
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    return dict(
-        line.split("=", 1)
-        for line in path.read_text().splitlines()
-        if "=" in line and not line.startswith("#")
-    )
-
-
-class Site:
-    def __init__(self, url: str):
-        self.url = url.rstrip("/")
-
-    def form_token(self, session: requests.Session, path: str) -> str:
-        page = session.get(self.url + path, timeout=TIMEOUT)
-        check(page.status_code == 200, f"GET {path}: {page.status_code}")
-        found = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
-        check(found is not None, f"GET {path}: no CSRF token in the form")
-        return found.group(1)
-
-    def browser_post(self, session, path: str, data: dict, files=None) -> requests.Response:
-        """A form POST as a browser sends it: the page's token, Origin and Referer."""
-        token = self.form_token(session, path)
-        return session.post(
-            self.url + path,
-            data={**data, "csrfmiddlewaretoken": token},
-            files=files,
-            headers={"Origin": self.url, "Referer": self.url + path},
-            allow_redirects=False,
-            timeout=TIMEOUT,
-        )
-
-    def wait_until_finished(self, headers: dict, prediction: dict, seconds: float) -> dict:
-        deadline = time.monotonic() + seconds
-        while prediction["status"] not in ("done", "failed"):
-            check(time.monotonic() < deadline, f"prediction still {prediction['status']}")
-            answer = requests.get(
-                prediction["url"], params={"wait": 20}, headers=headers, timeout=TIMEOUT
-            )
-            check(answer.status_code in (200, 202), f"GET prediction: {answer.status_code}")
-            prediction = answer.json()
-        return prediction
 
 
 def check_health(site: Site, *, bucket_made: bool) -> None:
@@ -144,14 +82,6 @@ def check_browser(site: Site, email: str, password: str) -> None:
     check(answer.status_code == 200, f"GET the form's prediction: {answer.status_code}")
     prediction = answer.json()
     ok(f"browser: the form's photo ({prediction['status']}): {top5(prediction)}")
-
-
-def api_headers(site: Site, email: str, password: str) -> dict:
-    token = requests.post(
-        f"{site.url}/api/auth/token/", json={"email": email, "password": password}, timeout=60
-    )
-    check(token.status_code == 200, f"token: {token.status_code} {token.text[:300]}")
-    return {"Authorization": f"Bearer {token.json()['access']}"}
 
 
 def check_api(site: Site, email: str, password: str) -> None:
@@ -206,39 +136,7 @@ def check_metrics(site: Site, token: str) -> None:
 
 
 # --- the crash -----------------------------------------------------------------------------
-class Worker:
-    def __init__(self, docker: str, project: str):
-        self.docker = docker
-        self.project = project
-
-    def container(self) -> str:
-        ids = subprocess.run(
-            [
-                self.docker,
-                "ps",
-                "-q",
-                "--filter",
-                f"label=com.docker.compose.project={self.project}",
-                "--filter",
-                "label=com.docker.compose.service=worker",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=60,
-        ).stdout.split()
-        check(len(ids) == 1, f"expected one worker container, found {ids}")
-        return ids[0]
-
-    def inspect(self, container: str, template: str) -> str:
-        return subprocess.run(
-            [self.docker, "inspect", "-f", template, container],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=60,
-        ).stdout.strip()
-
+class Worker(Containers):
     def main_process(self, container: str) -> int:
         """The host PID of `manage.py run_model_worker`: the container's init or below it."""
         pending = [int(self.inspect(container, "{{.State.Pid}}"))]
@@ -297,6 +195,7 @@ def main() -> int:
         lambda: check_api(site, email, password),
         lambda: check_admin(site, email, password),
         lambda: check_metrics(site, env["METRICS_TOKEN"]),
+        lambda: check_training(site, email, password, args.docker, args.project),
         lambda: check_worker_crash(site, email, password, args.docker, args.project),
         lambda: check_health(site, bucket_made=True),
     ]

@@ -17,6 +17,7 @@ import uuid
 
 import django_rq
 import pytest
+import yaml
 from django.conf import settings
 from helm_python.errors import HelmError
 
@@ -165,6 +166,40 @@ def test_probes_say_ready_on_database_and_redis_and_alive_on_the_process(default
     probe = worker["containers"][0]
     assert probe["readinessProbe"]["exec"]["command"][-1] == "worker_alive"
     assert "worker_alive" not in " ".join(probe["livenessProbe"]["exec"]["command"])
+
+
+def memory_bytes(quantity: str) -> float:
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "K": 1e3, "M": 1e6, "G": 1e9}
+    number, unit = re.fullmatch(r"([\d.]+)([KMG]i?)?", quantity).groups()
+    return float(number) * units.get(unit or "", 1)
+
+
+def test_the_trainer_drains_the_training_queue_as_compose_runs_it(default_objects, full_objects):
+    """One trainer by default (0 allowed), from the worker image, with compose's command and
+    healthcheck (ops/tests/test_worker_alive.py runs those), the model worker's database,
+    Redis and object store, and room for the measured peak of a run (2.5 GB)."""
+    deployment = one(default_objects, "Deployment", "-trainer")
+    assert deployment["spec"]["replicas"] == 1
+    assert one(full_objects, "Deployment", "-trainer")["spec"]["replicas"] == 0
+    pod = deployment["spec"]["template"]["spec"]
+    (trainer,) = pod["containers"]
+    worker = one(default_objects, "Deployment", "-worker")["spec"]["template"]["spec"]
+    assert trainer["image"] == worker["containers"][0]["image"]
+    compose = yaml.safe_load((settings.BASE_DIR / "docker-compose.yml").read_text())["services"]
+    assert trainer["command"] == compose["trainer"]["command"]
+    assert settings.TRAINING_QUEUE in trainer["command"]
+    probe = trainer["readinessProbe"]["exec"]["command"]
+    assert ["CMD", *probe] == compose["trainer"]["healthcheck"]["test"]
+    assert memory_bytes(trainer["resources"]["limits"]["memory"]) >= 2.5e9
+
+    full = one(full_objects, "Deployment", "-trainer")["spec"]["template"]["spec"]
+    full_worker = one(full_objects, "Deployment", "-worker")["spec"]["template"]["spec"]
+    shared = ("DATABASE_URL", "REDIS_URL", "STORAGE_BACKEND", "S3_ENDPOINT_URL", "S3_BUCKET")
+    trainer_env = env_of(full_objects, full["containers"][0])
+    worker_env = env_of(full_objects, full_worker["containers"][0])
+    assert {k: trainer_env[k] for k in shared} == {k: worker_env[k] for k in shared}
+    volume = next(v for v in full["volumes"] if v["name"] == "model-cache")
+    assert volume["persistentVolumeClaim"] == {"claimName": "classifier-training-cache"}
 
 
 def test_the_pods_nginx_is_the_repositorys_config_with_the_client_scheme(default_objects):
