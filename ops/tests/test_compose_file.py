@@ -14,6 +14,7 @@ import sys
 
 import pytest
 import yaml
+from django.conf import settings
 
 from conftest import subprocess_env
 from ops.stack import BASE_DIR
@@ -77,6 +78,21 @@ def test_every_service_comes_back_after_a_crash():
     compose = yaml.safe_load(COMPOSE.read_text())
     for service, spec in compose["services"].items():
         assert spec.get("restart") in {"unless-stopped", "on-failure", "always"}, service
+
+
+def test_the_trainer_runs_the_training_queue_like_a_worker_with_room_for_a_run():
+    """TensorFlow's image, the workers' database, Redis, object store and volumes (it reads
+    the photos and stores the new version for a worker to validate), and a memory cap above
+    the measured peak of a run on ~1,000 images (2.5 GB, docs/QUALITY.md)."""
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    trainer, worker = services["trainer"], services["worker"]
+    assert trainer["image"] == worker["image"] != services["web"]["image"]
+    assert trainer["environment"] == worker["environment"]
+    assert trainer["volumes"] == worker["volumes"]
+    assert trainer["command"][:4] == ["python", "manage.py", "rqworker", settings.TRAINING_QUEUE]
+    limit = REFERENCE.fullmatch(trainer["mem_limit"])
+    assert limit["name"] == "TRAINER_MEMORY_LIMIT" and limit["op"] == ":-"
+    assert limit["rest"].endswith("g") and float(limit["rest"][:-1]) * 2**30 >= 2.5e9
 
 
 def test_make_env_writes_private_random_secrets_and_never_overwrites(tmp_path):
