@@ -174,7 +174,8 @@ class EmbeddedPostgres:
         ]  # fmt: skip
         if not self.durable:
             command += NOT_DURABLE
-        with open(self.root / "server.log", "ab") as log:
+        log_file = self.root / "server.log"
+        with open(os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
             self.process = subprocess.Popen(
                 command,
                 stdout=log,
