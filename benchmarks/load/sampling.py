@@ -13,10 +13,8 @@ from urllib.parse import urlparse
 import numpy as np
 
 
-def postgres_backends_marker(database_url: str) -> str | None:
+def postgres_backends_marker(database_url: str) -> str:
     """Text in the command line of the PostgreSQL processes serving this database."""
-    if not database_url.startswith(("postgres://", "postgresql://")):
-        return None
     url = urlparse(database_url)
     return f"{url.username or 'postgres'} {url.path.lstrip('/')} "
 

@@ -64,8 +64,6 @@ def tensorflow_threads(workers: int, cores: int | None = None) -> dict[str, str]
 def ensure_postgres_database(database_url: str, *, fresh: bool = False) -> None:
     """Create the database named in a postgres:// URL if it does not exist yet (`fresh`:
     drop it first)."""
-    if not database_url.startswith(("postgres://", "postgresql://")):
-        return
     import psycopg2
 
     url = urlparse(database_url)
@@ -178,9 +176,7 @@ def stack_sampler(stack, this_process: str | None = "load generator") -> Process
     sampler.add("workers", [worker.pid for worker in stack.workers])
     if stack.redis is not None:
         sampler.add("redis", [stack.redis.process.pid])
-    marker = postgres_backends_marker(stack.env["DATABASE_URL"])
-    if marker:
-        sampler.add_matching("postgres", marker)
+    sampler.add_matching("postgres", postgres_backends_marker(stack.env["DATABASE_URL"]))
     if this_process:
         sampler.add(this_process, [os.getpid()])
     return sampler
