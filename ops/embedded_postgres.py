@@ -165,8 +165,26 @@ class EmbeddedPostgres:
         if result.returncode != 0:
             raise StackError(f"initdb failed ({result.returncode}): {result.stderr.strip()[-600:]}")
 
-    def _serve(self, binaries: Path, timeout: float) -> None:
-        self.port = free_port()
+    def _serve(self, binaries: Path, timeout: float, attempts: int = 3) -> None:
+        """Start the server on a free port; again on another if a program took that port
+        between the check and the server's bind."""
+        for attempt in range(1, attempts + 1):
+            self.port = free_port()
+            self.process = self._spawn(binaries)
+            wait_until(
+                lambda: self.process.poll() is not None or self._accepts_connections(),
+                timeout=timeout,
+                what=f"embedded PostgreSQL on port {self.port}",
+            )
+            if self.process.poll() is None:
+                return
+            log = self._log_tail()
+            if "could not bind" not in log or attempt == attempts:
+                raise StackError(
+                    f"embedded PostgreSQL exited with code {self.process.returncode}: {log}"
+                )
+
+    def _spawn(self, binaries: Path) -> subprocess.Popen:
         command = [
             str(binaries / "postgres"), "-D", str(self.data_dir),
             "-c", "listen_addresses=127.0.0.1", "-p", str(self.port),
@@ -176,23 +194,13 @@ class EmbeddedPostgres:
             command += NOT_DURABLE
         log_file = self.root / "server.log"
         with open(os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
-            self.process = subprocess.Popen(
+            return subprocess.Popen(
                 command,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # the terminal's Ctrl-C goes to the supervisor
                 preexec_fn=_die_with_parent(),
                 **self._as_account(),
-            )
-        wait_until(
-            lambda: self.process.poll() is not None or self._accepts_connections(),
-            timeout=timeout,
-            what=f"embedded PostgreSQL on port {self.port}",
-        )
-        if self.process.poll() is not None:
-            raise StackError(
-                f"embedded PostgreSQL exited with code {self.process.returncode}: "
-                f"{self._log_tail()}"
             )
 
     def _connect(self, database: str = "postgres"):

@@ -5,6 +5,7 @@ not outlive whoever started it."""
 import os
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import psycopg2
 import pytest
 
 from ops.embedded_postgres import EmbeddedPostgres
-from ops.stack import BASE_DIR, wait_until
+from ops.stack import BASE_DIR, free_port, wait_until
 
 
 @pytest.fixture
@@ -64,6 +65,24 @@ def test_only_the_password_holder_gets_in_and_the_server_never_runs_as_root(clus
         assert psutil.Process(server.process.pid).uids().effective != 0
     finally:
         server.stop()
+
+
+def test_a_port_taken_before_the_server_binds_it_means_another_port(cluster_root, monkeypatch):
+    from ops import embedded_postgres
+
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        ports = iter([taken])
+        monkeypatch.setattr(embedded_postgres, "free_port", lambda: next(ports, free_port()))
+        server = EmbeddedPostgres(cluster_root, durable=False).start()
+        try:
+            assert server.port != taken
+            with connect(server.url) as connection, connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+        finally:
+            server.stop()
 
 
 def test_the_server_stops_when_whoever_started_it_is_killed(cluster_root):
