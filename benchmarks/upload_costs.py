@@ -12,6 +12,14 @@ holds one image) and 16 clients at once (batches fill).
 
     .venv/bin/python -m benchmarks.upload_costs --uploads 100
 
+CPU per upload outside the forward pass, by who spends it: the web (this process: Django's
+test client and the request), the worker without its forward passes (process CPU around
+each forward pass is subtracted), PostgreSQL (the CPU of this database's backends, from
+/proc, sampled before the phase and while its clients still hold their connections) and
+Redis (each server's own `used_cpu_*`, the idle worker's share subtracted). The one-client
+phase also gives a lone user's latency (p50, p90 of the POST that waits for the answer)
+beside the worker's forward pass of one image (wall).
+
 SQL is counted by a wrapper on every database connection of both processes (statements by
 verb); rows by PostgreSQL's own pg_stat_database; Redis by each server's INFO commandstats
 (the worker's idle polling and heartbeats, measured before the phases, are subtracted); S3
@@ -36,6 +44,8 @@ from pathlib import Path
 
 SQL = Counter()
 S3 = Counter()
+#: the worker's forward passes: process CPU and wall seconds inside them, and how many
+FORWARD = Counter()
 _lock = threading.Lock()
 
 
@@ -66,7 +76,49 @@ def install_counters() -> None:
 
 def snapshot() -> dict:
     with _lock:
-        return {"sql": dict(SQL), "s3": dict(S3), "cpu": time.process_time()}
+        return {
+            "sql": dict(SQL),
+            "s3": dict(S3),
+            "cpu": time.process_time(),
+            "forward": dict(FORWARD),
+        }
+
+
+def count_forward_passes() -> None:
+    """Time each forward pass of the worker (its process CPU: the model's threads; wall)."""
+    from mlworker import jobs
+
+    run_forward = jobs.classify_prediction.forward
+
+    def timed_forward(*args, **kwargs):
+        cpu, wall = time.process_time(), time.perf_counter()
+        try:
+            return run_forward(*args, **kwargs)
+        finally:
+            with _lock:
+                FORWARD["cpu"] += time.process_time() - cpu
+                FORWARD["wall"] += time.perf_counter() - wall
+                FORWARD["passes"] += 1
+
+    # A frozen dataclass: the benchmark's own wrapper goes in around the product's step.
+    object.__setattr__(jobs.classify_prediction, "forward", timed_forward)
+
+
+def backend_cpu_seconds(cursor) -> dict[int, float]:
+    """pid → CPU seconds so far of every PostgreSQL backend connected to this database."""
+    cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu = {}
+    for (pid,) in cursor.fetchall():
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            cpu[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return cpu
+
+
+def redis_cpu_seconds(server) -> float:
+    info = server.client().info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 def run_worker_with_counters(out: Path) -> None:
@@ -75,6 +127,7 @@ def run_worker_with_counters(out: Path) -> None:
 
     django.setup()
     install_counters()
+    count_forward_passes()
 
     def dump():
         while True:
@@ -182,6 +235,7 @@ def measure(args, cleanup: contextlib.ExitStack) -> None:
     from django.test.utils import setup_databases, setup_test_environment, teardown_databases
     from rest_framework.test import APIClient
 
+    from classifier.steps import recording_steps
     from conftest import distinct_photo, subprocess_env
 
     setup_test_environment()
@@ -235,11 +289,15 @@ def measure(args, cleanup: contextlib.ExitStack) -> None:
         time.sleep(0.5)  # the next dump
         return json.loads(counters_file.read_text())
 
+    latencies: list[float] = []
+
     def upload(client) -> int:
         from django.core.files.uploadedfile import SimpleUploadedFile
 
         content = next(photos)
+        started = time.perf_counter()
         response = client.post("/api/predictions/", {"image": SimpleUploadedFile("p.jpg", content)})
+        latencies.append(time.perf_counter() - started)
         return response.status_code
 
     wait_until(
@@ -252,6 +310,7 @@ def measure(args, cleanup: contextlib.ExitStack) -> None:
 
     # The worker's idle cost (heartbeats, blocking polls), to subtract from the phases.
     before = {"queue": queue_redis.commandstats(), "cache": cache_redis.commandstats()}
+    redis_cpu_before = redis_cpu_seconds(queue_redis) + redis_cpu_seconds(cache_redis)
     idle_started = time.monotonic()
     time.sleep(10)
     idle_seconds = time.monotonic() - idle_started
@@ -259,6 +318,9 @@ def measure(args, cleanup: contextlib.ExitStack) -> None:
         "queue": diff(queue_redis.commandstats(), before["queue"]),
         "cache": diff(cache_redis.commandstats(), before["cache"]),
     }
+    redis_idle_cpu_rate = (
+        redis_cpu_seconds(queue_redis) + redis_cpu_seconds(cache_redis) - redis_cpu_before
+    ) / idle_seconds
     for name, counts in idle_rate.items():
         rate = sum(counts.values()) / idle_seconds
         print(f"one idle worker, {idle_seconds:.1f} s: Redis {name} {rate:.1f} commands/s")
@@ -273,17 +335,25 @@ def measure(args, cleanup: contextlib.ExitStack) -> None:
             return dict(zip(names, cursor.fetchone(), strict=True))
 
     for label, concurrency in (("1 client", 1), (f"{args.clients} clients", args.clients)):
+        with connection.cursor() as cursor:
+            pg0 = backend_cpu_seconds(cursor)
         web0, worker0 = snapshot(), worker_snapshot()
         redis0 = {"queue": queue_redis.commandstats(), "cache": cache_redis.commandstats()}
+        redis_cpu0 = redis_cpu_seconds(queue_redis) + redis_cpu_seconds(cache_redis)
         memory0 = queue_redis.client().info("memory")["used_memory"]
         rows0 = rows()
+        latencies.clear()
         started = time.monotonic()
-        with ThreadPoolExecutor(concurrency) as pool:
+        with recording_steps() as steps, ThreadPoolExecutor(concurrency) as pool:
             statuses = Counter(
                 pool.map(upload, [clients[n % concurrency] for n in range(args.uploads)])
             )
-        seconds = time.monotonic() - started
-        web1, worker1 = snapshot(), worker_snapshot()
+            seconds = time.monotonic() - started
+            web1, worker1 = snapshot(), worker_snapshot()
+            # Before the pool's threads end: their backends still run (CONN_MAX_AGE).
+            with connection.cursor() as cursor:
+                pg1 = backend_cpu_seconds(cursor)
+        redis_cpu1 = redis_cpu_seconds(queue_redis) + redis_cpu_seconds(cache_redis)
         redis1 = {"queue": queue_redis.commandstats(), "cache": cache_redis.commandstats()}
         memory1 = queue_redis.client().info("memory")["used_memory"]
         # Idle sessions hand their counts to pg_stat_database within PostgreSQL's idle
@@ -315,9 +385,51 @@ def measure(args, cleanup: contextlib.ExitStack) -> None:
         lines["CPU ms (timed, noisy): worker (model included)"] = (
             f"{(worker1['cpu'] - worker0['cpu']) * 1000 / n:.1f}"
         )
+        forward = diff(worker1["forward"], worker0["forward"])
+        cpu_ms = {
+            "web (in process, test client included)": (web1["cpu"] - web0["cpu"]) * 1000 / n,
+            "worker outside the forward pass": (worker1["cpu"] - worker0["cpu"] - forward["cpu"])
+            * 1000
+            / n,
+            "PostgreSQL (this database's backends)": sum(
+                cpu - pg0.get(pid, 0.0) for pid, cpu in pg1.items()
+            )
+            * 1000
+            / n,
+            "Redis (queue + cache, idle worker's share subtracted)": (
+                redis_cpu1 - redis_cpu0 - redis_idle_cpu_rate * seconds
+            )
+            * 1000
+            / n,
+        }
         print(f"\n== {label}: {n} uploads in {seconds:.1f} s, answers {dict(statuses)}")
         for what, figure in lines.items():
             print(f"per upload, {what}: {figure}")
+        print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print("CPU ms per upload outside the forward pass:")
+        for what, figure in cpu_ms.items():
+            print(f"  {what}: {figure:.2f}")
+        print(f"  total: {sum(cpu_ms.values()):.2f}")
+        passes = forward.get("passes", 0)
+        if passes:
+            print(
+                f"forward passes: {passes}, {forward['wall'] * 1000 / passes:.1f} ms wall and "
+                f"{forward['cpu'] * 1000 / passes:.1f} ms CPU each, "
+                f"{forward['cpu'] * 1000 / n:.1f} ms CPU per upload"
+            )
+        if concurrency == 1:
+            print("web steps (classifier.steps; thread CPU ms per upload, nested):")
+            spent: Counter = Counter()
+            for timing in steps:
+                spent[timing.path] += timing.cpu_seconds
+            for path in sorted(spent):
+                print(f"  {'  ' * (len(path) - 1)}{path[-1]}: {spent[path] * 1000 / n:.2f}")
+            ordered = sorted(latencies)
+            p50 = ordered[len(ordered) // 2] * 1000
+            p90 = ordered[int(len(ordered) * 0.9)] * 1000
+            print(
+                f"a lone user's upload, waiting for the answer: p50 {p50:.1f} ms, p90 {p90:.1f} ms"
+            )
 
 
 if __name__ == "__main__":
