@@ -1,11 +1,11 @@
 """Business operations on predictions, by concern; views call them through this package.
 
 - `admission`: room in the queue and the user's daily quota, before anything is read;
-- `images`: storing an upload's bytes once under their hash, the client's file name;
 - `submission`: submit an upload (cache answer or enqueue) and wait for its answer;
 - `deletion`: deleting a user's prediction and, when unused, its stored image.
 
-What happens to a prediction once queued is the worker's (`mlworker.lifecycle`).
+Storing an upload's bytes is `classifier.storage`'s; what happens to a prediction once
+queued is the worker's (`mlworker.lifecycle`).
 """
 
 from classifier.services.admission import (
@@ -15,9 +15,8 @@ from classifier.services.admission import (
     UploadQuotaExceeded,
 )
 from classifier.services.deletion import delete_prediction, forget_image_when_unused
-from classifier.services.images import clean_filename, store_image
 from classifier.services.submission import WaitSlotsFull, submit_prediction, wait_for_prediction
-from classifier.storage import StorageUnavailable
+from classifier.storage import StorageUnavailable, clean_filename, store_image
 
 __all__ = [
     "QueueFull",

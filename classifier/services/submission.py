@@ -23,8 +23,8 @@ from classifier.services.admission import (
     check_admission,
     queue_unavailable,
 )
-from classifier.services.images import clean_filename, store_image
 from classifier.steps import step, timed_step
+from classifier.storage import clean_filename, save_image
 from monitoring.metrics import Outcome, RejectReason, count_upload
 from registry.selectors import live_version
 
@@ -58,17 +58,20 @@ def _submit(*, user: User, upload: UploadedFile, admission: Admission) -> Predic
     # worker that runs the job records the version and the name that answered it.
     live = live_version()
     model_version_id = live.id if live is not None else None
-    storage_name = store_image(image)
+    written = save_image(image)
     fields = {
         "id": admission.prediction_id,
         "model_version_id": model_version_id,
         "owner_id": user.pk,  # not the object: a token's user is then never read
-        "image": storage_name,
+        "image": image.storage_name,
         "image_sha256": image.sha256,
         "original_filename": clean_filename(getattr(upload, "name", "")),
     }
     previous = None
-    if admission.live_model_names:  # no worker live: no model to answer for, no cache answer
+    # Bytes the store did not hold have no earlier answer (an answered prediction keeps its
+    # image stored), so only bytes seen before cost the query. No worker live: no model to
+    # answer for, no cache answer.
+    if not written and admission.live_model_names:
         with step("result-cache lookup (query)"):
             previous = selectors.finished_prediction_for_image(
                 owner_id=user.pk,
