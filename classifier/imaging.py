@@ -195,21 +195,26 @@ def validate_upload(upload) -> ValidatedImage:
     return validate_image_bytes(read_upload(upload))
 
 
-def decode_rgb(content: bytes, use: Callable[[Image.Image], T]) -> T:
+def decode_rgb(content: bytes, use: Callable[[Image.Image], T], *, min_side: int = 0) -> T:
     """Decode an accepted image into an upright 8-bit RGB picture, as a person would see it,
     and return `use(picture)`, holding the picture's pixels from the process's decode budget
     until `use` is done (the model's preprocessing keeps only a small array).
 
     First frame of animations, EXIF orientation applied, 16-bit scaled down,
-    transparency flattened onto white, CMYK/palette/grey converted.
+    transparency flattened onto white, CMYK/palette/grey converted. `min_side`: the caller
+    needs no more than this many pixels on either side, so a JPEG is decoded at the smallest
+    of 1/2, 1/4, 1/8 of its size that keeps both sides at least that long (the decoder
+    scales while it reads: less work and memory than decoding it whole and resizing).
     """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(BytesIO(content))
+            if min_side and image.format == "JPEG":
+                image.draft(None, (min_side, min_side))
             with full_decodes.hold(image.size[0] * image.size[1]):
                 image.seek(0)
-                image = ImageOps.exif_transpose(image)
+                ImageOps.exif_transpose(image, in_place=True)
                 return use(_to_rgb(image))
     except _DECODE_ERRORS as error:
         raise InvalidImage(
@@ -234,4 +239,4 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         rgba = image if image.mode == "RGBA" else image.convert("RGBA")  # no second copy
         background.paste(rgba, mask=rgba.getchannel("A"))
         return background
-    return image.convert("RGB")
+    return image if image.mode == "RGB" else image.convert("RGB")

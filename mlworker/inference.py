@@ -33,10 +33,17 @@ class BatchOutcome:
     forward_seconds: float = 0.0
 
 
+#: decode at least this many times the model's input side: resizing down from there still
+#: averages several source pixels into each input pixel, as from the full-size photo
+DECODE_SIDE_FACTOR = 2
+
+
 def load_model_input(model: ImageClassifier, storage_name: str) -> np.ndarray:
     with default_storage.open(storage_name, "rb") as stored:
         content = stored.read()
-    return decode_rgb(content, model.preprocess)
+    return decode_rgb(
+        content, model.preprocess, min_side=DECODE_SIDE_FACTOR * max(model.input_size)
+    )
 
 
 @dataclass
