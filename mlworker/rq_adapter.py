@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from redis.client import Pipeline
 from redis.exceptions import WatchError
 from rq.executions import Execution
 from rq.job import Job, JobStatus
@@ -114,23 +115,24 @@ class BatchRQWorker(SimpleWorker):
         return taken
 
     # --- starting -------------------------------------------------------------------------
-    def start_jobs(self, jobs: list[JobAndQueue], *, lease: int) -> dict[str, Execution]:
-        """RQ's prepare_execution + prepare_job_execution for every job, in one MULTI/EXEC:
-        an Execution each in the StartedJobRegistry with the lease as TTL (so a killed
-        worker's jobs are retried), job status started, out of the intermediate queue."""
+    def start_jobs(
+        self, jobs: list[JobAndQueue], *, lease: int, pipeline: Pipeline
+    ) -> dict[str, Execution]:
+        """RQ's prepare_execution + prepare_job_execution for every job, queued on
+        `pipeline` (a MULTI/EXEC the caller executes): an Execution each in the
+        StartedJobRegistry with the lease as TTL (so a killed worker's jobs are retried),
+        job status started, out of the intermediate queue."""
         executions = {}
-        with self.connection.pipeline() as pipeline:
-            for job, queue in jobs:
-                executions[job.id] = Execution.create(
-                    job, lease, pipeline=pipeline, worker_name=self.name
-                )
-                job.heartbeat(now(), lease, pipeline=pipeline)
-                job.prepare_for_execution(self.name, pipeline=pipeline)
-                pipeline.lrem(queue.intermediate_queue_key, 1, job.id)
-            self.set_current_job_id(jobs[-1][0].id, pipeline=pipeline)
-            self.set_current_job_working_time(0, pipeline=pipeline)
-            self.heartbeat(lease, pipeline=pipeline)
-            pipeline.execute()
+        for job, queue in jobs:
+            executions[job.id] = Execution.create(
+                job, lease, pipeline=pipeline, worker_name=self.name
+            )
+            job.heartbeat(now(), lease, pipeline=pipeline)
+            job.prepare_for_execution(self.name, pipeline=pipeline)
+            pipeline.lrem(queue.intermediate_queue_key, 1, job.id)
+        self.set_current_job_id(jobs[-1][0].id, pipeline=pipeline)
+        self.set_current_job_working_time(0, pipeline=pipeline)
+        self.heartbeat(lease, pipeline=pipeline)
         return executions
 
     def renew_leases(self, lease: int) -> None:
@@ -167,11 +169,13 @@ class BatchRQWorker(SimpleWorker):
         executions: dict[str, Execution],
         *,
         results: dict[str, Any],
+        also: Callable[[Pipeline], None] | None = None,
     ) -> None:
         """RQ's handle_job_success for every job, in one MULTI/EXEC: `results[job.id]`
         written to the job's result stream (this wakes the waiting web request), job in the
         FinishedJobRegistry, its Execution out of the StartedJobRegistry. Jobs with
-        dependents or repeats go through RQ's own method, one by one."""
+        dependents or repeats go through RQ's own method, one by one. `also` queues the
+        caller's own commands (the batch's metrics) in the same transaction."""
         with self.connection.pipeline() as pipeline:
             while True:
                 try:
@@ -184,6 +188,8 @@ class BatchRQWorker(SimpleWorker):
                             self._finish_succeeded_one_by_one(jobs, executions, results)
                             jobs = []
                     pipeline.multi()
+                    if also is not None:
+                        also(pipeline)
                     for job, _ in jobs:
                         execution = executions[job.id]
                         assert job.started_at is not None and job.ended_at is not None

@@ -37,7 +37,6 @@ from rq.utils import now
 from rq.worker import WorkerStatus
 
 from classifier import live_models, queueing
-from mlworker import lifecycle
 from mlworker.batch import (
     PreparedBatch,
     batch_job,
@@ -57,6 +56,8 @@ REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
 WAIT_POLL_SECONDS = 0.002
 #: how often the helper looks for late jobs while a partial batch is in the model
 PREFETCH_POLL_SECONDS = 0.025
+#: a dequeue that took longer than this waited for its job: the worker was idle
+IDLE_DEQUEUE_SECONDS = 0.005
 
 
 @dataclass
@@ -97,8 +98,16 @@ class BatchWorker(BatchRQWorker):
         return max(1, self.worker_ttl // 2)
 
     def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
-        super().heartbeat(timeout or self.worker_ttl * 2, pipeline=pipeline)
-        if pipeline is None and not self.connection.hexists(self.key, "birth"):
+        if pipeline is not None:
+            super().heartbeat(timeout or self.worker_ttl * 2, pipeline=pipeline)
+            return
+        # RQ's two commands and the registration check in one round trip (RQ beats twice
+        # around every dequeue).
+        with self.connection.pipeline(transaction=False) as own:
+            super().heartbeat(timeout or self.worker_ttl * 2, pipeline=own)
+            own.hexists(self.key, "birth")
+            registered = own.execute()[-1]
+        if not registered:
             self.log.warning("Worker %s: Redis lost its registration; registering again", self.name)
             self.connection.delete(self.key)
             self.register_birth()
@@ -232,19 +241,23 @@ class BatchWorker(BatchRQWorker):
     def dequeue_batch(self, *, burst: bool) -> list[tuple[Job, Queue]]:
         """Block for the first job, take what is waiting, then maybe wait for company.
 
-        The wait (up to max_wait_ms) is skipped when this job came alone and so did the
-        previous batch: a lone user gains nothing from it, it only adds latency. Under
-        load batches form without waiting (jobs queue up during each forward pass).
+        The wait (up to max_wait_ms) is only for a worker that found its first job already
+        queued and not a full batch behind it: jobs are arriving, so a few more may come.
+        A worker that had to wait for its first job was idle: nothing else is coming with
+        it, so the job goes to the model at once (a lone user gains nothing from the wait).
+        Under load batches form without waiting (jobs queue up during each forward pass).
         """
         # At most one dequeue timeout idle, so the loop looks at `rq suspend` that often
         # (RQ's own wait would block until a job came, and then start it, suspended or not).
         timeout = None if burst else self.dequeue_timeout
+        asked = time.monotonic()
         first = self.dequeue_job_and_maintain_ttl(timeout, max_idle_time=timeout)
         if first is None:
             return []
+        was_idle = time.monotonic() - asked > IDLE_DEQUEUE_SECONDS
         self.set_state(WorkerStatus.BUSY)  # from here a first SIGTERM lets the batch finish
         batch = [first, *self.take_waiting_jobs(self.batching.batch_size - 1)]
-        if len(batch) == 1 and self._last_batch_size <= 1:
+        if len(batch) == 1 and (was_idle or self._last_batch_size <= 1):
             return batch
         deadline = time.monotonic() + self.batching.max_wait_ms / 1000
         while len(batch) < self.batching.batch_size and time.monotonic() < deadline:
@@ -268,8 +281,15 @@ class BatchWorker(BatchRQWorker):
         if kind is None:
             return PreparedBatch(kind=None, jobs=[], executions={}, other_jobs=others, model=model)
         started = time.monotonic()
-        executions = self.start_jobs(jobs, lease=self.batching.job_lease_seconds)
-        lifecycle.leave_queue(self.connection, [job for job, _ in jobs])
+        with self.connection.pipeline() as pipeline:
+            executions = self.start_jobs(
+                jobs, lease=self.batching.job_lease_seconds, pipeline=pipeline
+            )
+            # Taken off the queue: the owners' places are free (MAX_QUEUED_PER_USER).
+            queueing.free_queue_places(
+                pipeline, [(job.meta.get(queueing.OWNER_META), job.id) for job, _ in jobs]
+            )
+            pipeline.execute()
         waits = queue_waits([job for job, _ in jobs])
         try:
             work = kind.prepare(model, [job.args[0] for job, _ in jobs])
@@ -364,14 +384,15 @@ class BatchWorker(BatchRQWorker):
                 self.finish_failed(job, queue, batch.executions, exc_info=batch.error)
             return
         succeeded = [(job, q) for job, q in batch.jobs if job.args[0] not in outcome.failures]
-        # Counted before the jobs finish, so a client woken by its answer sees them.
-        with self.connection.pipeline(transaction=False) as pipeline:
-            record_metrics(pipeline, outcome, batch.queue_waits, model=batch.model.name)
-            pipeline.execute()
+        # Counted in the transaction that finishes the jobs, so a client woken by its answer
+        # sees them.
         self.finish_succeeded(
             succeeded,
             batch.executions,
             results={job.id: {"prediction": job.args[0]} for job, _ in succeeded},
+            also=lambda pipeline: record_metrics(
+                pipeline, outcome, batch.queue_waits, model=batch.model.name
+            ),
         )
         for job, queue in batch.jobs:
             message = outcome.failures.get(job.args[0])

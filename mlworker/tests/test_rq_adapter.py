@@ -39,7 +39,14 @@ def started(worker, queue, count=2, **enqueue):
         queue.enqueue(CLASSIFY_JOB, f"prediction-{number}", job_id=f"job-{number}", **enqueue)
     jobs = worker.take_waiting_jobs(count)
     assert [job.id for job, _ in jobs] == [f"job-{n}" for n in range(count)]
-    return jobs, worker.start_jobs(jobs, lease=LEASE)
+    return jobs, start(worker, jobs)
+
+
+def start(worker, jobs):
+    with worker.connection.pipeline() as pipeline:
+        executions = worker.start_jobs(jobs, lease=LEASE, pipeline=pipeline)
+        pipeline.execute()
+    return executions
 
 
 def test_the_rq_internals_we_use_still_exist():
@@ -108,7 +115,7 @@ def test_failed_jobs_are_retried_then_land_in_the_failed_registry(worker, queue)
     assert queue.started_job_registry.get_job_ids() == []
     assert job.get_status(refresh=True) == JobStatus.QUEUED  # one retry left
     ((job, job_queue),) = worker.take_waiting_jobs(1)
-    executions = worker.start_jobs([(job, job_queue)], lease=LEASE)
+    executions = start(worker, [(job, job_queue)])
     job.ended_at = now()
     worker.finish_failed(job, job_queue, executions, message="still broken")
     assert queue.failed_job_registry.get_job_ids() == ["job-0"]
