@@ -53,7 +53,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     )
     date_joined = models.DateTimeField(_("date joined"), default=timezone.now)
     #: Carried in every JWT as the "ver" claim; changing the password (or deactivating the
-    #: account) raises it, so every token issued before stops working (accounts.tokens).
+    #: account) raises it, so every token issued before stops working (accounts.authentication).
     token_version = models.PositiveIntegerField(default=0, editable=False)
 
     objects = UserManager()

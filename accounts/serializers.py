@@ -5,7 +5,7 @@ from rest_framework_simplejwt.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 
-from accounts import tokens
+from accounts import authentication
 from accounts.identity import MAX_EMAIL_LENGTH
 from config.api import StrictCharField
 
@@ -35,7 +35,7 @@ class TokenObtainSerializer(TokenObtainPairSerializer):
     """One identity field (`email`, or the older `/login`'s `username`), bounded: a longer
     value is a 400 before any lookup or rate-limit key is made of it."""
 
-    token_class = tokens.RefreshToken
+    token_class = authentication.RefreshToken
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -53,18 +53,18 @@ class RefreshSerializer(TokenRefreshSerializer):
     does. The family never forks.
     """
 
-    token_class = tokens.RefreshToken
+    token_class = authentication.RefreshToken
     revoked = _("This token is no longer valid. Log in again.")
 
     def validate(self, attrs):
         refresh = self.token_class(attrs["refresh"])  # TokenError (blacklisted too) → 401
-        if not tokens.is_current(refresh.payload):
+        if not authentication.is_current(refresh.payload):
             raise AuthenticationFailed(self.revoked, "token_revoked")
         user_id = refresh.payload.get(jwt_settings.USER_ID_CLAIM)
         user = User.objects.filter(**{jwt_settings.USER_ID_FIELD: user_id}).first()
         if user is None or not jwt_settings.USER_AUTHENTICATION_RULE(user):
             raise AuthenticationFailed(self.revoked, "token_revoked")
-        if not tokens.claim_refresh_token(refresh):
+        if not authentication.claim_refresh_token(refresh):
             raise AuthenticationFailed(self.revoked, "token_not_valid")
         data = {"access": str(refresh.access_token)}
         refresh.set_jti()

@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from accounts import emails, login_guard, mailer, tokens
+from accounts import authentication, emails, login_guard, mailer
 from accounts.emails import MailSite
 from accounts.identity import MAX_EMAIL_LENGTH, canonical_email
 from accounts.models import User
@@ -177,14 +177,14 @@ def delete_own_account(*, user: User, password: str) -> None:
 def account_saved(*, user: User, credentials_changed: bool) -> None:
     """A password change or reset, or a deactivation, revokes every token issued before."""
     if credentials_changed or not user.is_active:
-        tokens.blacklist_refresh_tokens(user)
-    tokens.drop_cached(user.pk)
-    transaction.on_commit(lambda: tokens.remember_user(user))
+        authentication.blacklist_refresh_tokens(user)
+    authentication.drop_cached(user.pk)
+    transaction.on_commit(lambda: authentication.remember_user(user))
 
 
 def account_deleting(*, user: User) -> None:
     """Before the row goes (the outstanding tokens lose their link to it)."""
-    tokens.blacklist_refresh_tokens(user)
+    authentication.blacklist_refresh_tokens(user)
     user_id = user.pk
-    tokens.drop_cached(user_id)
-    transaction.on_commit(lambda: tokens.forget_user(user_id))
+    authentication.drop_cached(user_id)
+    transaction.on_commit(lambda: authentication.forget_user(user_id))

@@ -208,7 +208,7 @@ def test_a_tokens_user_is_not_read_per_request_and_still_refused_once_gone(
     from django.contrib.auth import get_user_model
     from django.core.cache import cache
 
-    from accounts import tokens
+    from accounts import authentication
 
     pair = log_in()
     client = with_access(pair["access"])
@@ -223,7 +223,7 @@ def test_a_tokens_user_is_not_read_per_request_and_still_refused_once_gone(
     assert client.post("/api/predictions/", {}, format="multipart").status_code == 401
 
     get_user_model().objects.filter(pk=alice.pk).update(is_active=True)
-    tokens.drop_cached(alice.pk)
+    authentication.drop_cached(alice.pk)
     assert client.get("/api/predictions/").status_code == 200
     delete(alice, django_capture_on_commit_callbacks)
     for method, path in (("get", "/api/predictions/"), ("post", "/api/predictions/"),
