@@ -262,13 +262,13 @@ TEST_MODEL_NAME = "resnet50 (random weights)"
 
 @pytest.fixture
 def live_model(clean_redis):
-    """A live worker's model as the web sees it (`classifier.live_models`), as a running
+    """A live worker's model as the web sees it (`classifier.queueing`), as a running
     worker publishes it; returns a function to publish (another) name. The result cache
     answers only for models a live worker runs."""
-    from classifier import live_models
+    from classifier import queueing
 
     def publish(name: str = TEST_MODEL_NAME, worker: str = "test-worker") -> str:
-        live_models.publish(clean_redis, worker_name=worker, model_name=name, ttl=600)
+        queueing.publish_live_model(clean_redis, worker_name=worker, model_name=name, ttl=600)
         return name
 
     return publish

@@ -3,7 +3,7 @@
 The model keys and the dotted paths of the worker's jobs (the web enqueues by name, so it
 never imports the worker). Which model a worker runs, and the name recorded on its
 predictions, belong to the worker (`mlworker.catalog.model_name`); the web reads the names
-live workers publish (`classifier.live_models`).
+live workers publish (`classifier.queueing`).
 """
 
 from __future__ import annotations

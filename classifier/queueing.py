@@ -1,4 +1,5 @@
-"""The only place the web side talks to the inference queue.
+"""The only place the web side talks to the inference queue (jobs, each user's waiting
+places, the workers' pace and which models the live workers run).
 
 Jobs are referenced by dotted path (`classifier.catalog`) so the web process never imports
 the worker's TensorFlow code. The RQ job id is the prediction's UUID.
@@ -6,6 +7,7 @@ the worker's TensorFlow code. The RQ job id is the prediction's UUID.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -13,10 +15,11 @@ from collections.abc import Iterable
 
 import django_rq
 from django.conf import settings
+from redis import Redis
+from redis.client import Pipeline
 from rq import Callback, Retry
 from rq.results import Result
 
-from classifier import live_models
 from classifier.catalog import CLASSIFY_JOB, FAILURE_CALLBACK
 
 _per_thread = threading.local()
@@ -205,7 +208,7 @@ def images_per_second(connection=None) -> float | None:
     connection = connection or inference_queue().connection
     pipeline = connection.pipeline(transaction=False)
     pipeline.hgetall(PACE_KEY)
-    live_models.read_into(pipeline)
+    read_live_models_into(pipeline)
     paces, live = pipeline.execute()
     return _rate_from(paces, live=live)
 
@@ -216,14 +219,14 @@ def queue_position_and_rate(*, job_id: str) -> tuple[int | None, float | None]:
     pipeline = queue.connection.pipeline(transaction=False)
     pipeline.lpos(queue.key, job_id)
     pipeline.hgetall(PACE_KEY)
-    live_models.read_into(pipeline)
+    read_live_models_into(pipeline)
     index, paces, live = pipeline.execute()
     return (None if index is None else index + 1), _rate_from(paces, live=live)
 
 
 def _rate_from(paces: dict, *, live: list) -> float | None:
     """The sum of the live workers' paces (a stopped or dead worker's pace never counts)."""
-    workers = live_models.models_by_worker(live)
+    workers = live_models_by_worker(live)
     rates = []
     for worker, value in paces.items():
         name = worker.decode() if isinstance(worker, bytes) else worker
@@ -238,3 +241,73 @@ def estimated_seconds(*, position: int, rate: float | None) -> float | None:
     if rate is None or rate <= 0:
         return None
     return position / rate
+
+
+# --- which models the live workers run, as they publish it -------------------------------
+# This is the report of what runs; which version *should* run is the registry's decision
+# (`registry.selectors.live_version`), and docs/ARCHITECTURE.md ("Two views of the live
+# model") says which of the two decides what. Each worker publishes its model name when it
+# starts, with every heartbeat and on each switch, each entry with an expiry, and withdraws it
+# when it stops; a worker killed without a goodbye drops out when its entry expires. The web
+# only reads this (the pages' model name, whether the result cache may answer, its key while
+# no registry version is live, and whose pace counts in the queue estimate) and so never
+# imports or probes a model runtime. An empty answer means no worker is live: uploads still
+# queue, and wait for one.
+#
+# One sorted set: member = the worker and its model (JSON), score = the Unix time the entry
+# expires. Reading is one ZRANGEBYSCORE from now, so it can ride in another pipeline.
+
+LIVE_MODELS_KEY = "mlworker:live-models"
+
+
+def _member(*, worker_name: str, model_name: str) -> str:
+    return json.dumps({"model": model_name, "worker": worker_name}, sort_keys=True)
+
+
+def publish_live_model(connection: Redis, *, worker_name: str, model_name: str, ttl: float) -> None:
+    """This worker runs `model_name` for at least `ttl` more seconds (renewed by each beat).
+
+    Entries of workers that died without withdrawing are pruned on the way.
+    """
+    now = time.time()
+    pipeline = connection.pipeline(transaction=False)
+    pipeline.zadd(
+        LIVE_MODELS_KEY, {_member(worker_name=worker_name, model_name=model_name): now + ttl}
+    )
+    pipeline.zremrangebyscore(LIVE_MODELS_KEY, "-inf", now)
+    pipeline.execute()
+
+
+def withdraw_live_model(connection: Redis, *, worker_name: str, model_name: str) -> None:
+    """The worker stops: its model is no longer served by it."""
+    connection.zrem(LIVE_MODELS_KEY, _member(worker_name=worker_name, model_name=model_name))
+
+
+def read_live_models_into(pipeline: Pipeline) -> None:
+    """Queue the read in `pipeline`; pass its answer to `live_models_by_worker`."""
+    pipeline.zrangebyscore(LIVE_MODELS_KEY, time.time(), "+inf")
+
+
+def live_models_by_worker(members: list) -> dict[str, str]:
+    """Live worker name → the model it runs, from a `read_live_models_into` answer."""
+    live = {}
+    for member in members:
+        try:
+            entry = json.loads(member)
+            live[str(entry["worker"])] = str(entry["model"])
+        except (ValueError, KeyError, TypeError):
+            continue  # not ours: ignore rather than fail a page
+    return live
+
+
+def live_model_names_from(members: list) -> list[str]:
+    """The distinct model names in a `read_live_models_into` answer, sorted."""
+    return sorted(set(live_models_by_worker(members).values()))
+
+
+def live_model_names(connection: Redis) -> list[str]:
+    """The models live workers run now; empty when no worker is live."""
+    pipeline = connection.pipeline(transaction=False)
+    read_live_models_into(pipeline)
+    (members,) = pipeline.execute()
+    return live_model_names_from(members)

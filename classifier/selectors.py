@@ -10,7 +10,7 @@ from redis.exceptions import RedisError
 
 from accounts.permissions import staff_may
 from accounts.types import Requester
-from classifier import live_models, queueing
+from classifier import queueing
 from classifier.models import Prediction
 
 
@@ -72,7 +72,7 @@ def live_model_names() -> list[str]:
     """The models live workers run (as they publish them); empty when none is live or Redis
     cannot be reached."""
     try:
-        return live_models.live_model_names(queueing.inference_queue().connection)
+        return queueing.live_model_names(queueing.inference_queue().connection)
     except RedisError:
         return []
 

@@ -239,7 +239,7 @@ RESNET50_WEIGHTS = env.str("RESNET50_WEIGHTS", default="imagenet")
 # How the worker runs the Keras models (mlworker/runtimes.py): auto | tensorflow | openvino |
 # onnxruntime, and auto | fp32 | bf16. `auto` is the fastest that passes the parity tests on
 # this host. Read by workers only: each publishes the model name it runs, runtime and
-# precision included (classifier.live_models), and the web shows that.
+# precision included (classifier.queueing), and the web shows that.
 INFERENCE_RUNTIME = env.str("INFERENCE_RUNTIME", default="auto")
 INFERENCE_PRECISION = env.str("INFERENCE_PRECISION", default="auto")
 # Threads of one worker's forward pass; 0: this host's cores / INFERENCE_WORKERS_PER_HOST.

@@ -5,7 +5,7 @@ TensorFlow itself, or through OpenVINO or ONNX Runtime after converting them onc
 (`mlworker.models.backends`). Deciding reads only the settings, /proc/cpuinfo and which
 packages are installed (it imports none of them), so the command can explain its choice
 before loading anything. Only workers decide: the web reads the model name each live
-worker publishes (`classifier.live_models`).
+worker publishes (`classifier.queueing`).
 """
 
 from __future__ import annotations

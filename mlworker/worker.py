@@ -36,7 +36,7 @@ from rq.queue import Queue
 from rq.utils import now
 from rq.worker import WorkerStatus
 
-from classifier import live_models, queueing
+from classifier import queueing
 from mlworker.batch import (
     PreparedBatch,
     batch_job,
@@ -117,9 +117,9 @@ class BatchWorker(BatchRQWorker):
         self.publish_model()
 
     def publish_model(self) -> None:
-        """Tell the web which model this worker runs (`classifier.live_models`), for as long
+        """Tell the web which model this worker runs (`classifier.queueing`), for as long
         as a worker counts as live without a beat: two heartbeat periods."""
-        live_models.publish(
+        queueing.publish_live_model(
             self.connection,
             worker_name=self.name,
             model_name=self.model.name,
@@ -134,7 +134,7 @@ class BatchWorker(BatchRQWorker):
         model = self.registry_models.current()
         if model is not self.model:
             with suppress(*REDIS_DOWN):
-                live_models.withdraw(
+                queueing.withdraw_live_model(
                     self.connection, worker_name=self.name, model_name=self.model.name
                 )
             self.model = model
@@ -416,5 +416,7 @@ class BatchWorker(BatchRQWorker):
     def teardown(self):
         with suppress(*REDIS_DOWN):
             self.connection.hdel(queueing.PACE_KEY, self.name)
-            live_models.withdraw(self.connection, worker_name=self.name, model_name=self.model.name)
+            queueing.withdraw_live_model(
+                self.connection, worker_name=self.name, model_name=self.model.name
+            )
         super().teardown()

@@ -25,7 +25,7 @@ from django.utils.translation import ngettext
 from redis.exceptions import RedisError
 
 from accounts import slots
-from classifier import live_models, queueing
+from classifier import queueing
 from monitoring.metrics import Outcome, RejectReason, count_upload
 
 logger = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ def check_admission(*, user) -> Admission:
     try:
         pipe = queue.connection.pipeline(transaction=False)
         pipe.llen(queue.key)
-        live_models.read_into(pipe)
+        queueing.read_live_models_into(pipe)
         if quota:
             slots.queue_reserve(pipe, [quota], token=token)
         if cap:
@@ -129,7 +129,7 @@ def check_admission(*, user) -> Admission:
             answers.pop(0), connection=queue.connection, limits=[quota], token=token
         )
     admission.holds_place = bool(cap and answers.pop(0))
-    admission.live_model_names = live_models.names_from(live)
+    admission.live_model_names = queueing.live_model_names_from(live)
     try:
         check_queue_room(depth=int(depth))
         if admission.quota_slot and not admission.quota_slot.granted:

@@ -113,11 +113,11 @@ def test_upload_page_names_the_models_live_workers_publish(client, user, live_mo
 
 
 def test_a_worker_that_stopped_beating_no_longer_counts(client, user, clean_redis):
-    from classifier import live_models
+    from classifier import queueing
 
-    live_models.publish(clean_redis, worker_name="gone", model_name="resnet50", ttl=0.05)
+    queueing.publish_live_model(clean_redis, worker_name="gone", model_name="resnet50", ttl=0.05)
     wait_until(
-        lambda: not live_models.live_model_names(clean_redis),
+        lambda: not queueing.live_model_names(clean_redis),
         timeout=5,
         interval=0.02,
         what="the dead worker's entry to expire",

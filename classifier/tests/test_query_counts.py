@@ -29,9 +29,7 @@ def post_photo(client, seed: int):
     return client.post("/api/predictions/", {"image": image}, format="multipart")
 
 
-def test_an_upload_the_queue_takes(
-    api_client, live_model, settings, django_assert_max_num_queries
-):
+def test_an_upload_the_queue_takes(api_client, live_model, settings, django_assert_max_num_queries):
     settings.PREDICT_WAIT_SECONDS = 0
     live_model()  # a worker's model could answer from the result cache: not for new bytes
     post_photo(api_client, 0)  # warm-up: content types, first connection

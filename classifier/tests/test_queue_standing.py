@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from classifier import live_models, queueing
+from classifier import queueing
 from conftest import TEST_MODEL_NAME, distinct_photo
 
 pytestmark = pytest.mark.django_db
@@ -65,7 +65,7 @@ def test_a_worker_no_longer_live_does_not_count_in_the_estimate(
     live_model(worker="w1")
     third = api_client.get(three_waiting[2].json()["url"]).json()
     assert third["estimated_seconds"] == pytest.approx(1.5)
-    live_models.withdraw(connection, worker_name="w1", model_name=TEST_MODEL_NAME)
+    queueing.withdraw_live_model(connection, worker_name="w1", model_name=TEST_MODEL_NAME)
     third = api_client.get(three_waiting[2].json()["url"]).json()
     assert third["queue_position"] == 3 and third["estimated_seconds"] is None
 
