@@ -54,6 +54,26 @@ class BatchRQWorker(SimpleWorker):
         """Set by the first SIGTERM/SIGINT (RQ's handler): finish what is in hand, then stop."""
         return self._stop_requested
 
+    @property
+    def dequeue_timeout(self) -> int:
+        # Wake up often enough to heartbeat well inside worker_ttl.
+        return max(1, self.worker_ttl // 2)
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
+        if pipeline is not None:
+            super().heartbeat(timeout or self.worker_ttl * 2, pipeline=pipeline)
+            return
+        # RQ's two commands and the registration check in one round trip (RQ beats twice
+        # around every dequeue).
+        with self.connection.pipeline(transaction=False) as own:
+            super().heartbeat(timeout or self.worker_ttl * 2, pipeline=own)
+            own.hexists(self.key, "birth")
+            registered = own.execute()[-1]
+        if not registered:
+            self.log.warning("Worker %s: Redis lost its registration; registering again", self.name)
+            self.connection.delete(self.key)
+            self.register_birth()
+
     def install_signal_handlers(self) -> None:
         self._install_signal_handlers()
 

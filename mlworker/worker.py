@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection as db_connection
-from redis.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq.exceptions import StopRequested
@@ -90,27 +89,6 @@ class BatchWorker(BatchRQWorker):
         self._last_batch_size = 0
         #: the seconds per image this worker last wrote to PACE_KEY (saves reading it back)
         self._pace: float | None = None
-
-    # --- timing -------------------------------------------------------------------------
-    @property
-    def dequeue_timeout(self) -> int:
-        # Wake up often enough to heartbeat well inside worker_ttl.
-        return max(1, self.worker_ttl // 2)
-
-    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
-        if pipeline is not None:
-            super().heartbeat(timeout or self.worker_ttl * 2, pipeline=pipeline)
-            return
-        # RQ's two commands and the registration check in one round trip (RQ beats twice
-        # around every dequeue).
-        with self.connection.pipeline(transaction=False) as own:
-            super().heartbeat(timeout or self.worker_ttl * 2, pipeline=own)
-            own.hexists(self.key, "birth")
-            registered = own.execute()[-1]
-        if not registered:
-            self.log.warning("Worker %s: Redis lost its registration; registering again", self.name)
-            self.connection.delete(self.key)
-            self.register_birth()
 
     def register_birth(self) -> None:
         super().register_birth()
