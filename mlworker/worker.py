@@ -55,8 +55,6 @@ REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
 WAIT_POLL_SECONDS = 0.002
 #: how often the helper looks for late jobs while a partial batch is in the model
 PREFETCH_POLL_SECONDS = 0.025
-#: a dequeue that took longer than this waited for its job: the worker was idle
-IDLE_DEQUEUE_SECONDS = 0.005
 
 
 @dataclass
@@ -217,24 +215,24 @@ class BatchWorker(BatchRQWorker):
         return stop_beating
 
     def dequeue_batch(self, *, burst: bool) -> list[tuple[Job, Queue]]:
-        """Block for the first job, take what is waiting, then maybe wait for company.
+        """Take what is waiting, or block for one job; then maybe wait for company.
 
-        The wait (up to max_wait_ms) is only for a worker that found its first job already
-        queued and not a full batch behind it: jobs are arriving, so a few more may come.
-        A worker that had to wait for its first job was idle: nothing else is coming with
-        it, so the job goes to the model at once (a lone user gains nothing from the wait).
-        Under load batches form without waiting (jobs queue up during each forward pass).
+        The wait (up to max_wait_ms) is only for a worker that found jobs already queued
+        (they are arriving, so a few more may come) and not a full batch of them. A worker
+        that had to block for its job was idle: the job goes to the model at once (a lone
+        user gains nothing from the wait). Under load batches form without waiting.
         """
-        # At most one dequeue timeout idle, so the loop looks at `rq suspend` that often
-        # (RQ's own wait would block until a job came, and then start it, suspended or not).
-        timeout = None if burst else self.dequeue_timeout
-        asked = time.monotonic()
-        first = self.dequeue_job_and_maintain_ttl(timeout, max_idle_time=timeout)
-        if first is None:
-            return []
-        was_idle = time.monotonic() - asked > IDLE_DEQUEUE_SECONDS
+        batch = self.take_waiting_jobs(self.batching.batch_size)
+        was_idle = not batch
+        if was_idle:
+            # At most one dequeue timeout idle, so the loop looks at `rq suspend` that often
+            # (RQ's own wait would block until a job came, and start it, suspended or not).
+            timeout = None if burst else self.dequeue_timeout
+            first = self.dequeue_job_and_maintain_ttl(timeout, max_idle_time=timeout)
+            if first is None:
+                return []
+            batch = [first, *self.take_waiting_jobs(self.batching.batch_size - 1)]
         self.set_state(WorkerStatus.BUSY)  # from here a first SIGTERM lets the batch finish
-        batch = [first, *self.take_waiting_jobs(self.batching.batch_size - 1)]
         if len(batch) == 1 and (was_idle or self._last_batch_size <= 1):
             return batch
         deadline = time.monotonic() + self.batching.max_wait_ms / 1000
