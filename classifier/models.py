@@ -90,3 +90,29 @@ class Prediction(models.Model):
         if not suffix or len(suffix) > 6 or not suffix[1:].isalnum():
             suffix = PurePosixPath(self.image.name).suffix
         return f"{self.image_sha256}{suffix}"
+
+
+class ShadowAnswer(models.Model):
+    """A shadow candidate's answer to an upload the live version answered: kept apart from
+    the prediction and never shown to its user; the quality dashboard compares the two."""
+
+    prediction = models.ForeignKey(
+        Prediction, on_delete=models.CASCADE, related_name="shadow_answers"
+    )
+    model_version = models.ForeignKey(
+        "registry.ModelVersion", on_delete=models.PROTECT, related_name="shadow_answers"
+    )
+    label = models.CharField(max_length=100)
+    score = models.FloatField()
+    top5 = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["prediction", "model_version"], name="classifier_one_shadow_answer"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_version_id}: {self.label}"

@@ -18,7 +18,7 @@ from django.db import DatabaseError
 from redis.exceptions import RedisError
 
 from classifier.storage import StorageUnavailable
-from mlworker import inference, lifecycle
+from mlworker import candidates, inference, lifecycle
 from monitoring.metrics import FailureReason
 
 logger = logging.getLogger(__name__)
@@ -42,10 +42,12 @@ class BatchJob:
         )
 
 
+# The forward and record steps also run the registry's candidate (shadow or canary) on
+# its share of the batch (`mlworker.candidates`); with no candidate they are inference's.
 classify_prediction = BatchJob(
     prepare=inference.prepare_inputs,
-    forward=inference.run_forward,
-    record=inference.record_outcome,
+    forward=candidates.forward,
+    record=candidates.record,
 )
 
 

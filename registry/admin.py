@@ -1,13 +1,16 @@
 """The registry in the admin: register a version (file + labels), watch it validate, promote
-it, roll back. Promote and roll back need `registry.promote_modelversion`; each leaves a
+it, roll back, put it on trial (shadow or canary, with the share typed beside the action)
+and end the trial. All of these need `registry.promote_modelversion`; each leaves a
 `ModelEvent` and an admin log entry."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
 from django.utils.translation import gettext_lazy as _
 
-from registry import services
+from registry import services, spec
 from registry.forms import RegisterVersionForm
 from registry.models import ModelEvent, ModelVersion
 
@@ -22,6 +25,16 @@ class ModelEventInline(admin.TabularInline):
         return False
 
 
+class TrialActionForm(ActionForm):
+    share = forms.IntegerField(
+        label=_("Share (%)"),
+        min_value=0,
+        max_value=100,
+        required=False,
+        help_text=_("shadow: percent of uploads; canary: percent of users"),
+    )
+
+
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
     list_display = (
@@ -33,10 +46,12 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "created_by",
         "created_at",
         "promoted_at",
+        "trial_text",
     )
     list_filter = ("state", "format", "name")
     search_fields = ("name",)
-    actions = ["promote", "roll_back", "validate_again"]
+    actions = ["promote", "roll_back", "shadow", "canary", "end_trial", "validate_again"]
+    action_form = TrialActionForm
     inlines = [ModelEventInline]
     readonly_fields = (
         "name",
@@ -59,7 +74,14 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "created_at",
         "validated_at",
         "promoted_at",
+        "trial_text",
     )
+
+    @admin.display(description=_("trial"))
+    def trial_text(self, obj):
+        if not obj.trial:
+            return ""
+        return f"{obj.get_trial_display()} {obj.trial_share} %"
 
     @admin.display(description=_("labels"))
     def label_count(self, obj):
@@ -136,6 +158,53 @@ class ModelVersionAdmin(admin.ModelAdmin):
             return
         self.log_change(request, version, "rolled back to")
         self.message_user(request, _("Rolled back: %(version)s is live.") % {"version": version})
+
+    def _start_trial(self, request, queryset, trial: str) -> None:
+        form = self.action_form(request.POST)
+        share = form.cleaned_data.get("share") if form.is_valid() else None
+        if queryset.count() != 1 or share is None:
+            self.message_user(
+                request,
+                _("Select exactly one version and type its share (0–100 %)."),
+                messages.ERROR,
+            )
+            return
+        try:
+            version = services.start_trial(
+                version=queryset.get(), trial=trial, share=share, actor=request.user
+            )
+        except services.TrialRefused as error:
+            self.message_user(request, str(error), messages.ERROR)
+            return
+        self.log_change(request, version, f"{trial} {share} %")
+        self.message_user(
+            request,
+            _("%(version)s is the %(trial)s candidate on %(share)d %%.")
+            % {"version": version, "trial": version.get_trial_display(), "share": share},
+        )
+
+    @admin.action(
+        description=_("Shadow: run the selected version on a share of uploads"),
+        permissions=["promote"],
+    )
+    def shadow(self, request, queryset):
+        self._start_trial(request, queryset, spec.SHADOW)
+
+    @admin.action(
+        description=_("Canary: answer a share of users with the selected version"),
+        permissions=["promote"],
+    )
+    def canary(self, request, queryset):
+        self._start_trial(request, queryset, spec.CANARY)
+
+    @admin.action(description=_("End the shadow or canary trial"), permissions=["promote"])
+    def end_trial(self, request, queryset):
+        ended = services.end_trial(actor=request.user)
+        if ended is None:
+            self.message_user(request, _("No trial was running."), messages.WARNING)
+            return
+        self.log_change(request, ended, "trial ended")
+        self.message_user(request, _("The trial of %(version)s ended.") % {"version": ended})
 
     @admin.action(description=_("Validate again"), permissions=["change"])
     def validate_again(self, request, queryset):

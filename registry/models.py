@@ -18,6 +18,11 @@ class ModelVersion(models.Model):
         ONNX = spec.ONNX, "ONNX"
         BUILTIN = spec.BUILTIN, _("Built-in")
 
+    class Trial(models.TextChoices):
+        NONE = "", _("None")
+        SHADOW = spec.SHADOW, _("Shadow")
+        CANARY = spec.CANARY, _("Canary")
+
     class State(models.TextChoices):
         VALIDATING = "validating", _("Validating")
         READY = "ready", _("Ready")
@@ -53,6 +58,12 @@ class ModelVersion(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     validated_at = models.DateTimeField(null=True, blank=True)
     promoted_at = models.DateTimeField(null=True, blank=True)
+    #: the candidate's trial beside the live version: shadow (a share of uploads, answers kept
+    #: apart) or canary (a share of users answered by it); empty for every other version
+    trial = models.CharField(max_length=8, choices=Trial.choices, blank=True, default="")
+    #: percent of uploads (shadow) or of users (canary), 0–100
+    trial_share = models.PositiveSmallIntegerField(default=0)
+    trial_started_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name", "-version"]
@@ -61,6 +72,17 @@ class ModelVersion(models.Model):
             # Exactly one live version at most: the database refuses a second.
             models.UniqueConstraint(
                 fields=["state"], condition=Q(state="live"), name="registry_one_live_version"
+            ),
+            # One candidate at a time: a candidate is ready (below), and one ready row at most
+            # has a trial.
+            models.UniqueConstraint(
+                fields=["state"], condition=~Q(trial=""), name="registry_one_candidate"
+            ),
+            models.CheckConstraint(
+                condition=Q(trial="") | Q(state="ready"), name="registry_candidate_is_ready"
+            ),
+            models.CheckConstraint(
+                condition=Q(trial_share__lte=100), name="registry_trial_share_percent"
             ),
         ]
         permissions = [("promote_modelversion", "Can promote and roll back model versions")]
@@ -78,7 +100,8 @@ class ModelVersion(models.Model):
 
 
 class ModelEvent(models.Model):
-    """One line of a version's history: registered, validated, failed, promoted, retired."""
+    """One line of a version's history: registered, validated, failed, promoted, retired, its
+    shadow or canary trial started or ended."""
 
     class Action(models.TextChoices):
         REGISTERED = "registered", _("Registered")
@@ -87,6 +110,9 @@ class ModelEvent(models.Model):
         PROMOTED = "promoted", _("Promoted")
         ROLLED_BACK = "rolled_back", _("Rolled back to")
         RETIRED = "retired", _("Retired")
+        SHADOW = "shadow", _("Shadow started")
+        CANARY = "canary", _("Canary started")
+        TRIAL_ENDED = "trial_ended", _("Trial ended")
 
     version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="events")
     action = models.CharField(max_length=12, choices=Action.choices)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db.models import QuerySet
 
+from registry import spec
 from registry.models import ModelVersion
 
 
@@ -31,8 +32,32 @@ class LiveVersion:
         return f"{self.name} v{self.version}"
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """The version on trial beside the live one: shadow or canary, on `share` percent."""
+
+    id: int
+    name: str
+    version: int
+    trial: str
+    share: int
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.name} v{self.version}"
+
+    def shadows(self, prediction_id: object) -> bool:
+        """Does the candidate also run on this upload (shadow, by a hash of its id)?"""
+        return self.trial == spec.SHADOW and spec.in_share(spec.SHADOW, prediction_id, self.share)
+
+    def answers_user(self, user_id: object) -> bool:
+        """Are this user's uploads answered by the candidate (canary, by a hash of the id)?"""
+        return self.trial == spec.CANARY and spec.in_share(spec.CANARY, user_id, self.share)
+
+
 _lock = threading.Lock()
 _cached: tuple[float, LiveVersion | None] | None = None
+_cached_candidate: tuple[float, Candidate | None] | None = None
 
 
 def live_version_in_database() -> LiveVersion | None:
@@ -58,9 +83,42 @@ def live_version() -> LiveVersion | None:
 
 
 def forget_live_version() -> None:
-    global _cached
+    global _cached, _cached_candidate
     with _lock:
         _cached = None
+        _cached_candidate = None
+
+
+def candidate_in_database() -> Candidate | None:
+    row = (
+        ModelVersion.objects.exclude(trial="")
+        .values_list("id", "name", "version", "trial", "trial_share")
+        .first()
+    )
+    return Candidate(*row) if row else None
+
+
+def candidate() -> Candidate | None:
+    """The version on trial, if any; re-read at most every MODEL_LIVE_CHECK_SECONDS."""
+    global _cached_candidate
+    now = time.monotonic()
+    cached = _cached_candidate
+    if cached is not None and now - cached[0] < settings.MODEL_LIVE_CHECK_SECONDS:
+        return cached[1]
+    found = candidate_in_database()
+    with _lock:
+        _cached_candidate = (now, found)
+    return found
+
+
+def version_for_upload(*, user_id: int) -> int | None:
+    """The version that answers this user's next upload: the canary candidate for the users
+    in its share (sticky: a hash of the user id), else the live one (None: a built-in)."""
+    trial = candidate()
+    if trial is not None and trial.answers_user(user_id):
+        return trial.id
+    live = live_version()
+    return live.id if live is not None else None
 
 
 def all_versions() -> QuerySet[ModelVersion]:

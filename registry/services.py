@@ -1,4 +1,5 @@
-"""Writes to the registry: register a version, record its validation, promote, roll back.
+"""Writes to the registry: register a version, record its validation, promote, roll back,
+put a candidate on trial (shadow or canary) and end it.
 
 Every step leaves a `ModelEvent` (who, what, when). Nothing here loads a model: a new
 version is handed to a worker (`spec.VALIDATE_JOB`), which reports back through
@@ -271,6 +272,9 @@ def promote_version(
                         % {"version": target, "state": target.get_state_display()}
                     )
                 now = timezone.now()
+                # A trial compares a candidate with the live version: a new live ends it.
+                _end_trials(actor=actor, detail=_("%(version)s went live") % {"version": target})
+                target.trial, target.trial_share, target.trial_started_at = "", 0, None
                 for previous in ModelVersion.objects.select_for_update().filter(state=State.LIVE):
                     previous.state = State.RETIRED
                     previous.save(update_fields=["state"])
@@ -282,7 +286,15 @@ def promote_version(
                     )
                 target.state = State.LIVE
                 target.promoted_at = now
-                target.save(update_fields=["state", "promoted_at"])
+                target.save(
+                    update_fields=[
+                        "state",
+                        "promoted_at",
+                        "trial",
+                        "trial_share",
+                        "trial_started_at",
+                    ]
+                )
                 ModelEvent.objects.create(
                     version=target,
                     action=ModelEvent.Action.ROLLED_BACK
@@ -297,6 +309,76 @@ def promote_version(
         except IntegrityError:  # another promotion won the race: look again
             continue
     raise PromotionRefused(_("Another promotion happened at the same time; try again."))
+
+
+class TrialRefused(Exception):
+    """The version cannot be put on trial (not ready, a bad share, or another is on trial)."""
+
+
+def start_trial(*, version: ModelVersion, trial: str, share: int, actor=None) -> ModelVersion:
+    """Make a ready version the candidate: `shadow` on `share` % of uploads (its answers kept
+    apart, never shown) or `canary` answering `share` % of users (sticky by a hash of the user
+    id). Changing the share of the running candidate is allowed; a second candidate is not
+    (the database refuses it too: `registry_one_candidate`)."""
+    if trial not in (spec.SHADOW, spec.CANARY):
+        raise TrialRefused(_("A trial is shadow or canary."))
+    if not 0 <= share <= 100:
+        raise TrialRefused(_("The share is a percentage, 0 to 100."))
+    try:
+        with transaction.atomic():
+            target = ModelVersion.objects.select_for_update().get(pk=version.pk)
+            if target.state != State.READY:
+                raise TrialRefused(
+                    _("%(version)s is %(state)s; only a ready version can be a candidate.")
+                    % {"version": target, "state": target.get_state_display()}
+                )
+            other = ModelVersion.objects.exclude(trial="").exclude(pk=target.pk).first()
+            if other is not None:
+                raise TrialRefused(
+                    _("%(version)s is the candidate already; end its trial first.")
+                    % {"version": other}
+                )
+            target.trial, target.trial_share = trial, share
+            target.trial_started_at = timezone.now()
+            target.save(update_fields=["trial", "trial_share", "trial_started_at"])
+            ModelEvent.objects.create(
+                version=target,
+                action=ModelEvent.Action.SHADOW
+                if trial == spec.SHADOW
+                else ModelEvent.Action.CANARY,
+                actor=actor,
+                detail=_("%(share)d %% of uploads") % {"share": share}
+                if trial == spec.SHADOW
+                else _("%(share)d %% of users") % {"share": share},
+            )
+            selectors.forget_live_version()
+    except IntegrityError:  # another candidate was set at the same time
+        raise TrialRefused(_("Another version became the candidate at the same time.")) from None
+    return target
+
+
+def end_trial(*, actor=None) -> ModelVersion | None:
+    """End the running shadow or canary (the candidate stays ready); None if none ran."""
+    with transaction.atomic():
+        ended = _end_trials(actor=actor, detail="")
+        selectors.forget_live_version()
+    return ended[0] if ended else None
+
+
+def _end_trials(*, actor, detail: str) -> list[ModelVersion]:
+    ended = list(ModelVersion.objects.select_for_update().exclude(trial=""))
+    for version in ended:
+        ModelEvent.objects.create(
+            version=version,
+            action=ModelEvent.Action.TRIAL_ENDED,
+            actor=actor,
+            detail=f"{version.get_trial_display()} {version.trial_share} %"
+            + (f", {detail}" if detail else ""),
+        )
+    ModelVersion.objects.filter(pk__in=[v.pk for v in ended]).update(
+        trial="", trial_share=0, trial_started_at=None
+    )
+    return ended
 
 
 def rollback(*, actor=None) -> ModelVersion:

@@ -7,6 +7,7 @@ into arithmetic; the admin, `import_model` and the API only name them.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -17,6 +18,27 @@ VALIDATE_JOB = "mlworker.jobs.validate_model_version"
 #: the queue's Redis key holding the live version's id ("none": the worker's own built-in)
 LIVE_VERSION_KEY = "registry:live-version"
 NO_LIVE_VERSION = "none"
+
+#: a candidate's trials: shadow runs it on a share of uploads beside the live version (its
+#: answers kept apart, never shown); canary answers a share of users with it
+SHADOW, CANARY = "shadow", "canary"
+
+
+def share_bucket(trial: str, key: object) -> int:
+    """0–99, fixed for (trial, key): a key is in a trial of share s when its bucket < s.
+
+    SHA-256 rather than Python's `hash`, which differs between processes: the web and every
+    worker (and a test) compute the same bucket. Salted by the trial so a user's canary
+    bucket says nothing about their uploads' shadow buckets.
+    """
+    digest = hashlib.sha256(f"{trial}:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % 100
+
+
+def in_share(trial: str, key: object, share: int) -> bool:
+    """Is `key` (a prediction id for shadow, a user id for canary) in a share of `share` %?"""
+    return share_bucket(trial, key) < share
+
 
 KERAS, H5, SAVEDMODEL, ONNX, BUILTIN = "keras", "h5", "savedmodel", "onnx", "builtin"
 #: a file's suffix → its format. A SavedModel is a folder, so it comes zipped.

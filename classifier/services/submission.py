@@ -26,7 +26,7 @@ from classifier.services.admission import (
 from classifier.steps import step, timed_step
 from classifier.storage import clean_filename, save_image
 from monitoring.metrics import Outcome, RejectReason, count_upload
-from registry.selectors import live_version
+from registry.selectors import version_for_upload
 
 logger = logging.getLogger(__name__)
 
@@ -54,10 +54,10 @@ def _submit(*, user: User, upload: UploadedFile, admission: Admission) -> Predic
     except InvalidImage:
         count_upload(Outcome.REJECTED, RejectReason.INVALID_IMAGE)
         raise
-    # The registry's live version answers new uploads (None: the workers' built-in); the
-    # worker that runs the job records the version and the name that answered it.
-    live = live_version()
-    model_version_id = live.id if live is not None else None
+    # The registry's live version answers new uploads (None: the workers' built-in), or a
+    # canary candidate for the users in its share; the worker that runs the job records
+    # the version and the name that answered it. The result cache is keyed by it.
+    model_version_id = version_for_upload(user_id=user.pk)
     written = save_image(image)
     fields = {
         "id": admission.prediction_id,
