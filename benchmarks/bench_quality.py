@@ -177,7 +177,7 @@ def main(argv=None) -> None:
 
     from classifier.models import Prediction
     from feedback.models import Feedback
-    from quality import selectors
+    from quality import queue, selectors
 
     call_command("migrate", verbosity=0)
     if args.refill or Prediction.objects.count() != args.predictions:
@@ -200,7 +200,7 @@ def main(argv=None) -> None:
         "dashboard, 90 days, one model": lambda: selectors.dashboard(
             selectors.Period(start=whole.start, end=whole.end, model_name="resnet50")
         ),
-        "review queue, first page": lambda: list(selectors.review_queue()[:20]),
+        "review queue, first page": lambda: list(queue.review_queue()[:20]),
     }
     print(f"{'case':34} {'median':>9} {'min':>9} {'max':>9}  (ms, {args.repeat} runs)")
     for name, function in cases.items():

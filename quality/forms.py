@@ -6,7 +6,8 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from quality.selectors import DEFAULT_DAYS, REVIEW_REASONS, Period
+from quality.queue import REVIEW_REASONS
+from quality.selectors import DEFAULT_DAYS, Period
 
 MAX_DAYS = 3660
 # Days a period may start or end on: wide enough for any data this product holds, narrow

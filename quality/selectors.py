@@ -1,4 +1,5 @@
-"""Reads for the quality dashboard and the review queue.
+"""Reads for the quality dashboard (the review queue's are in `quality.queue`, the candidate
+comparisons in `quality.comparison`).
 
 Every figure is an aggregate the database computes (Count with filters, Trunc, Window);
 Python only turns the few resulting rows into rates and intervals. The dashboard is a
@@ -17,9 +18,7 @@ from operator import or_
 
 from django.db.models import (
     Avg,
-    BooleanField,
     Count,
-    ExpressionWrapper,
     F,
     FloatField,
     Q,
@@ -41,7 +40,6 @@ LABEL_ROWS = 20
 CONFUSION_ROWS = 10
 CONFUSION_EXAMPLES = 3
 OTHER_LABEL_ROWS = 10
-LOW_CONFIDENCE = 0.25
 DEFAULT_DAYS = 30
 
 DASHBOARD_PERMISSION = "quality.view_dashboard"
@@ -318,88 +316,6 @@ def dashboard(period: Period) -> Dashboard:
         calibration=calibration(period),
         other_labels=other_labels(period),
     )
-
-
-# --- Review queue ------------------------------------------------------------------------------
-REVIEW_REASONS = ("wrong", "conflict", "low")
-
-
-def conflicting_images() -> QuerySet:
-    """SHA-256 of images that several users judged differently (one says right, another wrong,
-    or they name different classes)."""
-    return (
-        Feedback.objects.filter(prediction__status=Prediction.Status.DONE)
-        .values("prediction__image_sha256")
-        .annotate(
-            users=Count("user", distinct=True),
-            right=Count("id", filter=Q(is_correct=True)),
-            wrong=Count("id", filter=Q(is_correct=False)),
-            labels=Count("correct_label", distinct=True, filter=~Q(correct_label="")),
-        )
-        .filter(Q(users__gte=2) & ((Q(right__gt=0) & Q(wrong__gt=0)) | Q(labels__gte=2)))
-        .values("prediction__image_sha256")
-    )
-
-
-def review_queue(*, reason: str = "", low_confidence: float = LOW_CONFIDENCE) -> QuerySet:
-    """Images worth a look, one entry each (its newest answered, unreviewed prediction), with
-    why: a user said wrong, users disagree about the bytes, or the model was unsure.
-    Newest first. A review labels every prediction of the image.
-
-    Runs one query (the conflicting images) when called; the queryset adds its own."""
-    # The conflicting images are read once (a short list: images several users judged
-    # differently), so neither the count nor the page re-aggregates all feedback per row.
-    said_wrong = Q(
-        image_sha256__in=Feedback.objects.filter(
-            is_correct=False, prediction__status=Prediction.Status.DONE
-        ).values("prediction__image_sha256")
-    )
-    conflict = Q(
-        image_sha256__in=list(
-            conflicting_images().values_list("prediction__image_sha256", flat=True)
-        )
-    )
-    low = Q(score__lt=low_confidence)
-    wanted = {"wrong": said_wrong, "conflict": conflict, "low": low}
-    candidates = Prediction.objects.filter(
-        wanted[reason] if reason in wanted else reduce(or_, wanted.values()),
-        status=Prediction.Status.DONE,
-        reviewed_label__isnull=True,
-    )
-    newest_per_image = (
-        candidates.annotate(
-            newest=Window(
-                RowNumber(),
-                partition_by=[F("image_sha256")],
-                order_by=[F("created_at").desc(), F("pk").desc()],
-            )
-        )
-        .filter(newest=1)
-        .values("pk")
-    )
-    return (
-        Prediction.objects.filter(pk__in=newest_per_image)
-        .annotate(
-            said_wrong=ExpressionWrapper(said_wrong, output_field=BooleanField()),
-            conflict=ExpressionWrapper(conflict, output_field=BooleanField()),
-        )
-        .select_related("owner")
-        .prefetch_related("feedback_entries")
-        .order_by("-created_at", "-pk")
-    )
-
-
-def feedback_on_same_images(predictions) -> dict[str, list[Feedback]]:
-    """Everyone's feedback on these predictions' bytes, by SHA-256 (for conflicts). One query."""
-    shas = {prediction.image_sha256 for prediction in predictions}
-    grouped: dict[str, list[Feedback]] = {sha: [] for sha in shas}
-    for entry in (
-        Feedback.objects.filter(prediction__image_sha256__in=shas)
-        .select_related("user", "prediction")
-        .order_by("created_at")
-    ):
-        grouped[entry.prediction.image_sha256].append(entry)
-    return grouped
 
 
 def reviewed_labels() -> QuerySet[ReviewedLabel]:

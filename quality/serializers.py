@@ -72,3 +72,49 @@ class DashboardSerializer(serializers.Serializer):
     confusions = ConfusionSerializer(many=True)
     calibration = CalibrationBucketSerializer(many=True)
     other_labels = OtherLabelSerializer(many=True)
+
+
+class DifferenceSerializer(serializers.Serializer):
+    estimate = serializers.FloatField(help_text="Candidate's rate minus the other's.")
+    low = serializers.FloatField(help_text="Newcombe 95 % interval (from the Wilson intervals).")
+    high = serializers.FloatField()
+    verdict = serializers.ChoiceField(
+        choices=["better", "worse", "undecided"],
+        help_text="better: the interval lies above 0; worse: below; else undecided.",
+    )
+
+
+class ShadowComparisonSerializer(serializers.Serializer):
+    candidate_id = serializers.IntegerField()
+    candidate = serializers.CharField()
+    live_id = serializers.IntegerField(allow_null=True)
+    live = serializers.CharField()
+    images = serializers.IntegerField(help_text="Uploads answered by both.")
+    agreement = ProportionSerializer(help_text="Same top label.")
+    candidate_accuracy = ProportionSerializer(help_text="Against reviewed labels.")
+    live_accuracy = ProportionSerializer(help_text="Against reviewed labels, same images.")
+    difference = DifferenceSerializer(allow_null=True)
+    sentence = serializers.CharField()
+
+
+class VersionAccuracySerializer(serializers.Serializer):
+    version_id = serializers.IntegerField(allow_null=True)
+    version = serializers.CharField()
+    predictions = serializers.IntegerField()
+    accuracy = ProportionSerializer(help_text="Users' verdicts, Wilson 95 % interval.")
+
+
+class CanaryComparisonSerializer(serializers.Serializer):
+    candidate = VersionAccuracySerializer()
+    baseline = VersionAccuracySerializer()
+    kind = serializers.ChoiceField(choices=["canary", "promoted"])
+    difference = DifferenceSerializer(allow_null=True)
+    sentence = serializers.CharField()
+
+
+class TrialsSerializer(serializers.Serializer):
+    period = PeriodSerializer()
+    candidate = serializers.CharField(help_text="The trial running now, empty if none.")
+    shadow = ShadowComparisonSerializer(many=True)
+    versions = VersionAccuracySerializer(many=True)
+    canary = CanaryComparisonSerializer(allow_null=True)

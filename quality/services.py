@@ -7,7 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from classifier.models import Prediction
-from feedback.labels import labels_for_prediction, rank_in_top
+from feedback.labels import labels_for_prediction, labels_for_version, rank_in_top
 from feedback.services import canonicalise_label
 from quality.models import ReviewedLabel
 
@@ -24,11 +24,20 @@ def review_prediction(*, reviewer, prediction: Prediction, label: str) -> tuple[
     """Store `label` (canonicalised) as the reviewed label of every answered prediction of the
     same image bytes; return (the class name stored, how many predictions it labelled).
 
-    Permission is checked by the caller (`quality.review_predictions`); the user's own
-    feedback is left as it was.
+    The label is one of the answering version's labels, or of a shadow candidate's that
+    answered the image too. Permission is checked by the caller
+    (`quality.review_predictions`); the user's own feedback is left as it was.
     """
     labels = labels_for_prediction(prediction)
     named = canonicalise_label(label, labels)
+    if not named.is_canonical:
+        # A shadow candidate's label set is a valid answer too: reviews of its
+        # disagreements are what its comparison with the live version is measured on.
+        for version_id in prediction.shadow_answers.values_list("model_version_id", flat=True):
+            shadow_named = canonicalise_label(label, labels_for_version(version_id))
+            if shadow_named.is_canonical:
+                named = shadow_named
+                break
     if not named.is_canonical:
         raise NotAClassName(
             _("“%(label)s” is not one of the ImageNet class names.") % {"label": label}

@@ -15,7 +15,7 @@ from accounts.permissions import staff_may, staff_permission_required
 from classifier.labels import display_label
 from classifier.models import Prediction
 from feedback.labels import LABEL_SUGGESTIONS, labels_for_prediction
-from quality import charts, selectors, services
+from quality import charts, comparison, queue, selectors, services
 from quality.forms import PeriodForm, QueueFilterForm, ReviewForm
 
 QUEUE_PAGE_SIZE = 20
@@ -31,6 +31,7 @@ def dashboard(request):
     context = {
         "form": form,
         "figures": figures,
+        "trials": comparison.trials(figures.period),
         "model_names": [row.model_name for row in figures.models],
         "timeline_chart": charts.accuracy_line_chart(figures.timeline),
         "calibration_chart": charts.calibration_chart(figures.calibration),
@@ -45,10 +46,10 @@ def dashboard(request):
 def review_queue(request):
     filters = QueueFilterForm(request.GET or None)
     reason = filters.cleaned_data["reason"] if filters.is_valid() else ""
-    page = Paginator(selectors.review_queue(reason=reason), QUEUE_PAGE_SIZE).get_page(
+    page = Paginator(queue.review_queue(reason=reason), QUEUE_PAGE_SIZE).get_page(
         request.GET.get("page")
     )
-    others = selectors.feedback_on_same_images(page.object_list)
+    others = queue.feedback_on_same_images(page.object_list)
     items = []
     # Each answering model's labels: ImageNet for the built-ins, a registry version's own.
     version_lists: dict[int, tuple[str, ...]] = {}
@@ -71,8 +72,8 @@ def review_queue(request):
         "page": page,
         "items": items,
         "reason": reason,
-        "reasons": selectors.REVIEW_REASONS,
-        "low_confidence": selectors.LOW_CONFIDENCE,
+        "reasons": queue.REVIEW_REASONS,
+        "low_confidence": queue.LOW_CONFIDENCE,
         "label_suggestions": LABEL_SUGGESTIONS,
         "version_label_lists": [
             (f"labels-v{version_id}", labels) for version_id, labels in version_lists.items()
@@ -96,7 +97,7 @@ def review(request, pk):
     form = ReviewForm(request.POST)
     reason = request.POST.get("reason", "")
     back = reverse("quality:review-queue")
-    if reason in selectors.REVIEW_REASONS:
+    if reason in queue.REVIEW_REASONS:
         back += "?" + urlencode({"reason": reason})
     if not form.is_valid():
         messages.error(request, _("Type a label."))

@@ -5,7 +5,7 @@ from django.contrib.auth.models import Permission
 
 from classifier.tests.test_pages import inner_text, make_prediction
 from feedback.models import Feedback
-from quality import selectors, services
+from quality import queue, services
 from quality.models import ReviewedLabel
 from quality.tests import fixtures
 
@@ -21,7 +21,7 @@ def reviewer(client, make_user):
 
 
 def queued(reason="") -> set[str]:
-    return {p.original_filename or p.image.name for p in selectors.review_queue(reason=reason)}
+    return {p.original_filename or p.image.name for p in queue.review_queue(reason=reason)}
 
 
 def test_queue_holds_disagreements_conflicts_and_low_confidence(user, other_user):
@@ -41,7 +41,7 @@ def test_queue_holds_disagreements_conflicts_and_low_confidence(user, other_user
     assert queued("conflict") == {"images/shared.jpg"}, "one entry per image"
     assert queued("low") == {"images/unsure.jpg"}
     assert queued() == {"images/wrong.jpg", "images/unsure.jpg", "images/shared.jpg"}
-    (entry,) = selectors.review_queue(reason="conflict")
+    (entry,) = queue.review_queue(reason="conflict")
     assert (entry.said_wrong, entry.conflict) == (True, True)
 
 
@@ -55,7 +55,7 @@ def test_reviewing_labels_every_prediction_of_the_same_bytes(user, other_user, r
         (mine.pk, "lynx", reviewer.pk),
         (theirs.pk, "lynx", reviewer.pk),
     }
-    assert not selectors.review_queue().exists(), "reviewed predictions leave the queue"
+    assert not queue.review_queue().exists(), "reviewed predictions leave the queue"
     assert Feedback.objects.get(prediction=theirs).correct_label == "lynx", "feedback untouched"
     # A second review replaces the first (one reviewed label per prediction).
     services.review_prediction(reviewer=reviewer, prediction=mine, label="tabby")
