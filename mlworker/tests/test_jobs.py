@@ -8,7 +8,7 @@ from rq.worker import SimpleWorker
 
 from classifier.models import Prediction
 from conftest import distinct_photo
-from mlworker import inference, jobs
+from mlworker import candidates, inference, jobs
 from mlworker.batch import batch_job
 
 pytestmark = pytest.mark.django_db
@@ -32,8 +32,8 @@ def test_the_enqueued_job_names_the_steps_the_batched_worker_runs(api_client, se
     assert kind is jobs.classify_prediction
     assert (kind.prepare, kind.forward, kind.record) == (
         inference.prepare_inputs,
-        inference.run_forward,
-        inference.record_outcome,
+        candidates.forward,  # inference's forward pass and record, plus the candidate's part
+        candidates.record,
     )
 
 

@@ -1,8 +1,10 @@
 """The loop closed on real labels: a user uploads handwritten digits (scikit-learn's
 `load_digits` as photos) through the API and corrects each answer with the true digit;
 `train_model` queues a run that a real training worker (`rqworker training`) trains on
-EfficientNet-Lite0's frozen features; the model worker validates the new version; once
-promoted, held-out digits come back as digits at about the validation accuracy.
+EfficientNet-Lite0's frozen features; the model worker validates the new version; it runs
+in shadow beside the live model, then as a canary for a share of users, the dashboard's
+comparisons checked against counts made here (`training/tests/trials.py`); once promoted,
+held-out digits come back as digits at about the validation accuracy.
 
 PostgreSQL, Redis, gunicorn and both workers are real processes. Sized to run in minutes.
 """
@@ -12,6 +14,8 @@ from __future__ import annotations
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import requests
@@ -23,11 +27,15 @@ from registry import services as registry_services
 from registry.models import ModelVersion
 from training.digits import CLASSES, digit_photos
 from training.models import TrainingRun
+from training.tests.trials import run_canary, run_shadow
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 TRAINED = 250  # 25 per digit: 200 train, 50 validation (by digest)
 HELD_OUT = slice(1700, 1760)  # never uploaded before the promotion
+SHADOWED = slice(1000, 1060)  # held out from training: the shadow's uploads
+CANARY = slice(1100, 1196)  # held out: six users' uploads during the canary
+SHADOW_PROBES, CANARY_PROBES = slice(1300, 1340), slice(1400, 1440)
 TIMEOUT = 900
 
 
@@ -52,6 +60,22 @@ def answers(stack, headers, ids: list[str]) -> list[dict]:
         requests.get(f"{stack.url}/api/predictions/{pk}/", headers=headers, timeout=30).json()
         for pk in ids
     ]
+
+
+@dataclass
+class Uploads:
+    """Uploads and answers of one stack, by default as `headers`' user."""
+
+    stack: Any
+    headers: dict
+    client: Any
+    make_user: Any
+
+    def upload_all(self, photos, headers=None) -> list[str]:
+        return upload_all(self.stack, headers or self.headers, photos)
+
+    def answers(self, ids, headers=None) -> list[dict]:
+        return answers(self.stack, headers or self.headers, ids)
 
 
 def test_users_corrections_train_a_digit_model_that_answers_new_digits_once_promoted(
@@ -121,7 +145,15 @@ def test_users_corrections_train_a_digit_model_that_answers_new_digits_once_prom
     shown = f"{100 * result['validation_accuracy']:.1f}%"
     assert shown in page and "Confusion matrix" in page and "<svg" in page
 
+    client.logout()
+    ctx = Uploads(stack, headers, client, make_user)
+    shadow = run_shadow(ctx, version, photos[SHADOWED], digits[SHADOWED], photos[SHADOW_PROBES])
+    canary = run_canary(ctx, version, photos[CANARY], digits[CANARY], stack, photos[CANARY_PROBES])
+    print("shadow", shadow, "canary", canary["canary"], "versions", canary["versions"])
+
     registry_services.promote_version(version=version, actor=admin)
+    version.refresh_from_db()
+    assert version.trial == "" and version.events.filter(action="trial_ended").exists()
     probe = photos[HELD_OUT.start - 1]  # the worker loads the version while it keeps answering
     wait_until(
         lambda: (
@@ -139,3 +171,9 @@ def test_users_corrections_train_a_digit_model_that_answers_new_digits_once_prom
     print(f"held-out accuracy {accuracy:.3f} on {len(held_out)} digits")
     assert accuracy >= min(result["validation_accuracy"] - 0.2, 0.6)
     assert accuracy >= 3 * baseline
+    client.force_login(admin)
+    after = client.get("/api/quality/trials/").json()
+    assert after["candidate"] == "" and after["shadow"][0]["images"] == shadow["images"]
+    kept = {row["version_id"]: row["accuracy"] for row in after["versions"]}
+    canary_before = {row["version_id"]: row["accuracy"] for row in canary["versions"]}
+    assert kept[version.pk]["total"] == canary_before[version.pk]["total"], "history kept"
