@@ -161,6 +161,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     def _start_trial(self, request, queryset, trial: str) -> None:
         form = self.action_form(request.POST)
+        form.fields["action"].choices = self.get_action_choices(request)
         share = form.cleaned_data.get("share") if form.is_valid() else None
         if queryset.count() != 1 or share is None:
             self.message_user(

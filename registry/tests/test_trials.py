@@ -115,3 +115,24 @@ def test_trial_command_and_end(versions, capsys):
     call_command("trial_model", "--end")
     assert "Trial of resnet50 v1 ended." in capsys.readouterr().out
     assert selectors.candidate_in_database() is None
+
+
+@pytest.mark.django_db
+def said(response) -> list[str]:
+    return [str(message) for message in response.context["messages"]]
+
+
+def test_admin_actions_start_and_end_a_trial_with_the_typed_share(versions, client, admin_user):
+    _live, ready = versions
+    client.force_login(admin_user)
+    changelist = "/admin/registry/modelversion/"
+    action = {"index": 0, "_selected_action": [ready.pk]}
+    response = client.post(changelist, {**action, "action": "canary", "share": ""}, follow=True)
+    assert said(response) == ["Select exactly one version and type its share (0–100 %)."]
+    assert selectors.candidate_in_database() is None
+    response = client.post(changelist, {**action, "action": "canary", "share": 15}, follow=True)
+    assert said(response) == ["resnet50 v1 is the Canary candidate on 15 %."]
+    assert selectors.candidate_in_database() == Candidate(ready.pk, "resnet50", 1, "canary", 15)
+    response = client.post(changelist, {**action, "action": "end_trial"}, follow=True)
+    assert said(response) == ["The trial of resnet50 v1 ended."]
+    assert selectors.candidate_in_database() is None
