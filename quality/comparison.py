@@ -14,12 +14,13 @@ after a promotion or a roll back ends its trial. A fixed number of queries.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Count, F, Q
 from django.utils.translation import gettext as _
 
 from classifier.models import Prediction, ShadowAnswer
-from quality.selectors import Period, answered_predictions, feedback_accuracy, verdict_counts
+from quality.selectors import Period, answered_predictions, verdict_counts
 from quality.stats import BETTER, WORSE, Difference, Proportion
 from registry.models import ModelVersion
 from registry.selectors import candidate_in_database
@@ -108,19 +109,20 @@ class VersionAccuracy:
 def accuracy_by_version(period: Period) -> list[VersionAccuracy]:
     """Accuracy from users' verdicts per version that answered in the period (retired and
     candidate versions included)."""
-    rows = list(
+    counts: Any = (  # (the stubs do not see verdict_counts()'s keys)
         answered_predictions(period, by_model=False)
         .values("model_version")
         .annotate(predictions=Count("id"), **verdict_counts())
         .order_by("-model_version")
     )
+    rows: list[dict[str, Any]] = list(counts)
     names = _names(row["model_version"] for row in rows)
     return [
         VersionAccuracy(
             version_id=row["model_version"],
             version=names[row["model_version"]],
             predictions=row["predictions"],
-            accuracy=feedback_accuracy(row),
+            accuracy=Proportion.of(row["correct"], row["feedback"]),
         )
         for row in rows
     ]
@@ -183,11 +185,13 @@ def verdict_sentence(
             "candidate": candidate,
             "baseline": baseline,
         }
-    figures = {
+    figures: dict[str, str | float] = {
         "candidate": candidate,
         "baseline": baseline,
         "low": 100 * difference.low,
         "high": 100 * difference.high,
+        "neg_high": -100 * difference.high,
+        "neg_low": -100 * difference.low,
     }
     if difference.verdict == BETTER:
         return (
@@ -198,10 +202,13 @@ def verdict_sentence(
             % figures
         )
     if difference.verdict == WORSE:
-        return _(
-            "%(candidate)s is less accurate than %(baseline)s at 95 %% confidence "
-            "(by %(neg_high).1f to %(neg_low).1f points)."
-        ) % {**figures, "neg_high": -figures["high"], "neg_low": -figures["low"]}
+        return (
+            _(
+                "%(candidate)s is less accurate than %(baseline)s at 95 %% confidence "
+                "(by %(neg_high).1f to %(neg_low).1f points)."
+            )
+            % figures
+        )
     return (
         _(
             "%(candidate)s and %(baseline)s are not yet distinguishable at 95 %% confidence "

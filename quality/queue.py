@@ -115,5 +115,6 @@ def feedback_on_same_images(predictions) -> dict[str, list[Feedback]]:
         .select_related("user", "prediction")
         .order_by("created_at")
     ):
-        grouped[entry.prediction.image_sha256].append(entry)
+        if entry.prediction is not None:
+            grouped[entry.prediction.image_sha256].append(entry)
     return grouped

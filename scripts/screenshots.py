@@ -4,6 +4,7 @@
     .venv/bin/python -m scripts.screenshots --model resnet50  # random weights unless
                                                               # RESNET50_WEIGHTS says otherwise
     .venv/bin/python -m scripts.screenshots --only quality    # the staff quality pages only
+    .venv/bin/python -m scripts.screenshots --only trials     # digits: training, shadow, canary
 
 Starts a throw-away system with `ops.stack.Stack`, as the tests and `run_stack` do:
 an embedded PostgreSQL database and a media folder in a temporary directory, an embedded
@@ -204,6 +205,7 @@ class Tour:
 
 
 QUALITY_SHOTS = {"admin-quality-links", "quality-dashboard", "review-queue"}
+TRIALS_SHOTS = {"review-queue-shadow", "training-result"}
 
 
 def quality_tour(tour: Tour, stack: Stack, args) -> None:
@@ -252,6 +254,12 @@ def run(args) -> None:
                 executable_path=str(CHROMIUM_PATH), args=CHROMIUM_ARGS
             )
             try:
+                if args.only == "trials":
+                    from scripts import screenshot_trials
+
+                    trials_tour = Tour(browser, stack, out, work, only=TRIALS_SHOTS)
+                    screenshot_trials.tour(trials_tour, stack, BASE_DIR, ADMIN, DEMO)
+                    return
                 if args.only == "quality":
                     quality_tour(Tour(browser, stack, out, work, only=QUALITY_SHOTS), stack, args)
                     return
@@ -309,7 +317,10 @@ def main() -> None:
     parser.add_argument("--redis-url", default="", help="use this Redis instead of an embedded one")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs)")
     parser.add_argument(
-        "--only", choices=["quality"], help="only the staff quality pages (dashboard, queue)"
+        "--only",
+        choices=["quality", "trials"],
+        help="only the staff quality pages (dashboard, queue), or the digits training and "
+        "its shadow / canary comparison",
     )
     args = parser.parse_args()
     if not CHROMIUM_PATH.exists():
