@@ -112,8 +112,13 @@ def run_shadow(ctx, version, photos, digits, probes) -> dict:
     staff_client(ctx.client, ctx.make_user, "quality@example.com", "view_dashboard")
     data = trials_api(ctx.client)
     (row,) = data["shadow"]
-    everything = dict(ShadowAnswer.objects.values_list("prediction", "label"))  # probes too
-    live_labels = dict(Prediction.objects.filter(pk__in=everything).values_list("pk", "label"))
+    everything = {  # the probes' too
+        str(pk): label for pk, label in ShadowAnswer.objects.values_list("prediction", "label")
+    }
+    live_labels = {
+        str(pk): label
+        for pk, label in Prediction.objects.filter(pk__in=everything).values_list("pk", "label")
+    }
     agree = sum(label == live_labels[pk] for pk, label in everything.items())
     assert row["candidate_id"] == version.pk and row["live_id"] is None
     assert row["images"] == len(everything)
