@@ -62,11 +62,11 @@ def prepare_inputs(model: ImageClassifier, prediction_ids: list[str]) -> Prepare
     the current one is in the model.
     """
     outcome = BatchOutcome()
-    # Past their deadline: failed as expired, never run (and not retried).
-    outcome.failures.update(lifecycle.expire_overdue_predictions(prediction_ids=prediction_ids))
-    to_start = [pid for pid in prediction_ids if pid not in outcome.failures]
-    predictions = lifecycle.start_predictions(prediction_ids=to_start)
-    outcome.skipped = [pid for pid in to_start if pid not in predictions]
+    predictions = lifecycle.start_predictions(prediction_ids=prediction_ids)
+    not_started = [pid for pid in prediction_ids if pid not in predictions]
+    if not_started:  # finished already, or past their deadline: failed as expired, never run
+        outcome.failures.update(lifecycle.expire_overdue_predictions(prediction_ids=not_started))
+    outcome.skipped = [pid for pid in not_started if pid not in outcome.failures]
     inputs: dict[str, np.ndarray] = {}
     for prediction_id, prediction in predictions.items():
         try:

@@ -45,9 +45,10 @@ def start_predictions(*, prediction_ids: Iterable[str]) -> dict[str, Prediction]
     """Mark predictions as running and count the attempt; return the ones still to do.
 
     Predictions that already finished (e.g. a retried job whose first attempt did
-    complete) are left out, so no work is done twice. One UPDATE … RETURNING: one round
-    trip instead of four (BEGIN, SELECT … FOR UPDATE, UPDATE, COMMIT); the UPDATE locks each
-    row and re-checks its status itself.
+    complete) are left out, so no work is done twice, and so are queued ones past
+    PREDICTION_DEADLINE_SECONDS (`expire_overdue_predictions` fails those). One UPDATE …
+    RETURNING: one round trip instead of four (BEGIN, SELECT … FOR UPDATE, UPDATE, COMMIT);
+    the UPDATE locks each row and re-checks its status itself.
     """
     ids = list(prediction_ids)
     if not ids:
@@ -55,18 +56,23 @@ def start_predictions(*, prediction_ids: Iterable[str]) -> dict[str, Prediction]
     meta = Prediction._meta
     fields = [field for field in meta.concrete_fields if field.name in _STARTED_FIELDS]
     quote = connection.ops.quote_name
+    now = timezone.now()
+    deadline = settings.PREDICTION_DEADLINE_SECONDS
     sql = (
         f"UPDATE {quote(meta.db_table)} SET status = %s, attempts = attempts + 1, "
         "started_at = %s WHERE id = ANY(%s::uuid[]) AND status IN (%s, %s) "
-        f"RETURNING {', '.join(quote(str(field.column)) for field in fields)}"
+        + ("AND NOT (status = %s AND created_at < %s) " if deadline else "")
+        + f"RETURNING {', '.join(quote(str(field.column)) for field in fields)}"
     )
     parameters: list[Any] = [
         Prediction.Status.RUNNING,
-        timezone.now(),
+        now,
         ids,
         Prediction.Status.QUEUED,
         Prediction.Status.RUNNING,
     ]
+    if deadline:
+        parameters += [Prediction.Status.QUEUED, now - timedelta(seconds=deadline)]
     with connection.cursor() as cursor:
         cursor.execute(sql, parameters)
         rows = cursor.fetchall()
