@@ -128,3 +128,13 @@ def test_the_worker_decodes_under_the_budget_and_gets_the_same_pixels():
     seen = imaging.decode_rgb(content, lambda picture: (picture.mode, picture.tobytes()))
     reference = Image.open(io.BytesIO(content)).convert("RGB")
     assert seen == ("RGB", reference.tobytes())
+
+
+def test_the_worker_decodes_a_large_jpeg_only_as_large_as_the_model_needs():
+    content = photo_bytes("chelsea", "JPEG", size=(3600, 2400))
+    full = imaging.decode_rgb(content, lambda picture: picture.size)
+    scaled = imaging.decode_rgb(content, lambda picture: picture.size, min_side=448)
+    assert full == (3600, 2400)
+    assert scaled == (900, 600)  # a quarter: an eighth (450 × 300) would fall under 448
+    png = photo_bytes("chelsea", "PNG", size=(1200, 800))  # PNG decoders cannot scale
+    assert imaging.decode_rgb(png, lambda picture: picture.size, min_side=448) == (1200, 800)
