@@ -14,7 +14,8 @@ holds one image) and 16 clients at once (batches fill).
 
 CPU per upload outside the forward pass, by who spends it: the web (this process: Django's
 test client and the request), the worker without its forward passes (process CPU around
-each forward pass is subtracted), PostgreSQL (the CPU of this database's backends, from
+each forward pass is subtracted; of that, its Python threads' share apart from the model
+runtime's own thread pools, which keep spinning a little after each pass), PostgreSQL (the CPU of this database's backends, from
 /proc, sampled before the phase and while its clients still hold their connections) and
 Redis (each server's own `used_cpu_*`, the idle worker's share subtracted). The one-client
 phase also gives a lone user's latency (p50, p90 of the POST that waits for the answer)
@@ -80,8 +81,21 @@ def snapshot() -> dict:
             "sql": dict(SQL),
             "s3": dict(S3),
             "cpu": time.process_time(),
+            "python_threads_cpu": python_threads_cpu(),
             "forward": dict(FORWARD),
         }
+
+
+def python_threads_cpu() -> float:
+    """CPU seconds so far of this process's Python threads (not the model runtime's pools)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for thread in threading.enumerate():
+        with contextlib.suppress(OSError):
+            stat = Path(f"/proc/self/task/{thread.native_id}/stat").read_text()
+            fields = stat.rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
 
 
 def count_forward_passes() -> None:
@@ -91,12 +105,13 @@ def count_forward_passes() -> None:
     run_forward = jobs.classify_prediction.forward
 
     def timed_forward(*args, **kwargs):
-        cpu, wall = time.process_time(), time.perf_counter()
+        cpu, wall, own = time.process_time(), time.perf_counter(), time.thread_time()
         try:
             return run_forward(*args, **kwargs)
         finally:
             with _lock:
                 FORWARD["cpu"] += time.process_time() - cpu
+                FORWARD["calling_thread_cpu"] += time.thread_time() - own
                 FORWARD["wall"] += time.perf_counter() - wall
                 FORWARD["passes"] += 1
 
@@ -391,6 +406,13 @@ def measure(args, cleanup: contextlib.ExitStack) -> None:
             "worker outside the forward pass": (worker1["cpu"] - worker0["cpu"] - forward["cpu"])
             * 1000
             / n,
+            "  of it, the worker's Python threads (RQ, Redis, SQL, S3, decoding)": (
+                worker1["python_threads_cpu"]
+                - worker0["python_threads_cpu"]
+                - forward.get("calling_thread_cpu", 0.0)
+            )
+            * 1000
+            / n,
             "PostgreSQL (this database's backends)": sum(
                 cpu - pg0.get(pid, 0.0) for pid, cpu in pg1.items()
             )
@@ -409,7 +431,8 @@ def measure(args, cleanup: contextlib.ExitStack) -> None:
         print("CPU ms per upload outside the forward pass:")
         for what, figure in cpu_ms.items():
             print(f"  {what}: {figure:.2f}")
-        print(f"  total: {sum(cpu_ms.values()):.2f}")
+        total = sum(figure for what, figure in cpu_ms.items() if not what.startswith(" "))
+        print(f"  total: {total:.2f}")
         passes = forward.get("passes", 0)
         if passes:
             print(
