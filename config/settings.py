@@ -237,11 +237,14 @@ RQ_SHOW_ADMIN_LINK = False
 CLASSIFIER_MODEL = env.str("CLASSIFIER_MODEL", default="resnet50")
 RESNET50_WEIGHTS = env.str("RESNET50_WEIGHTS", default="imagenet")
 # How the worker runs the Keras models (mlworker/runtimes.py): auto | tensorflow | openvino |
-# onnxruntime, and auto | fp32 | bf16. `auto` is the fastest that passes the parity tests on
-# this host. Read by workers only: each publishes the model name it runs, runtime and
-# precision included (classifier.queueing), and the web shows that.
+# onnxruntime, and auto | fp32 | bf16 | int8. `auto` runtime: the fastest that passes the
+# parity tests on this host; `auto` precision: the fastest that passes the accuracy gate for
+# each model (mlworker/gate.py: top-1 agreement with Keras fp32 on the gate's photos at least
+# INFERENCE_GATE_MIN_TOP1_AGREEMENT). Read by workers only: each publishes the model name it
+# runs, runtime and precision included (classifier.queueing), and the web shows that.
 INFERENCE_RUNTIME = env.str("INFERENCE_RUNTIME", default="auto")
 INFERENCE_PRECISION = env.str("INFERENCE_PRECISION", default="auto")
+INFERENCE_GATE_MIN_TOP1_AGREEMENT = env.float("INFERENCE_GATE_MIN_TOP1_AGREEMENT", default=0.99)
 # Threads of one worker's forward pass; 0: this host's cores / INFERENCE_WORKERS_PER_HOST.
 INFERENCE_NUM_THREADS = env.int("INFERENCE_NUM_THREADS", default=0)
 INFERENCE_WORKERS_PER_HOST = env.int("INFERENCE_WORKERS_PER_HOST", default=1)

@@ -3,7 +3,10 @@
 It must load (Keras with `safe_mode=True`), take a few sample images (`sample_images`) at its
 input size, give one score per label for each,
 and give finite scores (probabilities or logits). A Keras file served through a converted
-runtime (OpenVINO, ONNX Runtime) must agree with Keras itself on every sample's top-1.
+runtime (OpenVINO, ONNX Runtime) must agree with Keras itself on every sample's top-1; with
+INFERENCE_PRECISION=auto loading it runs the accuracy gate (`mlworker.gate`, on the gate's
+real photos through the version's own preprocessing), and the report says which precision
+passed and the measured agreement, so the workers that serve it later only read the result.
 The verdict goes to `registry.services.record_validation`: ready, or failed with a reason
 the admin and the API show. Nothing live changes either way.
 """
@@ -109,9 +112,12 @@ def _check(version, context: RuntimeContext) -> dict:
         raise ValidationFailed("The model outputs NaN or infinite scores on the sample photos.")
     probabilities, were_logits = as_probabilities(raw.reshape(len(images), width))
     top1 = probabilities.argmax(axis=1)
+    choice = getattr(model, "choice", context.choice)
     report: dict = {
         "outputs": "logits" if were_logits else "probabilities",
         "runtime": getattr(model, "runtime", context.choice.runtime),
+        "precision": choice.precision,
+        "runs_because": choice.reason,
         "load_seconds": round(load_seconds, 2),
         "samples": [
             {"image": name, "label": model.labels[i], "score": round(float(probabilities[n, i]), 4)}

@@ -10,14 +10,21 @@ entry loads it without building the Keras model at all.
 Random weights (tests, benchmarks) differ at every start, so they are converted in memory
 and never written to disk.
 
-OpenVINO's converter would send usage telemetry when it finds its `openvino_telemetry`
-package; `_block_openvino_telemetry` makes that package unimportable in this process first,
-so the converter falls back on its built-in no-op stub and nothing leaves the host.
+int8 is OpenVINO's model quantized by NNCF (post-training: activation ranges measured on
+the calibration photos of `mlworker.gate_photos`, then bias correction); the cache key adds
+NNCF's version and the photo set's.
+
+OpenVINO's converter and NNCF would send usage telemetry when they find the
+`openvino_telemetry` package; `_block_openvino_telemetry` makes that package unimportable in
+this process first, so both fall back on their built-in no-op stubs and nothing leaves the
+host.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import logging
 import os
 import shutil
@@ -30,6 +37,7 @@ import numpy as np
 
 from mlworker.runtimes import (
     BF16,
+    INT8,
     ONNXRUNTIME,
     OPENVINO,
     TENSORFLOW,
@@ -45,6 +53,8 @@ CONVERSION_FORMAT_VERSION = 1
 ONNX_OPSET = 17
 
 Forward = Callable[[np.ndarray], np.ndarray]
+#: preprocessed calibration photos, made only when a model is quantized
+Calibration = Callable[[], np.ndarray]
 
 
 def configured_threads() -> ThreadPlan:
@@ -79,7 +89,13 @@ def _block_openvino_telemetry() -> None:
     sys.modules["openvino_telemetry"] = None  # `import openvino_telemetry` → ImportError
 
 
-def runtime_version(runtime: str) -> str:
+def runtime_version(runtime: str, precision: str = "") -> str:
+    if runtime == OPENVINO and precision == INT8:
+        from importlib.metadata import version
+
+        from mlworker.gate_photos import PHOTO_SET_VERSION
+
+        return f"{runtime_version(runtime)}-nncf{version('nncf')}-photos{PHOTO_SET_VERSION}"
     if runtime == OPENVINO:
         _block_openvino_telemetry()
         import openvino
@@ -108,7 +124,7 @@ def cache_entry(
     parts = [
         model_key,
         f"w{weights_digest[:16]}",
-        f"{choice.runtime}{runtime_version(choice.runtime)}",
+        f"{choice.runtime}{runtime_version(choice.runtime, choice.precision)}",
         choice.precision,
         f"anybatchx{height}x{width}x3",
         f"v{CONVERSION_FORMAT_VERSION}",
@@ -125,10 +141,12 @@ def build_forward(
     choice: InferenceChoice,
     threads: ThreadPlan,
     cache_dir: Path,
+    calibration: Calibration | None = None,
 ) -> Forward:
     """A forward pass of `make_network()`'s Keras model on `choice.runtime`.
 
-    `weights_digest` None means "do not cache on disk" (random weights).
+    `weights_digest` None means "do not cache on disk" (random weights). `calibration`
+    gives the photos int8 is calibrated on (needed only to quantize).
     """
     if choice.runtime == TENSORFLOW:
         from mlworker.models.runtime import compile_forward
@@ -144,7 +162,7 @@ def build_forward(
             input_size=input_size,
         )
     if choice.runtime == OPENVINO:
-        return _openvino_forward(make_network, entry, input_size, choice, threads)
+        return _openvino_forward(make_network, entry, input_size, choice, threads, calibration)
     if choice.runtime == ONNXRUNTIME:
         return _onnxruntime_forward(make_network, entry, input_size, threads)
     raise ValueError(f"unknown runtime {choice.runtime!r}")
@@ -173,7 +191,9 @@ def _publish(build: Callable[[Path], None], entry: Path) -> None:
 # --- OpenVINO ---------------------------------------------------------------------------------
 
 
-def _openvino_forward(make_network, entry, input_size, choice, threads: ThreadPlan) -> Forward:
+def _openvino_forward(
+    make_network, entry, input_size, choice, threads: ThreadPlan, calibration
+) -> Forward:
     _block_openvino_telemetry()
     import openvino as ov
 
@@ -189,12 +209,17 @@ def _openvino_forward(make_network, entry, input_size, choice, threads: ThreadPl
         model = ov.convert_model(
             make_network(), input=[(-1, height, width, 3)], share_weights=False
         )
+        if choice.precision == INT8:
+            if calibration is None:
+                raise ValueError("int8 needs calibration photos to quantize the model")
+            model = quantize_int8(model, calibration())
         if entry is not None:
             _publish(
                 lambda to: ov.save_model(model, to / "model.xml", compress_to_fp16=False), entry
             )
             logger.info("OpenVINO model converted and cached in %s", entry)
     config = {
+        # int8: the layers NNCF left in floating point run f32, as the gate measured them
         "INFERENCE_PRECISION_HINT": "bf16" if choice.precision == BF16 else "f32",
         "PERFORMANCE_HINT": "LATENCY",  # one batch at a time, all threads on it
         "NUM_STREAMS": "1",
@@ -212,6 +237,24 @@ def _openvino_forward(make_network, entry, input_size, choice, threads: ThreadPl
         return np.array(request.get_output_tensor(0).data, dtype=np.float32, copy=True)
 
     return forward
+
+
+def quantize_int8(model, calibration: np.ndarray):
+    """NNCF post-training quantization of an OpenVINO model: int8 weights and activations,
+    ranges from `calibration` (preprocessed photos), then bias correction."""
+    _block_openvino_telemetry()  # NNCF sends telemetry through the same package
+    import nncf
+
+    dataset = nncf.Dataset([calibration[i : i + 1] for i in range(len(calibration))])
+    progress = io.StringIO()  # NNCF draws progress bars on stdout: keep the worker's readable
+    with contextlib.redirect_stdout(progress):
+        quantized = nncf.quantize(model, dataset, subset_size=len(calibration), **INT8_OPTIONS)
+    logger.info("quantized to int8 on %d calibration photos", len(calibration))
+    return quantized
+
+
+#: nncf.quantize options (measured on EfficientNet-Lite0, docs/INFERENCE_RUNTIMES.md)
+INT8_OPTIONS: dict = {}
 
 
 # --- ONNX Runtime -----------------------------------------------------------------------------

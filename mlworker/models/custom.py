@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mlworker.models.backends import Forward, build_forward
+from mlworker.gate import gated_forward
+from mlworker.models.backends import Forward
 from mlworker.models.base import ImageClassifier
-from mlworker.runtimes import TENSORFLOW, InferenceChoice, ThreadPlan
+from mlworker.runtimes import FP32, ONNXRUNTIME, TENSORFLOW, InferenceChoice, ThreadPlan
 from registry import spec
 
 logger = logging.getLogger(__name__)
@@ -190,8 +191,9 @@ class CustomClassifier(ImageClassifier):
         if version.format in (spec.KERAS, spec.H5):
             network = load_keras(path)
             self.network = network
-            self.runtime = choice.runtime
-            self._forward = build_forward(
+            # Gated like the built-ins, on the same photos through this version's preprocessing
+            # (the gate compares rankings, so any labels serve).
+            self._forward, self.choice = gated_forward(
                 model_key=f"registry-{version.name}",
                 make_network=lambda: network,
                 weights_digest=version.sha256,
@@ -199,14 +201,18 @@ class CustomClassifier(ImageClassifier):
                 choice=choice,
                 threads=threads,
                 cache_dir=cache_dir,
+                preprocess=self.preprocess,
             )
-            self.name = version.display_name + choice.name_suffix
+            self.runtime = self.choice.runtime
+            self.name = version.display_name + self.choice.name_suffix
         elif version.format == spec.SAVEDMODEL:
             self._forward = _savedmodel_forward(path, cache_dir)
+            self.choice = InferenceChoice(TENSORFLOW, FP32, "a SavedModel runs on TensorFlow")
             self.name = version.display_name
         elif version.format == spec.ONNX:
             self._forward = _onnx_forward(path, threads)
-            self.runtime = "onnxruntime"
+            self.runtime = ONNXRUNTIME
+            self.choice = InferenceChoice(ONNXRUNTIME, FP32, "an ONNX file runs on ONNX Runtime")
             self.name = version.display_name
         else:
             raise ModelLoadError(f"Unknown model format {version.format!r}.")

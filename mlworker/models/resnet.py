@@ -10,8 +10,8 @@ import numpy as np
 from PIL import Image
 
 from mlworker.catalog import model_name
+from mlworker.gate import gated_forward
 from mlworker.models.backends import (
-    build_forward,
     configured_threads,
     default_cache_dir,
     file_digest,
@@ -100,22 +100,22 @@ class ResNet50Classifier(ImageClassifier):
         from django.conf import settings
 
         weights = weights or settings.RESNET50_WEIGHTS
-        self.choice = choice or configured_choice()
-        self.name = model_name("resnet50", resnet50_weights=weights, choice=self.choice)
         if weights == "random":
             logger.warning(
                 "ResNet50 is running with RANDOM weights: its labels are meaningless. "
                 "Use this only for tests and speed benchmarks."
             )
-        self._forward = build_forward(
+        self._forward, self.choice = gated_forward(
             model_key="resnet50",
             make_network=lambda: build_resnet50(weights),
             weights_digest=weights_digest(weights),
             input_size=self.input_size,
-            choice=self.choice,
+            choice=choice or configured_choice(),
             threads=threads or configured_threads(),
             cache_dir=Path(cache_dir) if cache_dir else default_cache_dir(),
+            preprocess=self.preprocess,
         )
+        self.name = model_name("resnet50", resnet50_weights=weights, choice=self.choice)
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
         return caffe_preprocess(image, self.input_size)

@@ -21,11 +21,9 @@ from PIL import Image
 
 from mlworker.runtimes import (
     BF16,
-    BF16_MEETS_PARITY,
     FP32,
     ONNXRUNTIME,
     OPENVINO,
-    PREFERENCE,
     TENSORFLOW,
     InferenceChoice,
     choose,
@@ -41,8 +39,6 @@ SKLEARN_PHOTOS = ("china.jpg", "flower.jpg")
 #: (runtime, precision) pairs we offer besides TensorFlow fp32
 OFFERED = ((OPENVINO, FP32), (OPENVINO, BF16), (ONNXRUNTIME, FP32))
 FP32_TOP5_TOLERANCE = 1e-4
-BF16_TOP5_TOLERANCE = 2e-2
-BF16_TOP1_AGREEMENT = 0.99
 #: what bf16 measured on this suite's 104 photos (AMX, OpenVINO 2026.4): 95.2 % same top-1,
 #: top-5 within 0.070; the guard allows a little slack for other CPUs' bf16 kernels
 BF16_DOCUMENTED_TOP1 = 0.90
@@ -161,21 +157,11 @@ def test_efficientnet_lite0_answers_like_tensorflow(lite0_agreement):
     if choice.precision == FP32:
         assert agreement.top1_same == 1.0, agreement
         assert agreement.top5_max_abs_diff <= FP32_TOP5_TOLERANCE, agreement
-    elif not BF16_MEETS_PARITY:
-        # Measured below the bar (docs/BENCHMARK_PIPELINE.md), so `auto` never picks it;
-        # this keeps it from drifting further unnoticed.
+    else:
+        # Measured below the bar (docs/INFERENCE_RUNTIMES.md), so `auto` keeps it only for a
+        # model whose accuracy gate it passes; this keeps it from drifting further unnoticed.
         assert agreement.top1_same >= BF16_DOCUMENTED_TOP1, agreement
         assert agreement.top5_max_abs_diff <= BF16_DOCUMENTED_TOP5, agreement
-    else:
-        assert agreement.top1_same >= BF16_TOP1_AGREEMENT, agreement
-        assert agreement.top5_max_abs_diff <= BF16_TOP5_TOLERANCE, agreement
-
-
-def test_auto_never_picks_a_precision_below_the_parity_bar():
-    everything = frozenset({TENSORFLOW, OPENVINO, ONNXRUNTIME})
-    choice = choose(bf16_flags=frozenset({"amx_bf16"}), installed=everything)
-    assert (choice.runtime, choice.precision) == (PREFERENCE[0], FP32)
-    assert BF16_MEETS_PARITY or BF16 not in {choose(r).precision for r in (OPENVINO,)}
 
 
 def test_converted_model_is_cached_and_reused(lite0_agreement, converted_cache):
@@ -241,20 +227,26 @@ import sys
 import django
 django.setup()
 import keras
+import numpy as np
 from mlworker.models.backends import build_forward
 from mlworker.runtimes import choose, thread_plan
 inputs = keras.Input((8, 8, 3))
 network = keras.Model(inputs, keras.layers.Conv2D(2, 3)(inputs))
+calibration = np.random.default_rng(0).random((4, 8, 8, 3), dtype=np.float32)
 build_forward(model_key="tiny", make_network=lambda: network, weights_digest=None,
-              input_size=(8, 8), choice=choose("openvino", "fp32"),
-              threads=thread_plan(num_threads=1, workers_per_host=1), cache_dir=None)
+              input_size=(8, 8), choice=choose("openvino", "int8"),
+              threads=thread_plan(num_threads=1, workers_per_host=1), cache_dir=None,
+              calibration=lambda: calibration)
+from nncf.telemetry import wrapper
 from openvino.tools.ovc import convert_impl
-print("TELEMETRY:", sys.modules.get("openvino_telemetry"), convert_impl.tm.__name__)
+print("TELEMETRY:", sys.modules.get("openvino_telemetry"), convert_impl.tm.__name__,
+      type(wrapper.telemetry).__name__)
 """
 
 
-def test_openvino_conversion_never_loads_its_telemetry():
-    """OpenVINO's converter sends usage statistics when `openvino_telemetry` imports."""
+def test_openvino_conversion_and_quantization_never_load_their_telemetry():
+    """OpenVINO's converter and NNCF send usage statistics when `openvino_telemetry` imports
+    (NNCF's stub is a MagicMock)."""
     import os
     import subprocess
     import sys
@@ -270,7 +262,7 @@ def test_openvino_conversion_never_loads_its_telemetry():
     )
     assert result.returncode == 0, result.stderr[-2000:]
     line = result.stdout.strip().splitlines()[-1]
-    assert line == "TELEMETRY: None openvino.tools.ovc.telemetry_stub", line
+    assert line == "TELEMETRY: None openvino.tools.ovc.telemetry_stub MagicMock", line
 
 
 def test_a_freshly_converted_openvino_model_answers_after_its_keras_network_is_gone(

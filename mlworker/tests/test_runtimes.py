@@ -6,6 +6,7 @@ from mlworker.catalog import model_name
 from mlworker.runtimes import (
     BF16,
     FP32,
+    INT8,
     ONNXRUNTIME,
     OPENVINO,
     TENSORFLOW,
@@ -20,15 +21,35 @@ AMX = frozenset({"amx_bf16", "avx512_bf16"})
 NO_BF16 = frozenset()
 
 
-def test_auto_picks_openvino_fp32_and_says_why():
-    choice = choose(bf16_flags=AMX, installed=EVERYTHING)
-    assert (choice.runtime, choice.precision) == (OPENVINO, FP32)
-    assert "fastest" in choice.reason and "parity" in choice.reason
+def test_auto_picks_openvino_and_leaves_the_precision_to_the_accuracy_gate():
+    choice = choose(bf16_flags=AMX, installed=EVERYTHING, can_quantize=True)
+    assert choice.runtime == OPENVINO
+    # tried fastest first, each kept only if it passes the gate; fp32 last
+    assert (choice.gated, choice.precision) == ((INT8, BF16), FP32)
+    assert "parity" in choice.reason and "fastest of int8, bf16, fp32" in choice.reason
+    assert "accuracy gate" in choice.reason
+
+
+def test_auto_offers_only_what_this_cpu_and_environment_run():
+    assert choose(bf16_flags=NO_BF16, installed=EVERYTHING, can_quantize=True).gated == (INT8,)
+    assert choose(bf16_flags=AMX, installed=EVERYTHING, can_quantize=False).gated == (BF16,)
+    plain = choose(bf16_flags=NO_BF16, installed=EVERYTHING, can_quantize=False)
+    assert (plain.gated, plain.precision) == ((), FP32)
 
 
 def test_auto_falls_back_on_tensorflow_when_nothing_else_is_installed():
-    choice = choose(bf16_flags=AMX, installed=frozenset({TENSORFLOW}))
-    assert (choice.runtime, choice.precision) == (TENSORFLOW, FP32)
+    choice = choose(bf16_flags=AMX, installed=frozenset({TENSORFLOW}), can_quantize=True)
+    assert (choice.runtime, choice.precision, choice.gated) == (TENSORFLOW, FP32, ())
+
+
+def test_int8_runs_on_openvino_when_asked_and_elsewhere_is_fp32_with_a_message():
+    asked = choose(OPENVINO, INT8, installed=EVERYTHING, can_quantize=True)
+    assert (asked.runtime, asked.precision, asked.gated) == (OPENVINO, INT8, ())
+    assert "int8 as asked (not gated)" in asked.reason
+    elsewhere = choose(ONNXRUNTIME, INT8, installed=EVERYTHING, can_quantize=True)
+    assert elsewhere.precision == FP32 and "only offered on openvino" in elsewhere.reason
+    unquantizable = choose(OPENVINO, INT8, installed=EVERYTHING, can_quantize=False)
+    assert unquantizable.precision == FP32 and "'nncf' package" in unquantizable.reason
 
 
 def test_bf16_runs_only_where_the_cpu_has_it():

@@ -33,7 +33,8 @@ class Command(BaseCommand):
             "--precision",
             default=settings.INFERENCE_PRECISION,
             choices=[AUTO, *PRECISIONS],
-            help="fp32, or bf16 where the CPU has it (default: INFERENCE_PRECISION).",
+            help="fp32, bf16 where the CPU has it, int8 (OpenVINO), or auto: the fastest that "
+            "passes the accuracy gate (default: INFERENCE_PRECISION).",
         )
         parser.add_argument("--burst", action="store_true", help="Exit when the queue is empty.")
         parser.add_argument("--name", default=None, help="Worker name (default: host.pid.random).")
@@ -70,10 +71,11 @@ class Command(BaseCommand):
             worker_ttl=settings.WORKER_HEARTBEAT_SECONDS,
             maintenance_interval=settings.WORKER_HEARTBEAT_SECONDS,
         )
-        # The one line that says what this worker runs, and why.
+        # The one line that says what this worker runs, and why (the gate's verdict included).
+        settled = getattr(model, "choice", choice)
         self.stdout.write(
-            f"Worker {name}: model {model.name} on {choice.runtime} {choice.precision} "
-            f"({choice.reason}), {threads.threads} thread(s) for "
+            f"Worker {name}: model {model.name} on {settled.runtime} {settled.precision} "
+            f"({settled.reason}), {threads.threads} thread(s) for "
             f"{threads.workers_per_host} worker(s) per host, batch size "
             f"{options['batch_size']}, max wait {options['max_wait_ms']:g} ms, "
             f"queue {options['queue']!r}"

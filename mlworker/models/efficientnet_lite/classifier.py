@@ -24,7 +24,8 @@ import numpy as np
 from PIL import Image
 
 from mlworker.catalog import model_name
-from mlworker.models.backends import build_forward, configured_threads, file_digest
+from mlworker.gate import gated_forward
+from mlworker.models.backends import configured_threads, file_digest
 from mlworker.models.base import ImageClassifier
 from mlworker.models.efficientnet_lite.architecture import NUM_CLASSES, build_efficientnet_lite0
 from mlworker.models.efficientnet_lite.weights import (
@@ -85,8 +86,8 @@ class EfficientNetLite0(ImageClassifier):
         self.weights_path = Path(weights_path) if weights_path else default_weights_path()
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self.cache_path = cache_path_for(self.weights_path, self.cache_dir)
-        self.choice = choice or configured_choice()
-        self.name = model_name("efficientnet_lite0", choice=self.choice)
+        # The kernel behind `tf.compat.v1.image.resize_bicubic`, minus its deprecation warning.
+        self._resize_bicubic = tf.raw_ops.ResizeBicubic
 
         def make_network():
             weights = load_or_convert_weights(self.weights_path, self.cache_dir)
@@ -94,18 +95,18 @@ class EfficientNetLite0(ImageClassifier):
             set_weights_by_name(network, fold_batch_norm_into_convs(weights))
             return network
 
-        self._forward = build_forward(
+        self._forward, self.choice = gated_forward(
             model_key="efficientnet_lite0",
             make_network=make_network,
             # The .pth is the source; the Keras layout is derived from it by this module.
             weights_digest=f"{file_digest(self.weights_path)[:12]}k{_CACHE_FORMAT_VERSION}",
             input_size=self.input_size,
-            choice=self.choice,
+            choice=choice or configured_choice(),
             threads=threads or configured_threads(),
             cache_dir=self.cache_dir,
+            preprocess=self.preprocess,
         )
-        # The kernel behind `tf.compat.v1.image.resize_bicubic`, minus its deprecation warning.
-        self._resize_bicubic = tf.raw_ops.ResizeBicubic
+        self.name = model_name("efficientnet_lite0", choice=self.choice)
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
         if image.mode != "RGB":
