@@ -20,7 +20,7 @@ import config.wsgi  # noqa: F401
 client = Client()
 for path in ["/", "/accounts/login/", "/api/health/", "/api/schema/", "/api/docs/"]:
     client.get(path)
-heavy = ("tensorflow", "keras", "openvino", "onnxruntime", "tf2onnx", "onnx")
+heavy = ("tensorflow", "keras", "openvino", "onnxruntime", "tf2onnx", "onnx", "nncf")
 loaded = sorted(name for name in heavy if name in sys.modules)
 print("LOADED:" + ",".join(loaded))
 """

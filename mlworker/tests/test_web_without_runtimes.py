@@ -27,7 +27,7 @@ from ops.stack import BASE_DIR, stop_process, wait_until
 
 pytestmark = [pytest.mark.slow]
 
-MISSING = ("tensorflow", "keras", "openvino", "onnxruntime", "tf2onnx", "onnx")
+MISSING = ("tensorflow", "keras", "openvino", "onnxruntime", "tf2onnx", "onnx", "nncf")
 BLOCKER = f"""
 import sys
 
