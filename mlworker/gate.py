@@ -190,9 +190,12 @@ def gated_forward(
     verdicts: list[str] = []
     for precision in (*choice.gated, choice.precision):
         candidate = dataclasses.replace(choice, precision=precision, gated=())
-        forward = build(candidate)
         entry = entry_of(candidate)
         result = read_result(entry)
+        if result is not None and not result.passes(threshold):
+            verdicts.append(_falls_back(precision, result, threshold))
+            continue  # a known failure is not even loaded
+        forward = build(candidate)
         if result is None:
             result = measure(candidate.variant, reference(), run_in_batches(forward, inputs()))
             if entry is not None and entry.is_dir():
@@ -200,14 +203,17 @@ def gated_forward(
             logger.info("accuracy gate for %s %s: %s", model_key, candidate.variant, result)
         if result.passes(threshold):
             verdicts.append(f"{precision} passes: {result.describe()}")
-            return forward, dataclasses.replace(
-                candidate, reason=f"{choice.reason}; {'; '.join(verdicts)}"
-            )
-        verdicts.append(f"{precision} falls back: {result.describe()}, below {threshold:.0%}")
+            reason = f"{choice.reason}; {'; '.join(verdicts)}"
+            return forward, dataclasses.replace(candidate, reason=reason)
+        verdicts.append(_falls_back(precision, result, threshold))
         del forward
     keras = dataclasses.replace(choice, runtime=TENSORFLOW, precision=FP32, gated=())
     reason = f"{choice.reason}; {'; '.join(verdicts)}; running Keras itself (TensorFlow fp32)"
     return build(keras), dataclasses.replace(keras, reason=reason)
+
+
+def _falls_back(precision: str, result: GateResult, threshold: float) -> str:
+    return f"{precision} falls back: {result.describe()}, below {threshold:.0%}"
 
 
 def _keras_reference(network, input_size: tuple[int, int], inputs: np.ndarray) -> np.ndarray:

@@ -156,3 +156,45 @@ def test_the_worker_start_line_gives_the_gate_verdict(converted_cache, int8_resu
     assert f"int8 falls back: top-1 agreement {int8_result.top1_agreement:.1%}" in start
     assert "below 99%" in start
     assert " on openvino " in start and "passes: top-1 agreement" in start
+
+
+def small_convnet(path: Path) -> Path:
+    """A small convolutional classifier with fixed random weights, saved as `.keras`: its
+    middle convolution is what int8 quantizes (the first and last layers stay fp32)."""
+    import keras
+
+    keras.utils.set_random_seed(24)
+    inputs = keras.Input((32, 32, 3))
+    hidden = keras.layers.Conv2D(8, 3, activation="relu")(inputs)
+    hidden = keras.layers.Conv2D(16, 3, activation="relu")(hidden)
+    pooled = keras.layers.GlobalAveragePooling2D()(hidden)
+    keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(pooled)).save(path)
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_a_registered_keras_version_is_gated_when_a_worker_validates_it(tmp_path):
+    from mlworker.gate import GateResult, min_top1_agreement
+    from mlworker.models.backends import configured_threads
+    from mlworker.registry_loader import RuntimeContext
+    from mlworker.tests.test_registry_validation import register
+    from mlworker.validation import validate_version
+
+    cache = tmp_path / "cache"
+    context = RuntimeContext(choose(OPENVINO, AUTO), configured_threads(), cache)
+    version = register(tmp_path, small_convnet(tmp_path / "convnet.keras"))
+    assert validate_version(version.pk, context)
+    version.refresh_from_db()
+
+    stored = cache.glob(f"converted/registry-colors-w{version.sha256[:16]}-*/gate-*.json")
+    verdicts = {
+        result.variant.split("-")[1]: result
+        for result in (GateResult(**json.loads(path.read_text())) for path in stored)
+    }
+    assert "int8" in verdicts, verdicts  # the fastest is always tried first
+    assert all(result.images >= 300 for result in verdicts.values())
+    tried = [p for p in (*context.choice.gated, FP32) if p in verdicts]
+    kept = next(p for p in tried if verdicts[p].passes(min_top1_agreement()))
+    assert version.report["precision"] == kept
+    assert f"{kept} passes: {verdicts[kept].describe()}" in version.report["runs_because"]
