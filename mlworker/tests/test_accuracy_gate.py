@@ -20,7 +20,12 @@ import numpy as np
 import pytest
 
 from mlworker.gate import measure, run_in_batches
-from mlworker.gate_photos import CALIBRATION_SOURCES, GATE_SOURCES, gate_photos
+from mlworker.gate_photos import (
+    CALIBRATION_SOURCES,
+    GATE_SOURCES,
+    PHOTO_SET_VERSION,
+    gate_photos,
+)
 from mlworker.runtimes import AUTO, FP32, INT8, OPENVINO, TENSORFLOW, choose, thread_plan
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -116,9 +121,12 @@ def test_the_verdict_is_cached_with_the_converted_model_so_a_second_start_measur
     settings.INFERENCE_GATE_MIN_TOP1_AGREEMENT = int8_result.top1_agreement - 0.005
     lite0(converted_cache, OPENVINO, AUTO)
     converted = converted_cache / "converted"
+    version = f"photos{PHOTO_SET_VERSION}"
     stored = [
         json.loads(path.read_text())
-        for path in converted.glob("efficientnet_lite0-*-openvino*-int8-*/gate-*.json")
+        for path in converted.glob(
+            f"efficientnet_lite0-*-openvino*-{version}-int8-*/gate-{version}.json"
+        )
     ]
     assert [entry["top1_same"] for entry in stored] == [int8_result.top1_same]
 
