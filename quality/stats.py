@@ -31,7 +31,10 @@ class Proportion:
         denominator = 1 + z2 / total
         centre = (p + z2 / (2 * total)) / denominator
         half = z * math.sqrt(p * (1 - p) / total + z2 / (4 * total * total)) / denominator
-        return cls(successes, total, p, max(0.0, centre - half), min(1.0, centre + half))
+        # At 0 or n successes the bound is exactly 0 or 1 (not its rounding error).
+        low = 0.0 if successes == 0 else max(0.0, centre - half)
+        high = 1.0 if successes == total else min(1.0, centre + half)
+        return cls(successes, total, p, low, high)
 
     def as_dict(self) -> dict:
         return {
