@@ -79,6 +79,14 @@ def _digits_row(listing: str) -> str:
     return next((line for line in listing.splitlines() if "digits v1" in line), "")
 
 
+def shot(tour, page, name: str, *, full_page: bool = True) -> None:
+    """A plain screenshot: `Tour.shot` waits for every image to decode, and the lazy images
+    of a long review queue never do."""
+    path = tour.out / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full_page, animations="disabled")
+    print(f"  wrote {path}")
+
+
 def tour(tour, stack, base_dir, admin: dict, demo: dict) -> None:
     from training.digits import CLASSES, digit_photos
 
@@ -128,7 +136,7 @@ def tour(tour, stack, base_dir, admin: dict, demo: dict) -> None:
     page.get_by_role("button", name="Log in").click()
     page.goto("/quality/review/?reason=disagree")
     page.locator("#queue").wait_for()
-    tour.shot(page, "review-queue-shadow")
+    shot(tour, page, "review-queue-shadow", full_page=False)
     for _ in range(30):  # review from the top of the queue, as a reviewer would
         page.goto("/quality/review/?reason=disagree")
         item = page.locator("#queue li.queue-item").first
@@ -151,9 +159,10 @@ def tour(tour, stack, base_dir, admin: dict, demo: dict) -> None:
     page.goto("/admin/training/trainingrun/")
     page.locator("#result_list a").first.click()
     page.locator("svg").first.wait_for()
-    tour.shot(page, "training-result")
+    shot(tour, page, "training-result")
     page.goto("/quality/")
     page.locator("#trials").wait_for()
+    page.locator("#trials").scroll_into_view_if_needed()
     page.locator("#trials").screenshot(path=str(tour.out / "quality-trials.png"))
     print(f"  wrote {tour.out / 'quality-trials.png'}")
     page.context.close()

@@ -205,7 +205,6 @@ class Tour:
 
 
 QUALITY_SHOTS = {"admin-quality-links", "quality-dashboard", "review-queue"}
-TRIALS_SHOTS = {"review-queue-shadow", "training-result"}
 
 
 def quality_tour(tour: Tour, stack: Stack, args) -> None:
@@ -257,7 +256,7 @@ def run(args) -> None:
                 if args.only == "trials":
                     from scripts import screenshot_trials
 
-                    trials_tour = Tour(browser, stack, out, work, only=TRIALS_SHOTS)
+                    trials_tour = Tour(browser, stack, out, work, only=set())
                     screenshot_trials.tour(trials_tour, stack, BASE_DIR, ADMIN, DEMO)
                     return
                 if args.only == "quality":
