@@ -51,6 +51,12 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.browser)
         if used & (SLOW_FIXTURES | BROWSER_FIXTURES) or item.get_closest_marker("browser"):
             item.add_marker(pytest.mark.slow)
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # Under `-n 2 --dist loadfile --no-loadscope-reorder` (scripts/test.sh) files are
+        # handed out in this order: the files with slow tests first, so the two processes end
+        # on short files instead of one waiting for the other's minutes-long file.
+        slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+        items.sort(key=lambda item: item.path not in slow_files)
 
 
 _running_fast_test: list[str] = []  # the node id of the fast test being set up or run
