@@ -339,28 +339,48 @@ def live_stack(transactional_db, tmp_path):
         stack.stop()
 
 
+@pytest.fixture(scope="session")
+def _workerless_stacks(django_db_setup, tmp_path_factory):
+    """The session's stacks without model workers, by their settings (see `shared_stack`)."""
+    stacks: dict[str, object] = {}
+    yield stacks, tmp_path_factory
+    for stack in stacks.values():
+        stack.stop()
+
+
 @pytest.fixture(scope="module")
-def shared_stack(django_db_setup, tmp_path_factory):
-    """Like `live_stack`, but one stack per module and settings: `shared_stack(workers=0,
-    NUM_PROXIES="1")` starts it on the first call and returns the same running stack to
-    every later test of the module that asks for the same settings.
+def shared_stack(_workerless_stacks):
+    """Like `live_stack`, but started once: `shared_stack(NUM_PROXIES="1")` starts a stack on
+    the first call and returns the same running stack to every later call that asks for the
+    same settings (with the same database, Redis and media folder): without model workers,
+    in any module of the session; with them (`workers=1`), in this module only, stopped at
+    its end (a worker holds a TensorFlow model's memory, and would answer the jobs of any
+    later test that wants none answered). Starting gunicorn costs seconds, a model worker
+    ten or more.
 
-    Only for tests that leave the stack as they found it: no model workers (the suite
-    flushes Redis between tests, which would unregister them), no processes added or
-    killed. A test that writes rows the server must see also asks for `transactional_db`.
+    Only for tests that leave the stack as they found it: no processes added, killed or
+    paused, nothing the server keeps in memory changed. The suite flushes Redis between tests,
+    which unregisters a worker until its next heartbeat: with workers, every call waits until
+    health counts them again. A test that writes rows the server must see also asks for
+    `transactional_db`.
     """
-    stacks = {}
+    session_stacks, tmp_path_factory = _workerless_stacks
+    module_stacks: dict[str, object] = {}
 
-    def start(**options):
-        key = repr(sorted(options.items()))
+    def start(workers: int = 0, **options):
+        settings_seen = subprocess_env(**{k: v for k, v in options.items() if k.isupper()})
+        key = repr((workers, sorted(options.items()), sorted(settings_seen.items())))
+        stacks = module_stacks if workers else session_stacks
         if key not in stacks:
-            assert not options.get("workers"), "shared_stack runs no model workers"
             log_dir = tmp_path_factory.mktemp("shared-stack-logs")
-            stacks[key] = start_stack(log_dir, **{"workers": 0, **options})
-        return stacks[key]
+            stacks[key] = start_stack(log_dir, workers=workers, **options)
+        stack = stacks[key]
+        if workers:
+            stack.wait_ready()
+        return stack
 
     yield start
-    for stack in stacks.values():
+    for stack in module_stacks.values():
         stack.stop()
 
 

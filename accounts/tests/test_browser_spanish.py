@@ -18,11 +18,12 @@ NEW_PASSWORD = "amber-kettle-58"
 
 
 def test_a_spanish_speaker_registers_uploads_deletes_and_leaves(
-    live_stack,
+    shared_stack,
+    transactional_db,
     open_page,  # noqa: F811 (the fixture imported above)
     tmp_path,
 ):
-    stack = live_stack(workers=0)
+    stack = shared_stack()
     page = open_page(stack, locale="es-ES")
 
     page.goto("/")

@@ -108,8 +108,10 @@ def log_in(page, email: str, password: str) -> None:
     page.get_by_role("button", name="Log in").click()
 
 
-def test_anonymous_visitor_is_sent_to_login_and_back(live_stack, open_page, user):
-    stack = live_stack(workers=0)
+def test_anonymous_visitor_is_sent_to_login_and_back(
+    shared_stack, transactional_db, open_page, user
+):
+    stack = shared_stack()
     page = open_page(stack)
 
     page.goto("/predictions/")
@@ -237,8 +239,10 @@ def test_register_upload_watch_result_give_feedback_and_admin_sees_it(
     )
 
 
-def test_dropping_a_photo_on_the_upload_area_sends_it(live_stack, open_page, user):
-    stack = live_stack(workers=0)
+def test_dropping_a_photo_on_the_upload_area_sends_it(
+    shared_stack, transactional_db, open_page, user
+):
+    stack = shared_stack()
     page = open_page(stack)
     page.goto("/accounts/login/")
     log_in(page, "alice@example.com", "correct-horse-42")
@@ -268,10 +272,12 @@ def test_dropping_a_photo_on_the_upload_area_sends_it(live_stack, open_page, use
     expect(page.locator("figcaption")).to_contain_text("coffee.jpg")
 
 
-def test_on_a_phone_the_account_page_is_one_tap_away(live_stack, open_page, user):
+def test_on_a_phone_the_account_page_is_one_tap_away(
+    shared_stack, transactional_db, open_page, user
+):
     """At 375 px the header keeps the account link (the name): password change and account
     deletion are reachable on a phone."""
-    stack = live_stack(workers=0)
+    stack = shared_stack()
     page = open_page(stack)
     page.set_viewport_size({"width": 375, "height": 800})
     page.goto("/accounts/login/")
@@ -287,7 +293,7 @@ def test_on_a_phone_the_account_page_is_one_tap_away(live_stack, open_page, user
     expect(page.get_by_role("link", name="Delete your account…")).to_be_visible()
 
 
-def test_admin_lists_fit_at_1280_pixels(live_stack, open_page):
+def test_admin_lists_fit_at_1280_pixels(shared_stack, transactional_db, open_page):
     """The predictions and feedback lists show every column without scrolling sideways."""
     from classifier.tests.test_pages import make_prediction
     from feedback.services import give_feedback
@@ -303,7 +309,7 @@ def test_admin_lists_fit_at_1280_pixels(live_stack, open_page):
         )
 
     outside_playwright(world)
-    stack = live_stack(workers=0)
+    stack = shared_stack()
     page = open_page(stack)  # 1280 px wide
     page.goto("/admin/login/")
     page.locator("#id_username").fill("ops@example.com")

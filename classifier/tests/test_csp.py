@@ -102,7 +102,7 @@ def test_no_template_has_inline_script_style_or_event_handler():
 # --- in Chromium -------------------------------------------------------------------------------
 @pytest.mark.slow
 @pytest.mark.browser
-def test_main_pages_raise_no_csp_violation_in_chromium(live_stack, make_user):
+def test_main_pages_raise_no_csp_violation_in_chromium(shared_stack, transactional_db, make_user):
     from playwright.sync_api import expect, sync_playwright
 
     from testing.chromium import CHROMIUM_ARGS, CHROMIUM_PATH
@@ -111,7 +111,7 @@ def test_main_pages_raise_no_csp_violation_in_chromium(live_stack, make_user):
         pytest.skip(f"needs Debian's chromium at {CHROMIUM_PATH} (apt-get install chromium)")
     admin = make_user("root@example.com", is_staff=True, is_superuser=True)
     prediction = make_prediction(admin)
-    stack = live_stack(workers=0)
+    stack = shared_stack()
     pages = [
         ("/", "main"),
         ("/predictions/", "main"),

@@ -20,7 +20,7 @@ pytestmark = [
 
 
 def test_user_says_wrong_then_staff_sets_the_label_and_it_counts_as_reviewed(
-    live_stack, open_page, make_user
+    shared_stack, transactional_db, open_page, make_user
 ):
     alice = make_user(email="alice@example.com")
     prediction = make_prediction(alice)  # tiger_cat, 62 %
@@ -32,7 +32,7 @@ def test_user_says_wrong_then_staff_sets_the_label_and_it_counts_as_reviewed(
             codename__in=["view_dashboard", "review_predictions", "view_prediction"]
         )
     )
-    stack = live_stack(workers=0)  # answered already: no model needed
+    stack = shared_stack()  # answered already: no model needed
 
     # The owner says the answer is wrong.
     page = open_page(stack)
