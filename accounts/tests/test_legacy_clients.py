@@ -1,5 +1,6 @@
 """The older system's clients (as in loadtests/legacy_*) against a running server: gunicorn
-and model worker processes.
+and a model worker process, one stack for the module (`shared_stack`); their refusals are in
+test_legacy_refusals.py.
 
 Each request is made the way the old Streamlit UI and locustfile make it (requests,
 form login with empty OAuth2 fields, `files=` uploads, `json=` feedback), addressed the
@@ -64,9 +65,20 @@ def old_ui_send_feedback(url: str, token: str, **data) -> requests.Response:
     )
 
 
-def test_old_ui_registers_logs_in_predicts_and_sends_feedback(live_stack):
-    wait = 60  # PREDICT_WAIT_SECONDS: the longest a prediction can take to answer
-    stack = live_stack(workers=1, PREDICT_WAIT_SECONDS=str(wait), ALLOWED_HOSTS=QUICK_START_HOSTS)
+#: PREDICT_WAIT_SECONDS: the longest a prediction can take to answer
+PREDICT_WAIT = 60
+
+
+def stack_with_a_worker(shared_stack):
+    """The quick start's hosts, a model worker, and waits as long as the old clients', for
+    this module's tests, which all need an answer: one worker start for all of them."""
+    return shared_stack(
+        workers=1, PREDICT_WAIT_SECONDS=str(PREDICT_WAIT), ALLOWED_HOSTS=QUICK_START_HOSTS
+    )
+
+
+def test_old_ui_registers_logs_in_predicts_and_sends_feedback(shared_stack, transactional_db):
+    stack = stack_with_a_worker(shared_stack)
     url = old_style_url(stack)
     registered = requests.post(
         f"{url}/user/",
@@ -118,15 +130,6 @@ def test_old_ui_registers_logs_in_predicts_and_sends_feedback(live_stack):
     assert requests.get(f"{url}/", timeout=10).status_code == 200
 
 
-def test_old_client_gets_504_instead_of_hanging_when_no_model_answers(live_stack, user):
-    stack = live_stack(workers=0, PREDICT_WAIT_SECONDS="1")
-    token = old_ui_login(stack.url, user.email, PASSWORD).json()["access_token"]
-    response = old_ui_predict(stack.url, token, ("cat.jpg", photo_bytes("chelsea")))
-    assert response.status_code == 504
-    assert "did not answer" in response.json()["detail"]
-    assert response.elapsed.total_seconds() < 15
-
-
 def warm_up_the_model(stack, user) -> None:
     """One prediction (of another photo) before a load run, so its first seconds do not
     measure the worker building its model."""
@@ -142,12 +145,12 @@ def stats_by_name(stats_csv: Path) -> dict[str, dict]:
 
 
 def run_locust_headless(
-    live_stack, user, locustfile: Path, prefix: Path, *, users: int, seconds: int
+    shared_stack, user, locustfile: Path, prefix: Path, *, users: int, seconds: int
 ) -> tuple[subprocess.CompletedProcess, dict[str, dict]]:
     """A warmed-up server, then `locustfile` headless against it as `user` with CSV output;
     the run and its statistics by request name."""
-    wait = 60  # PREDICT_WAIT_SECONDS: the longest a prediction can take to answer
-    stack = live_stack(workers=1, PREDICT_WAIT_SECONDS=str(wait), ALLOWED_HOSTS=QUICK_START_HOSTS)
+    wait = PREDICT_WAIT
+    stack = stack_with_a_worker(shared_stack)
     warm_up_the_model(stack, user)
     command = [
         sys.executable, "-m", "locust",
@@ -173,9 +176,11 @@ def run_locust_headless(
     return run, rows
 
 
-def test_legacy_locustfile_runs_headless_without_failures(live_stack, user, tmp_path):
+def test_legacy_locustfile_runs_headless_without_failures(
+    shared_stack, transactional_db, user, tmp_path
+):
     run, rows = run_locust_headless(
-        live_stack, user, LOCUSTFILE, tmp_path / "legacy", users=5, seconds=15
+        shared_stack, user, LOCUSTFILE, tmp_path / "legacy", users=5, seconds=15
     )
     total = rows["Aggregated"]
     assert int(total["Failure Count"]) == 0, run.stderr[-3000:]
@@ -186,30 +191,14 @@ def test_legacy_locustfile_runs_headless_without_failures(live_stack, user, tmp_
     assert run.returncode == 0, run.stderr[-3000:]
 
 
-def test_a_disallowed_host_is_a_400_and_one_log_line(live_stack):
-    stack = live_stack(workers=0, ALLOWED_HOSTS=QUICK_START_HOSTS)
-    for host in quick_start_allowed_hosts():
-        answer = requests.get(f"{stack.url}/accounts/login/", headers={"Host": host}, timeout=10)
-        assert answer.status_code == 200, host
-    refused = requests.get(
-        f"{stack.url}/accounts/login/", headers={"Host": "evil.example.com"}, timeout=10
-    )
-    assert refused.status_code == 400
-    web_log = (stack.config.log_dir / "web.log").read_text()
-    about_it = [line for line in web_log.splitlines() if "evil.example.com" in line]
-    assert len(about_it) == 1, web_log[-3000:]
-    assert "WARNING django.security.DisallowedHost" in about_it[0]
-    assert "Traceback" not in web_log
-
-
 def test_the_recreated_first_locustfile_logging_in_on_every_task_has_no_failures(
-    live_stack, user, tmp_path
+    shared_stack, transactional_db, user, tmp_path
 ):
     """10 users, between(1, 3) s waits, a login before every prediction, for 25 s: far over
     THROTTLE_LOGIN (10/min per address), which counts failed logins only (accounts.login_guard)."""
     prefix = tmp_path / "recreated"
     run, rows = run_locust_headless(
-        live_stack, user, RECREATED_LOCUSTFILE, prefix, users=10, seconds=25
+        shared_stack, user, RECREATED_LOCUSTFILE, prefix, users=10, seconds=25
     )
     failures = Path(f"{prefix}_failures.csv").read_text()
     assert int(rows["Aggregated"]["Failure Count"]) == 0, failures[-3000:]
