@@ -68,7 +68,9 @@ def test_a_job_has_the_private_attributes_the_adapter_sets(queue):
 def test_taking_waiting_jobs_never_blocks(worker):
     before = time.monotonic()
     assert worker.take_waiting_jobs(4) == []
-    assert time.monotonic() - before < 1
+    # A blocking read would wait out RQ's dequeue timeout (minutes); the bound leaves a busy
+    # machine room for two round trips to Redis.
+    assert time.monotonic() - before < 10
 
 
 def test_started_jobs_are_in_the_started_registry_with_their_lease(worker, queue):

@@ -32,6 +32,9 @@ def test_jobs_queued_while_no_worker_runs_are_done_once_when_workers_start(live_
         ids.append(response.json()["id"])
     stack.add_worker()
     stack.add_worker()
+    # Both registered (a busy machine may take a minute to start TensorFlow), then every
+    # job done within one wait.
+    stack.wait_ready(workers=2)
     for prediction_id in ids:
         done = requests.get(
             f"{stack.url}/api/predictions/{prediction_id}/?wait=60", headers=headers, timeout=90

@@ -82,13 +82,19 @@ def test_a_killed_worker_counts_dead_within_two_heartbeats(
         process.kill()
         process.wait(timeout=10)
         killed_at = time.monotonic()
+        asked_at = []
+
+        def counted_dead():
+            asked_at.append(time.monotonic())
+            body = client.get("/api/health/").json()
+            return body["live_workers"] == 0 and body
+
         body = wait_until(
-            lambda: (body := client.get("/api/health/").json())["live_workers"] == 0 and body,
-            timeout=30,
-            interval=0.1,
-            what="health to count the killed worker dead",
+            counted_dead, timeout=30, interval=0.1, what="health to count the killed worker dead"
         )
-        assert time.monotonic() - killed_at <= 2 * 2 + 1
+        # When the answering request was asked, not when it ended: on a busy machine one
+        # request may take seconds, which says nothing about the heartbeat's bound.
+        assert asked_at[-1] - killed_at <= 2 * 2 + 1
         assert "no model worker running" in body["problems"]
     finally:
         if process.poll() is None:
@@ -144,7 +150,8 @@ def test_a_silent_object_store_is_unavailable_within_healths_bound(client, silen
 
     started = time.monotonic()
     response = client.get("/api/health/")
-    assert time.monotonic() - started < 2 * OBJECT_STORE_TIMEOUT_SECONDS + 1
+    # connect + read bounds, with room for a busy machine; unbounded, boto3 waits a minute
+    assert time.monotonic() - started < 2 * OBJECT_STORE_TIMEOUT_SECONDS + 5
     assert response.status_code == 503
     assert response.json()["object_store"] == "unavailable"
     assert "object store unreachable" in response.json()["problems"]
