@@ -179,9 +179,17 @@ def run_web_steps_process(env: dict, uploads: int) -> dict:
 
 
 def load_runs(
-    args, env: dict, model: str, batch_size: int, log_dir: Path, pool, tag: str = ""
+    args,
+    env: dict,
+    model: str,
+    batch_size: int,
+    log_dir: Path,
+    pool,
+    tag: str = "",
+    checkout: Path = load.REPO_ROOT,
 ) -> tuple[dict, dict | None]:
-    """Saturation at `batch_size` and, if --single-requests, one client alone on one stack."""
+    """Saturation at `batch_size` and, if --single-requests, one client alone on one stack
+    (of `checkout`)."""
     tag = tag or model
     stack = system.start_stack(
         env,
@@ -191,6 +199,7 @@ def load_runs(
         log_dir=log_dir,
         web_processes=args.web_processes,
         web_threads=args.web_threads,
+        checkout=checkout,
     )
     try:
         uploader = clients.stack_uploader(stack, pool)

@@ -1,362 +1,246 @@
-"""Inference runtimes side by side, and BentoML as the peer: one run, same machine, same photos.
+"""Same-run verdicts: ResNet50 against BentoML, end to end against the model alone, and
+EfficientNet-Lite0 against an earlier commit, all in one run on one machine.
 
-    flock -x -w 1800 /work/machine.lock .venv/bin/python -m benchmarks.bench_runtimes
-    ... -m benchmarks.bench_runtimes --models resnet50 --variants tensorflow-fp32 openvino-bf16
+    git worktree add --detach ../baseline-217b5a6 217b5a6     # the A/B's base, once
+    flock -x -w 1800 /work/machine.lock .venv/bin/python -m benchmarks.bench_runtimes \\
+        --baseline-checkout ../baseline-217b5a6
 
-For each model (ResNet50 random weights, EfficientNet-Lite0 pretrained) and each runtime ×
-precision (`INFERENCE_RUNTIME` / `INFERENCE_PRECISION`):
+In order (the expected duration is printed first, ~20 minutes with the defaults):
 
-1. the model alone, in its own process, built the way the worker builds it: images/s on
-   full batches, median single image, CPU per image, RSS;
-2. end to end at saturation: gunicorn + one `run_model_worker`, --clients closed-loop
-   clients uploading photos nobody sent before (the result cache never answers);
-3. one client alone on the same stack: p50;
+1. ResNet50 (random weights) for each --variants, the precision forced with
+   `INFERENCE_RUNTIME` / `INFERENCE_PRECISION` (the accuracy gate means nothing on random
+   weights): the model alone in its own process (images/s on full batches, one image,
+   CPU per image), then gunicorn + one `run_model_worker` under --clients closed-loop clients
+   uploading photos nobody sent before, then one client alone on the same stack;
+2. the same Keras ResNet50 served by BentoML 1.4.40 with adaptive batching (max batch
+   --batch-size) at --clients and alone, between the first variant and the others (its own
+   virtualenv .run/bentoml-venv, made on first use; usage tracking off);
+3. EfficientNet-Lite0 as configured by default (`auto`: the accuracy gate picks the
+   precision): alone, then end to end in rounds A B B A (a linear drift cancels), A this
+   checkout and B --baseline-checkout (another checkout of the project run by the same
+   virtualenv, with its own database, media and model cache);
+4. the web's CPU per step of an upload, in process.
 
-and the same Keras ResNet50 served by BentoML 1.4.40 with adaptive batching (max batch 16)
-at the same --clients and alone. BentoML lives in its own virtualenv (.run/bentoml-venv,
-created on first use with pip; never a dependency of this project), usage tracking off.
-
-Writes benchmarks/results/<run>/runtimes.json and the "Runtimes side by side" section of
-docs/BENCHMARK_PIPELINE.md, with the targets' verdicts.
+Writes benchmarks/results/<run>/runtimes.json and the "Same-run verdicts" section of
+docs/BENCHMARK_PIPELINE.md (benchmarks/runtimes_report.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
-import signal
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks import bench_pipeline, load
-from benchmarks.load import clients, host, photos, sampling, system
-from benchmarks.load.markdown import fmt, render, table
-from benchmarks.pipeline_doc import RUNTIMES_SECTION
-from ops.stack import free_port, wait_until
+from benchmarks.load import host, photos, system
+from benchmarks.load.markdown import fmt
+from benchmarks.peers import bentoml_runner
+from benchmarks.runtimes_report import print_verdicts, write_section
 
-VARIANTS = ("tensorflow-fp32", "openvino-fp32", "openvino-bf16", "onnxruntime-fp32")
-BENTOML_VERSION = "1.4.40"
-BENTOML_VENV = load.REPO_ROOT / ".run" / "bentoml-venv"
+VARIANTS = ("openvino-int8", "openvino-fp32", "openvino-bf16", "onnxruntime-fp32",
+            "tensorflow-fp32")  # fmt: skip
+DEFAULT_VARIANTS = ("openvino-int8", "openvino-fp32")
+AUTO = "auto"  # the default configuration: the runtime and the gate choose
+BASELINE_COMMIT = "217b5a6"
 DOC_PATH = load.REPO_ROOT / "docs" / "BENCHMARK_PIPELINE.md"
-SECTION_START, SECTION_END = RUNTIMES_SECTION
+#: rough start-up seconds on a quiet 2-core host, for the expected duration only
+STARTUP_SECONDS = {"resnet50": 45, "efficientnet_lite0": 20, "bentoml": 45}
+INT8_QUANTIZE_SECONDS = 60  # NNCF on random-weight ResNet50, in every process that runs it
 
 
 def variant_env(variant: str) -> dict[str, str]:
+    if variant == AUTO:
+        return {"INFERENCE_RUNTIME": AUTO, "INFERENCE_PRECISION": AUTO}
     runtime, precision = variant.split("-")
     return {"INFERENCE_RUNTIME": runtime, "INFERENCE_PRECISION": precision}
 
 
-# --- ours ------------------------------------------------------------------------------------
-
-
-def bench_variant(args, env: dict, model: str, variant: str, pool, run_dir: Path) -> dict:
-    env = {**env, **variant_env(variant)}
-    tag = f"[{model} {variant}]"
-    print(f"{tag} model alone…", flush=True)
+def model_alone(args, env: dict, model: str, tag: str) -> dict:
+    print(f"[{tag}] model alone…", flush=True)
     forward = bench_pipeline.run_forward_process(model, args.batch_size, args.forward_seconds, env)
     print(
-        f"{tag}     {forward['images_per_second']:.1f} img/s at batch {args.batch_size}, "
-        f"{forward['single_image_ms_median']:.1f} ms single, RSS {forward['rss_mb']:.0f} MB",
+        f"[{tag}]     {forward['model']}: {forward['images_per_second']:.1f} img/s at batch "
+        f"{args.batch_size}, {forward['single_image_ms_median']:.1f} ms single, "
+        f"RSS {forward['rss_mb']:.0f} MB",
         flush=True,
     )
-    log_dir = run_dir / "logs" / model / variant
-    saturated, single = bench_pipeline.load_runs(
-        args, env, model, args.batch_size, log_dir, pool, tag=f"{model} {variant}"
+    return forward
+
+
+def end_to_end(args, env, model, pool, log_dir, tag, *, single: bool, checkout=load.REPO_ROOT):
+    """One stack of `checkout`: --clients at saturation, then (`single`) one client alone."""
+    options = argparse.Namespace(**{**vars(args), "single_requests": args.single_requests * single})
+    saturated, alone = bench_pipeline.load_runs(
+        options, env, model, args.batch_size, log_dir, pool, tag=tag, checkout=checkout
     )
-    return {
-        "forward": forward,
-        "saturated": saturated,
-        "single_user": single,
-        "non_model_cpu_ms_per_upload": non_model_cpu(saturated, forward),
-    }
+    print(f"[{tag}]     answered by {', '.join(saturated['model_names']) or '–'}", flush=True)
+    return saturated, alone
 
 
-def non_model_cpu(saturated: dict, forward: dict) -> float | None:
-    """CPU per answered upload of everything but the forward pass: web, worker bookkeeping
-    (the worker's CPU less the model's CPU per image measured alone), PostgreSQL, Redis."""
-    parts = [
-        saturated.get("web_cpu_ms_per_request"),
-        saturated.get("worker_cpu_ms_per_request"),
-        saturated.get("postgres_cpu_ms_per_request"),
-        saturated.get("redis_cpu_ms_per_request"),
-    ]
-    if any(part is None for part in parts[:2]):
-        return None
-    return sum(p or 0.0 for p in parts) - forward["cpu_ms_per_image"]
+def bench_resnet_variant(args, env: dict, variant: str, pool, run_dir: Path) -> dict:
+    env, tag = {**env, **variant_env(variant)}, f"resnet50 {variant}"
+    forward = model_alone(args, env, "resnet50", tag)
+    log_dir = run_dir / "logs" / "resnet50" / variant
+    saturated, single = end_to_end(args, env, "resnet50", pool, log_dir, tag, single=True)
+    return {"model": "resnet50", "asked": variant, "forward": forward, "saturated": saturated,
+            "single_user": single}  # fmt: skip
 
 
-# --- BentoML ---------------------------------------------------------------------------------
+# --- EfficientNet-Lite0: this checkout (A) against another (B) ---------------------------------
 
 
-def ensure_bentoml_venv() -> Path:
-    python = BENTOML_VENV / "bin" / "python"
-    check = [
-        str(python),
-        "-c",
-        f"import bentoml; assert bentoml.__version__ == '{BENTOML_VERSION}'",
-    ]
-    if python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
-        return python
-    print(f"Creating {BENTOML_VENV} (bentoml=={BENTOML_VERSION}, tensorflow-cpu)…", flush=True)
-    subprocess.run([sys.executable, "-m", "venv", str(BENTOML_VENV)], check=True)
-    tensorflow = host.package_versions().get("tensorflow-cpu", "2.21.0")
-    subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", f"bentoml=={BENTOML_VERSION}",
-         f"tensorflow-cpu=={tensorflow}", "pillow", "numpy"],
-        check=True,
-    )  # fmt: skip
-    return python
+def ensure_checkout(path: Path, commit: str) -> Path:
+    """The baseline's checkout: a detached git worktree of `commit`, made if missing."""
+    if not path.exists():
+        command = ["git", "-C", str(load.REPO_ROOT), "worktree", "add", "--detach", str(path),
+                   commit]  # fmt: skip
+        print("$ " + " ".join(command), flush=True)
+        subprocess.run(command, check=True)
+    return path.resolve()
 
 
-def bentoml_summary(result: clients.LoadResult) -> dict:
-    """The load's summary, CPU and memory being all of BentoML's (model included)."""
-    summary = result.summary()
-    return {
-        **summary,
-        "cpu_ms_per_request": summary["cpu_ms_per_request"]["bentoml"],
-        "rss_mb_total": summary["rss_mb_total"]["bentoml"],
-    }
+def ab_sides(rounds: int) -> list[str]:
+    """A B B A A B …: each pair mirrors the one before, so a linear drift cancels."""
+    return [side for r in range(rounds) for side in (("A", "B") if r % 2 == 0 else ("B", "A"))]
 
 
-def bentoml_ready(process: subprocess.Popen, port: int, log: Path) -> bool:
-    if process.poll() is not None:
-        raise RuntimeError(f"bentoml serve exited; see {log}")
-    try:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        connection.request("GET", "/readyz")
-        return connection.getresponse().status == 200
-    except OSError:
-        return False
-
-
-def bench_bentoml(args, pool, run_dir: Path) -> dict:
-    python = ensure_bentoml_venv()
-    port = free_port()
-    log = run_dir / "logs" / "bentoml.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        **system.tensorflow_threads(workers=1),
-        "BENTOML_DO_NOT_TRACK": "True",  # BentoML's usage tracking, off
-        "PEER_BATCH_SIZE": str(args.batch_size),
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-    }
-    bentoml = python.parent / "bentoml"
-    command = [str(bentoml), "serve", "benchmarks.peers.bentoml_resnet50:ResNet50",
-               "--port", str(port), "--host", "127.0.0.1"]  # fmt: skip
-    print(f"[bentoml] serving ResNet50 on port {port}…", flush=True)
-    with open(log, "wb") as output:
-        process = subprocess.Popen(
-            command, cwd=load.REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
-            start_new_session=True,
+def bench_efficientnet(args, env: dict, pool, run_dir: Path) -> tuple[dict, dict | None]:
+    """The row of this checkout's default configuration, and the A/B against the baseline."""
+    model, ours = "efficientnet_lite0", {**env, **variant_env(AUTO)}
+    forward = model_alone(args, ours, model, f"{model} {AUTO}")  # also runs and caches the gate
+    checkouts = {"A": load.REPO_ROOT}
+    envs = {"A": ours}
+    if args.baseline_checkout:
+        checkouts["B"] = ensure_checkout(args.baseline_checkout, args.baseline_commit)
+        envs["B"] = system.checkout_environment(ours, checkouts["B"], "baseline")
+    sides = ab_sides(args.ab_rounds) if "B" in checkouts else ["A"] * args.ab_rounds
+    rounds, singles = [], {}
+    for index, side in enumerate(sides):
+        tag = f"{model} {side}{index + 1}"
+        log_dir = run_dir / "logs" / model / f"{side}{index + 1}"
+        saturated, single = end_to_end(
+            args, envs[side], model, pool, log_dir, tag, single=side not in singles,
+            checkout=checkouts[side],
         )  # fmt: skip
-    try:
-        wait_until(lambda: bentoml_ready(process, port, log), timeout=180, what=f"BentoML ({log})")
-
-        def sampler() -> sampling.ProcessSampler:
-            sampler = sampling.ProcessSampler(interval=1.0)
-            sampler.add("bentoml", [process.pid], include_children=True)
-            sampler.add("load generator", [os.getpid()])
-            return sampler
-
-        def uploader(i: int) -> clients.Uploader:
-            url = f"http://127.0.0.1:{port}"
-            first = 50_000_000 + i * 100_000
-            return clients.Uploader(url, pool, first, path="/classify", field_name="images",
-                                   expect=200)  # fmt: skip
-
-        saturated = bentoml_summary(
-            clients.closed_loop_load(
-                uploader,
-                clients=args.clients,
-                warmup=args.warmup,
-                seconds=args.seconds,
-                sampler=sampler(),
-            )
-        )
-        bench_pipeline.print_load("bentoml", saturated)
-        single = clients.one_client_load(
-            uploader(900), requests=args.single_requests, warmup=3, sampler=sampler()
-        ).summary()
-        print(f"[bentoml]     alone: p50 {fmt(single['p50_ms'], 0)} ms", flush=True)
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-    return {"saturated": saturated, "single_user": single, "bentoml": BENTOML_VERSION}
-
-
-# --- the report: figures here, prose in benchmarks/templates/runtimes_section.md --------------
-
-
-def verdicts(results: dict) -> list[tuple[str, str, str]]:
-    """(target, figure, verdict) for the issue's targets, from this run only."""
-    rows = []
-    resnet = results["models"].get("resnet50", {})
-    default = results.get("default_variant")
-    best = max(
-        resnet, key=lambda name: resnet[name]["saturated"]["images_per_second"], default=None
-    )
-    anchors = {
-        "TensorFlow path": resnet.get("tensorflow-fp32", {}).get("saturated"),
-        "BentoML": (results.get("bentoml") or {}).get("saturated"),
+        singles.setdefault(side, single)
+        rounds.append({"side": side, "saturated": saturated})
+    mean = {
+        side: sum(r["saturated"]["images_per_second"] for r in rounds if r["side"] == side)
+        / sides.count(side)
+        for side in checkouts
     }
-    for anchor_name, anchor in anchors.items():
-        for name in dict.fromkeys([default, best]):  # the default, then the fastest if other
-            if anchor is None or name not in resnet:
-                continue
-            rate, base = resnet[name]["saturated"]["images_per_second"], anchor["images_per_second"]
-            rows.append((
-                f"ResNet50 e2e ≥ 2× {anchor_name} ({name})",
-                f"{rate:.1f} / {base:.1f} = {rate / base:.2f}×",
-                "met" if rate >= 2 * base else "**not met** (see “Reading the run” below)",
-            ))  # fmt: skip
-    for model, variants in results["models"].items():
-        if (r := variants.get(default)) is None:
-            continue
-        cpu = r["non_model_cpu_ms_per_upload"]
-        p50, forward = r["single_user"]["p50_ms"], r["forward"]["single_image_ms_median"]
-        rows += [
-            (f"non-model CPU per upload ≤ 7 ms ({model}, {default})", f"{fmt(cpu, 1)} ms",
-             "met" if cpu is not None and cpu <= 7 else "**not met**"),
-            (f"single-user p50 ≤ forward(1) + 15 ms ({model}, {default})",
-             f"{fmt(p50, 1)} ≤ {forward:.1f} + 15",
-             "met" if p50 is not None and p50 <= forward + 15 else "**not met**"),
-        ]  # fmt: skip
-    rss = [
-        (r["saturated"]["rss_mb_per_process"].get("workers", 0), f"{model} {name}")
-        for model, variants in results["models"].items()
-        for name, r in variants.items()
-    ]
-    for label, candidates in (
-        (f"the default, {default}", [item for item in rss if item[1].endswith(f" {default}")]),
-        ("largest of all variants", rss),
-    ):
-        if candidates:
-            mb, where = max(candidates, key=lambda item: item[0])
-            rows.append((
-                f"worker RSS ≤ 1.5 GB ({label})", f"{mb:.0f} MB ({where})",
-                "met" if mb <= 1536 else "**not met**",
-            ))  # fmt: skip
-    return rows
+    first_a = next(r["saturated"] for r in rounds if r["side"] == "A")
+    row = {
+        "model": model, "asked": AUTO, "forward": forward,
+        "saturated": {**first_a, "images_per_second": mean["A"],
+                      "rounds_images_per_second": [r["saturated"]["images_per_second"]
+                                                   for r in rounds if r["side"] == "A"]},
+        "single_user": singles["A"],
+    }  # fmt: skip
+    if "B" not in checkouts:
+        return row, None
+    ab = {
+        "checkout": str(checkouts["B"]),
+        "commit": host.git_commit(checkouts["B"]),
+        "rounds": rounds,
+        "single_user": singles,
+        "mean_images_per_second": mean,
+        "ratio": mean["A"] / mean["B"],
+    }
+    print(f"[{model}] A/B: {mean['A']:.1f} / {mean['B']:.1f} = {ab['ratio']:.2f}×", flush=True)
+    return row, ab
 
 
-def markdown_section(results: dict) -> str:
-    rows = [
-        [model, name, f"{f['images_per_second']:.1f}", f"{f['single_image_ms_median']:.1f}",
-         f"{sat['images_per_second']:.1f} ({sat['failures']} failed)",
-         f"{sat['images_per_second'] / f['images_per_second']:.2f}", fmt(sat["p50_ms"], 0),
-         fmt(r["single_user"]["p50_ms"], 1), fmt(r["non_model_cpu_ms_per_upload"], 1),
-         fmt(sat["web_cpu_ms_per_request"], 1),
-         f"{sat['rss_mb_per_process'].get('workers', 0):.0f}"]
-        for model, variants in results["models"].items()
-        for name, r in variants.items()
-        for f, sat in [(r["forward"], r["saturated"])]
-    ]  # fmt: skip
-    if peer := results.get("bentoml"):
-        sat = peer["saturated"]
-        rows.append([
-            "resnet50", f"**BentoML {peer['bentoml']}**, TensorFlow, adaptive batching (max "
-            f"{results['settings']['batch_size']})", "", "",
-            f"{sat['images_per_second']:.1f} ({sat['failures']} failed)", "",
-            fmt(sat["p50_ms"], 0), fmt(peer["single_user"]["p50_ms"], 1),
-            f"{sat['cpu_ms_per_request']:.1f} (all its CPU, model included)", "",
-            f"{sat['rss_mb_total']:.0f} (all processes)",
-        ])  # fmt: skip
-    headers = ["model", "runtime-precision", "alone, batch 16 img/s", "alone, 1 image ms",
-               "e2e 50 clients img/s", "e2e / alone", "p50 at 50 clients ms", "one client p50 ms",
-               "non-model CPU ms/upload", "web ms", "worker RSS MB"]  # fmt: skip
-    return render("runtimes_section.md", {
-        "r": results,
-        "s": results["settings"],
-        "steps": results.get("web_steps"),
-        "table": table(headers, rows),
-        "targets": table(["target", "figure", "verdict"], [list(v) for v in verdicts(results)]),
-    })  # fmt: skip
+# --- main --------------------------------------------------------------------------------------
 
 
-def write_section(results: dict, path: Path) -> None:
-    section = markdown_section(results)
-    text = path.read_text() if path.exists() else ""
-    if SECTION_START in text and SECTION_END in text:
-        before, rest = text.split(SECTION_START, 1)
-        text = before + section + rest.split(SECTION_END, 1)[1].lstrip("\n")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
-
-
-# --- main ------------------------------------------------------------------------------------
+def expected_seconds(args) -> float:
+    load_run = args.warmup + args.seconds + 10
+    single = args.single_requests * 0.15 + 5
+    forward = 1.5 * args.forward_seconds + 10
+    total = 60.0  # databases, accounts, photos
+    if "resnet50" in args.models:
+        for variant in args.variants:
+            start = STARTUP_SECONDS["resnet50"] + INT8_QUANTIZE_SECONDS * variant.endswith("int8")
+            total += 2 * start + forward + load_run + single
+        if not args.no_bentoml:
+            total += STARTUP_SECONDS["bentoml"] + load_run + single
+    if "efficientnet_lite0" in args.models:
+        sides = 2 * args.ab_rounds if args.baseline_checkout else args.ab_rounds
+        total += STARTUP_SECONDS["efficientnet_lite0"] + forward + 30  # + the gate's first run
+        total += sides * (STARTUP_SECONDS["efficientnet_lite0"] + load_run) + 2 * single
+        total += 60 * bool(args.baseline_checkout)  # its database and model cache
+    return total + (args.web_steps * 0.3 if args.web_steps else 0)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = bench_pipeline.bench_parser(
-        __doc__.split("\n\n")[0], DOC_PATH, seconds=8, warmup=4, forward_seconds=2,
-        single_requests=15,
+        __doc__.split("\n\n")[0], DOC_PATH, seconds=45, warmup=10, forward_seconds=15,
+        single_requests=60,
     )  # fmt: skip
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
-    parser.add_argument("--no-bentoml", action="store_true")
-    parser.add_argument("--web-steps", type=int, default=100, help="uploads timed in process")
+    add = parser.add_argument
+    add("--variants", nargs="+", default=list(DEFAULT_VARIANTS), choices=VARIANTS,
+        help="ResNet50's runtime-precision, forced")  # fmt: skip
+    add("--no-bentoml", action="store_true")
+    add("--baseline-checkout", type=Path, default=None,
+        help="another checkout of the project for EfficientNet-Lite0's A/B (made with "
+             "`git worktree add` at --baseline-commit if missing)")  # fmt: skip
+    add("--baseline-commit", default=BASELINE_COMMIT)
+    add("--ab-rounds", type=int, default=2, help="A/B pairs (A B, then B A, …)")
+    add("--web-steps", type=int, default=100, help="uploads timed in process (0: skip)")
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    started = time.monotonic()
     run_name = args.run_name or "runtimes-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     run_dir = args.results_dir / run_name
     run_dir.mkdir(parents=True, exist_ok=True)
+    print(f"Expected duration ≈ {expected_seconds(args) / 60:.0f} min; load average "
+          f"{host.load_average()}", flush=True)  # fmt: skip
     env = system.bench_environment(args.database_url, args.models[0], "bench-media")
-    from mlworker.runtimes import choose
-
-    auto = choose()
     pool = photos.PhotoPool.build(64, seed=7)
-
     results = {
         **host.run_record(run_name),
         "packages": host.package_versions(),
-        "default_variant": auto.variant,
-        "default_reason": auto.reason,
-        "settings": {
-            key: getattr(args, key)
-            for key in (
-                "batch_size",
-                "max_wait_ms",
-                "clients",
-                "seconds",
-                "warmup",
-                "forward_seconds",
-                "single_requests",
-            )
-        },
-        "models": {},
-    }
-    for model in args.models:
-        results["models"][model] = {}
-        for variant in args.variants:
-            results["models"][model][variant] = bench_variant(
-                args, env, model, variant, pool, run_dir
-            )
-            (run_dir / "runtimes.json").write_text(json.dumps(results, indent=2))
-    if not args.no_bentoml and "resnet50" in args.models:
-        results["bentoml"] = bench_bentoml(args, pool, run_dir)
+        "settings": {key: getattr(args, key) for key in (
+            "batch_size", "max_wait_ms", "clients", "seconds", "warmup", "forward_seconds",
+            "single_requests", "ab_rounds")},
+        "rows": [],
+    }  # fmt: skip
+
+    def save() -> None:
+        (run_dir / "runtimes.json").write_text(json.dumps(results, indent=2, default=str))
+
+    if "resnet50" in args.models:
+        for index, variant in enumerate(args.variants):
+            results["rows"].append(bench_resnet_variant(args, env, variant, pool, run_dir))
+            save()
+            if index == 0 and not args.no_bentoml:  # between variants: drift falls on both
+                results["bentoml"] = bentoml_runner.bench_bentoml(args, pool, run_dir)
+                save()
+    if "efficientnet_lite0" in args.models:
+        row, results["ab"] = bench_efficientnet(args, env, pool, run_dir)
+        results["rows"].append(row)
+        save()
     if args.web_steps:
         print(f"Where the web's CPU goes, in process ({args.web_steps} uploads)…", flush=True)
         results["web_steps"] = bench_pipeline.run_web_steps_process(env, uploads=args.web_steps)
     results["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
-    (run_dir / "runtimes.json").write_text(json.dumps(results, indent=2))
-    for target, figure, verdict in verdicts(results):
-        print(f"{target}: {figure} → {verdict}")
+    results["load_average_end"] = list(os.getloadavg())
+    results["minutes"] = (time.monotonic() - started) / 60
+    save()
+    print_verdicts(results)
     if args.doc:
         write_section(results, Path(args.doc))
         print(f"Updated {args.doc}")
-    print(f"Results in {run_dir}")
+    print(f"Results in {run_dir}; took {fmt(results['minutes'], 1)} min")
     return 0
 
 

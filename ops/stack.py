@@ -142,6 +142,8 @@ class StackConfig:
     #: `manage.py` commands run once the database and Redis answer, before the web starts
     #: (the quick start migrates and makes the operator account)
     prepare: list[list[str]] = field(default_factory=list)
+    #: the checkout whose code the processes run (benchmarks compare two; same virtualenv)
+    checkout: Path = BASE_DIR
 
 
 class Stack:
@@ -197,7 +199,7 @@ class Stack:
         try:
             result = subprocess.run(
                 [sys.executable, "manage.py", *arguments],
-                cwd=BASE_DIR,
+                cwd=self.config.checkout,
                 env=self.env,
                 timeout=timeout,
                 check=False,
@@ -211,7 +213,7 @@ class Stack:
         """gunicorn with the project's gunicorn.conf.py; only what differs per run is added."""
         return [
             sys.executable, "-m", "gunicorn", "config.wsgi:application",
-            "--config", str(GUNICORN_CONFIG),
+            "--config", str(self.config.checkout / GUNICORN_CONFIG.name),
             "--bind", f"127.0.0.1:{self.config.web_port}",
             "--workers", str(self.config.web_processes),
             "--threads", str(self.config.web_threads),
@@ -245,7 +247,7 @@ class Stack:
     def _spawn(self, name: str, command: list[str]) -> subprocess.Popen:
         log = open(self.config.log_dir / f"{name}.log", "ab")  # noqa: SIM115 (closed with the process)
         return subprocess.Popen(
-            command, cwd=BASE_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            command, cwd=self.config.checkout, env=self.env, stdout=log, stderr=subprocess.STDOUT
         )
 
     def health(self) -> dict | None:

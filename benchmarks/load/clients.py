@@ -23,6 +23,7 @@ class Outcome:
     status: int  # 0: the connection failed
     queue_seconds: float | None = None  # created → started, from the prediction
     run_seconds: float | None = None  # started → finished (worker: DB, decode, forward, …)
+    model_name: str | None = None  # what answered: model, runtime and precision
 
 
 class Uploader:
@@ -70,6 +71,7 @@ class Uploader:
         if isinstance(answer, dict) and answer.get("started_at"):  # our API's prediction
             outcome.queue_seconds = answer["wait_seconds"]
             outcome.run_seconds = answer["run_seconds"]
+            outcome.model_name = answer.get("model_name")
         return outcome, None
 
     def close(self) -> None:
@@ -118,6 +120,7 @@ class LoadResult:
             "p99_ms": percentile(latencies, 99),
             "queue_p50_ms": percentile(queued, 50),
             "worker_run_p50_ms": percentile(run, 50),
+            "model_names": sorted({o.model_name for o in succeeded if o.model_name}),
             "mean_batch_size": model["images"] / model["forward_passes"]
             if model.get("forward_passes")
             else None,

@@ -22,9 +22,25 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
+#: the CPU flags that decide how fast each precision runs: vector width, int8 dot products
+#: (VNNI), bf16 arithmetic, matrix units
+SIMD_FLAGS = frozenset({
+    "avx2", "avx512f", "avx_vnni", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8",
+    "amx_bf16",
+})  # fmt: skip
+#: int8 dot products in hardware: the targets for int8 are higher where the CPU has them
+VNNI_FLAGS = frozenset({"avx_vnni", "avx512_vnni", "amx_int8"})
+
+
+def simd_flags() -> list[str]:
+    from mlworker.runtimes import cpu_flags
+
+    return sorted(cpu_flags() & SIMD_FLAGS)
+
+
 def host_description() -> dict:
-    """The machine a run measured: CPU (with the bf16 flags that decide the fastest
-    precision), memory, OS, Python, and how busy it was when the run started."""
+    """The machine a run measured: CPU (with the flags that decide the fastest precision),
+    memory, OS, Python, and how busy it was when the run started."""
     import psutil
 
     from mlworker.runtimes import host_bf16_flags
@@ -33,6 +49,8 @@ def host_description() -> dict:
         "cpu_model": cpu_model(),
         "logical_cpus": os.cpu_count(),
         "bf16_flags": ", ".join(sorted(host_bf16_flags())),
+        "simd_flags": simd_flags(),
+        "vnni": bool(VNNI_FLAGS & set(simd_flags())),
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "os": platform.platform(),
         "python": platform.python_version(),
@@ -66,11 +84,11 @@ def command_line() -> str:
     return " ".join([str(interpreter), *program, *sys.argv[1:]])
 
 
-def git_commit() -> str:
+def git_commit(checkout: Path = REPO_ROOT) -> str:
     try:
         return subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
-            cwd=REPO_ROOT,
+            cwd=checkout,
             capture_output=True,
             text=True,
             check=True,

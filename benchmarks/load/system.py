@@ -13,7 +13,12 @@ from urllib.parse import urlparse
 
 from benchmarks.load import REPO_ROOT, WORK_DIR
 from benchmarks.load.sampling import ProcessSampler, postgres_backends_marker
-from benchmarks.load.users import BENCH_ACCOUNTS, forget_earlier_uploads
+from benchmarks.load.users import (
+    BENCH_ACCOUNTS,
+    account_email,
+    account_password,
+    forget_earlier_uploads,
+)
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/loadbench"
 #: a run's model counters so far (forward passes, images, forward seconds)
@@ -148,12 +153,16 @@ def start_stack(
     web_processes: int = 1,
     web_threads: int = 64,
     web_port: int | None = None,
+    checkout: Path = REPO_ROOT,
 ):
-    """gunicorn + one `run_model_worker` (+ embedded Redis), uploads waiting up to 120 s;
-    gunicorn on `web_port`, or a free port."""
+    """gunicorn + one `run_model_worker` (+ embedded Redis) of `checkout`, uploads waiting up
+    to 120 s; gunicorn on `web_port`, or a free port."""
     from ops.stack import Stack, StackConfig, free_port
 
-    forget_earlier_uploads()
+    if checkout == REPO_ROOT:
+        forget_earlier_uploads()
+    else:
+        reset_accounts_in(checkout, env)
     config = StackConfig(
         web_port=web_port or free_port(),
         workers=1,
@@ -164,8 +173,50 @@ def start_stack(
         env={**env, "CLASSIFIER_MODEL": model, "PREDICT_WAIT_SECONDS": "120"},
         log_dir=log_dir,
         ready_timeout=300,
+        checkout=checkout,
     )  # fmt: skip
     return Stack(config).start()
+
+
+# --- another checkout of the project (an A/B against an earlier commit) ----------------------
+
+#: run by the other checkout's `manage.py shell`: its own code creates the benchmark accounts
+#: and forgets their uploads (the same as `users.create_accounts` + `forget_earlier_uploads`)
+_RESET_ACCOUNTS = """
+from accounts import services
+from classifier.models import Prediction
+for email in {emails!r}:
+    try:
+        services.register_user(email=email, name="Load test", password={password!r})
+    except services.EmailAlreadyRegistered:
+        pass
+Prediction.objects.filter(owner__email__in={emails!r}).delete()
+"""
+
+
+def reset_accounts_in(checkout: Path, env: dict[str, str]) -> None:
+    emails = [account_email(index) for index in range(BENCH_ACCOUNTS)]
+    code = _RESET_ACCOUNTS.format(emails=emails, password=account_password())
+    manage(env, "shell", "-c", code, cwd=checkout)
+
+
+def checkout_environment(env: dict[str, str], checkout: Path, name: str) -> dict[str, str]:
+    """`env` for a stack of another checkout, prepared by that checkout's own code: its own
+    database (this one's name + `_name`, migrated), media, static files and model cache."""
+    database_url = f"{env['DATABASE_URL'].rstrip('/')}_{name}"
+    work_dir = WORK_DIR / name
+    env = {
+        **env,
+        "DATABASE_URL": database_url,
+        "MEDIA_ROOT": str(work_dir / "media"),
+        "STATIC_ROOT": str(work_dir / "static"),
+        "MODEL_CACHE_DIR": str(work_dir / "model-cache"),
+    }
+    print(f"Preparing {database_url} with the code of {checkout}…", flush=True)
+    ensure_postgres_database(database_url)
+    manage(env, "migrate", "--noinput", cwd=checkout)
+    manage(env, "collectstatic", "--noinput", cwd=checkout)
+    return env
 
 
 def stack_sampler(stack, this_process: str | None = "load generator") -> ProcessSampler:
