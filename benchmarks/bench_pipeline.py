@@ -73,6 +73,8 @@ def measure_forward(model_key: str, batch_size: int, seconds: float) -> dict:
     one = sampling.time_predict_batch(model, single, seconds / 2, min_runs=30)
     return {
         "model": model.name,
+        #: why this runtime and precision (with `auto`, the accuracy gate's figures)
+        "choice_reason": getattr(getattr(model, "choice", None), "reason", None),
         "batch_size": batch_size,
         "batches_timed": len(full),
         "batch_ms_median": 1000 * statistics.median(full),

@@ -21,7 +21,7 @@ In order (the expected duration is printed first, ~20 minutes with the defaults)
    virtualenv, with its own database, media and model cache);
 4. the web's CPU per step of an upload, in process.
 
-Writes benchmarks/results/<run>/runtimes.json and the "Same-run verdicts" section of
+Writes benchmarks/results/<run>/runtimes.json and the "Runtimes side by side" section of
 docs/BENCHMARK_PIPELINE.md (benchmarks/runtimes_report.py).
 """
 
@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -53,6 +54,14 @@ STARTUP_SECONDS = {"resnet50": 45, "efficientnet_lite0": 20, "bentoml": 45}
 INT8_QUANTIZE_SECONDS = 60  # NNCF on random-weight ResNet50, in every process that runs it
 
 
+STARTED = time.monotonic()
+
+
+def announce(tag: str, what: str) -> None:
+    """A progress line with the minutes since the run started."""
+    print(f"[{tag}] {what} (t+{(time.monotonic() - STARTED) / 60:.1f} min)", flush=True)
+
+
 def variant_env(variant: str) -> dict[str, str]:
     if variant == AUTO:
         return {"INFERENCE_RUNTIME": AUTO, "INFERENCE_PRECISION": AUTO}
@@ -61,7 +70,7 @@ def variant_env(variant: str) -> dict[str, str]:
 
 
 def model_alone(args, env: dict, model: str, tag: str) -> dict:
-    print(f"[{tag}] model alone…", flush=True)
+    announce(tag, "model alone…")
     forward = bench_pipeline.run_forward_process(model, args.batch_size, args.forward_seconds, env)
     print(
         f"[{tag}]     {forward['model']}: {forward['images_per_second']:.1f} img/s at batch "
@@ -74,6 +83,7 @@ def model_alone(args, env: dict, model: str, tag: str) -> dict:
 
 def end_to_end(args, env, model, pool, log_dir, tag, *, single: bool, checkout=load.REPO_ROOT):
     """One stack of `checkout`: --clients at saturation, then (`single`) one client alone."""
+    announce(tag, f"end to end, {args.clients} clients{', then one' if single else ''}…")
     options = argparse.Namespace(**{**vars(args), "single_requests": args.single_requests * single})
     saturated, alone = bench_pipeline.load_runs(
         options, env, model, args.batch_size, log_dir, pool, tag=tag, checkout=checkout
@@ -169,7 +179,7 @@ def expected_seconds(args) -> float:
             start = STARTUP_SECONDS["resnet50"] + INT8_QUANTIZE_SECONDS * variant.endswith("int8")
             total += 2 * start + forward + load_run + single
         if not args.no_bentoml:
-            total += STARTUP_SECONDS["bentoml"] + load_run + single
+            total += STARTUP_SECONDS["bentoml"] + load_run + 2 * bentoml_runner.SINGLE_REQUESTS
     if "efficientnet_lite0" in args.models:
         sides = 2 * args.ab_rounds if args.baseline_checkout else args.ab_rounds
         total += STARTUP_SECONDS["efficientnet_lite0"] + forward + 30  # + the gate's first run
@@ -198,7 +208,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    started = time.monotonic()
+    # A SIGTERM (`timeout`, a stopped job) unwinds like Ctrl-C: every stack started is stopped.
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
     run_name = args.run_name or "runtimes-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     run_dir = args.results_dir / run_name
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -223,6 +234,7 @@ def main(argv=None) -> int:
             results["rows"].append(bench_resnet_variant(args, env, variant, pool, run_dir))
             save()
             if index == 0 and not args.no_bentoml:  # between variants: drift falls on both
+                announce("bentoml", "end to end, then one client…")
                 results["bentoml"] = bentoml_runner.bench_bentoml(args, pool, run_dir)
                 save()
     if "efficientnet_lite0" in args.models:
@@ -234,7 +246,7 @@ def main(argv=None) -> int:
         results["web_steps"] = bench_pipeline.run_web_steps_process(env, uploads=args.web_steps)
     results["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     results["load_average_end"] = list(os.getloadavg())
-    results["minutes"] = (time.monotonic() - started) / 60
+    results["minutes"] = (time.monotonic() - STARTED) / 60
     save()
     print_verdicts(results)
     if args.doc:
