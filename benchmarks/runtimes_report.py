@@ -130,7 +130,7 @@ def baseline_verdict(ab: dict | None) -> list[list[str]]:
     )
     return [[
         f"EfficientNet-Lite0 uploads/s ≥ {LITE0_OVER_BASELINE:g}× commit {ab['commit']} "
-        f"(A/B, {len(rounds)} rounds)",
+        f"(A/B in one run, rounds {' '.join(r['side'] for r in rounds)})",
         f"{mean['A']:.1f} / {mean['B']:.1f} = {ab['ratio']:.2f}×",
         verdict(ab["ratio"] >= LITE0_OVER_BASELINE, why),
     ]]  # fmt: skip

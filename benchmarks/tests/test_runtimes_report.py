@@ -61,7 +61,9 @@ def test_the_section_names_the_run_and_judges_each_target_with_the_reason_of_a_m
     assert "21.0 / 25.0 = 0.84×" in fp32 and "**not met**: the model alone does 30.0 img/s" in fp32
     ratio = lines["e2e ≥ 0.85× the model alone (resnet50 openvino-fp32)"]
     assert "21.0 / 30.0 = 0.70" in ratio and "ms CPU per upload outside the model" in ratio
-    lite = lines["EfficientNet-Lite0 uploads/s ≥ 1.5× commit 217b5a6 (A/B, 4 rounds)"]
+    lite = lines[
+        "EfficientNet-Lite0 uploads/s ≥ 1.5× commit 217b5a6 (A/B in one run, rounds A B B A)"
+    ]
     assert "60.0 / 50.0 = 1.20×" in lite and "ran lite+int8 against lite+fp32" in lite
     single = lines["one client p50 ≤ forward(1) + 15 ms (resnet50 openvino-fp32)"]
     assert "**not met**: 40 ms over the forward pass: queued p50 5 ms" in single
