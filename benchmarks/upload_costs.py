@@ -13,13 +13,13 @@ holds one image) and 16 clients at once (batches fill).
     .venv/bin/python -m benchmarks.upload_costs --uploads 100
 
 CPU per upload outside the forward pass, by who spends it: the web (this process: Django's
-test client and the request), the worker without its forward passes (process CPU around
-each forward pass is subtracted; of that, its Python threads' share apart from the model
-runtime's own thread pools, which keep spinning a little after each pass), PostgreSQL (the CPU of this database's backends, from
-/proc, sampled before the phase and while its clients still hold their connections) and
-Redis (each server's own `used_cpu_*`, the idle worker's share subtracted). The one-client
-phase also gives a lone user's latency (p50, p90 of the POST that waits for the answer)
-beside the worker's forward pass of one image (wall).
+test client and the request), the worker without its forward passes (process CPU around each
+forward pass is subtracted; of that, its Python threads' share apart from the model
+runtime's own thread pools, which keep spinning a little after each pass), PostgreSQL (the
+CPU of this database's backends, from /proc, sampled before the phase and while its clients
+still hold their connections) and Redis (each server's own `used_cpu_*`, the idle worker's
+share subtracted). The one-client phase also gives a lone user's latency (p50, p90 of the
+POST that waits for the answer) beside the worker's forward pass of one image (wall).
 
 SQL is counted by a wrapper on every database connection of both processes (statements by
 verb); rows by PostgreSQL's own pg_stat_database; Redis by each server's INFO commandstats
