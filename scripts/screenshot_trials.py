@@ -157,8 +157,8 @@ def tour(tour, stack, base_dir, admin: dict, demo: dict) -> None:
         say(url, user_headers, upload_and_wait(url, user_headers, photos[own]), digits[own])
 
     page.goto("/admin/training/trainingrun/")
-    page.locator("#result_list a").first.click()
-    page.locator("svg").first.wait_for()
+    page.locator("#result_list tbody a").first.click()
+    page.get_by_text("Confusion matrix").first.wait_for()
     shot(tour, page, "training-result")
     page.goto("/quality/")
     page.locator("#trials").wait_for()
