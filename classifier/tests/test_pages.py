@@ -137,12 +137,17 @@ def test_with_no_worker_live_an_upload_still_queues_and_is_not_answered_from_cac
     assert queue().count == 1
 
 
+#: any prediction id: the login comes first. Fixed, so that pytest-xdist's processes collect
+#: the same test ids.
+SOME_PREDICTION_ID = "5f0c3a9e-2b7d-4c1e-9a6f-0d8e7b4c2a13"
+
+
 @pytest.mark.parametrize(
     "path",
     [
         "/predictions/",
-        f"/predictions/{uuid.uuid4()}/",
-        f"/predictions/{uuid.uuid4()}/image/",
+        f"/predictions/{SOME_PREDICTION_ID}/",
+        f"/predictions/{SOME_PREDICTION_ID}/image/",
     ],
 )
 def test_private_pages_send_anonymous_visitors_to_login(client, path):
