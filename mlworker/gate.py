@@ -180,7 +180,7 @@ def gated_forward(
             choice,
             precision=FP32,
             gated=(),
-            reason=f"{choice.reason}: fp32, since random weights are never gated",
+            reason=f"{choice.reason}; fp32: random weights are never gated",
         )
         return build(fp32), fp32
 
@@ -213,7 +213,7 @@ def gated_forward(
 
 
 def _falls_back(precision: str, result: GateResult, threshold: float) -> str:
-    return f"{precision} falls back: {result.describe()}, below {threshold:.0%}"
+    return f"{precision} falls back: {result.describe()}, below {threshold * 100:g}%"
 
 
 def _keras_reference(network, input_size: tuple[int, int], inputs: np.ndarray) -> np.ndarray:

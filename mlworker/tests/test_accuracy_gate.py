@@ -206,3 +206,26 @@ def test_a_registered_keras_version_is_gated_when_a_worker_validates_it(tmp_path
     kept = next(p for p in tried if verdicts[p].passes(min_top1_agreement()))
     assert version.report["precision"] == kept
     assert f"{kept} passes: {verdicts[kept].describe()}" in version.report["runs_because"]
+
+
+@pytest.mark.slow
+def test_random_weights_are_never_gated_and_auto_runs_them_in_fp32(tmp_path):
+    from mlworker.gate import gated_forward
+
+    network = small_convnet(tmp_path / "random.keras")
+    import keras
+
+    forward, settled = gated_forward(
+        model_key="random",
+        make_network=lambda: keras.saving.load_model(network),
+        weights_digest=None,
+        input_size=(32, 32),
+        choice=choose(OPENVINO, AUTO),
+        threads=thread_plan(num_threads=1, workers_per_host=1),
+        cache_dir=tmp_path / "cache",
+        preprocess=lambda photo: np.zeros((32, 32, 3), np.float32),
+    )
+    assert (settled.runtime, settled.precision) == (OPENVINO, FP32)
+    assert settled.reason.endswith("fp32: random weights are never gated")
+    assert forward(np.zeros((2, 32, 32, 3), np.float32)).shape == (2, 3)
+    assert not (tmp_path / "cache").exists()  # nothing converted to disk, nothing measured
