@@ -182,7 +182,7 @@ def expected_seconds(args) -> float:
             total += STARTUP_SECONDS["bentoml"] + load_run + 2 * bentoml_runner.SINGLE_REQUESTS
     if "efficientnet_lite0" in args.models:
         sides = 2 * args.ab_rounds if args.baseline_checkout else args.ab_rounds
-        total += STARTUP_SECONDS["efficientnet_lite0"] + forward + 30  # + the gate's first run
+        total += STARTUP_SECONDS["efficientnet_lite0"] + forward + 90  # + the gate's first run
         total += sides * (STARTUP_SECONDS["efficientnet_lite0"] + load_run) + 2 * single
         total += 60 * bool(args.baseline_checkout)  # its database and model cache
     return total + (args.web_steps * 0.3 if args.web_steps else 0)
