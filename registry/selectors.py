@@ -55,9 +55,28 @@ class Candidate:
         return self.trial == spec.CANARY and spec.in_share(spec.CANARY, user_id, self.share)
 
 
-_lock = threading.Lock()
-_cached: tuple[float, LiveVersion | None] | None = None
-_cached_candidate: tuple[float, Candidate | None] | None = None
+class _RecentRead:
+    """A read kept for MODEL_LIVE_CHECK_SECONDS in this process, so an upload costs no query;
+    `forget` makes the next call read again (a change made in this process is seen at once)."""
+
+    def __init__(self, read):
+        self._read = read
+        self._lock = threading.Lock()
+        self._kept: tuple[float, object] | None = None
+
+    def __call__(self):
+        now = time.monotonic()
+        kept = self._kept
+        if kept is not None and now - kept[0] < settings.MODEL_LIVE_CHECK_SECONDS:
+            return kept[1]
+        value = self._read()
+        with self._lock:
+            self._kept = (now, value)
+        return value
+
+    def forget(self) -> None:
+        with self._lock:
+            self._kept = None
 
 
 def live_version_in_database() -> LiveVersion | None:
@@ -69,26 +88,6 @@ def live_version_in_database() -> LiveVersion | None:
     return LiveVersion(*row) if row else None
 
 
-def live_version() -> LiveVersion | None:
-    """The live version, or None: then workers serve their configured built-in model."""
-    global _cached
-    now = time.monotonic()
-    cached = _cached
-    if cached is not None and now - cached[0] < settings.MODEL_LIVE_CHECK_SECONDS:
-        return cached[1]
-    live = live_version_in_database()
-    with _lock:
-        _cached = (now, live)
-    return live
-
-
-def forget_live_version() -> None:
-    global _cached, _cached_candidate
-    with _lock:
-        _cached = None
-        _cached_candidate = None
-
-
 def candidate_in_database() -> Candidate | None:
     row = (
         ModelVersion.objects.exclude(trial="")
@@ -98,17 +97,23 @@ def candidate_in_database() -> Candidate | None:
     return Candidate(*row) if row else None
 
 
+_recent_live = _RecentRead(live_version_in_database)
+_recent_candidate = _RecentRead(candidate_in_database)
+
+
+def live_version() -> LiveVersion | None:
+    """The live version, or None: then workers serve their configured built-in model."""
+    return _recent_live()
+
+
 def candidate() -> Candidate | None:
     """The version on trial, if any; re-read at most every MODEL_LIVE_CHECK_SECONDS."""
-    global _cached_candidate
-    now = time.monotonic()
-    cached = _cached_candidate
-    if cached is not None and now - cached[0] < settings.MODEL_LIVE_CHECK_SECONDS:
-        return cached[1]
-    found = candidate_in_database()
-    with _lock:
-        _cached_candidate = (now, found)
-    return found
+    return _recent_candidate()
+
+
+def forget_live_version() -> None:
+    _recent_live.forget()
+    _recent_candidate.forget()
 
 
 def version_for_upload(*, user_id: int) -> int | None:
