@@ -38,6 +38,7 @@ class Command(BaseCommand):
                 "or leave it empty and create the account with createsuperuser."
             ) from None
         if created:
-            self.stdout.write(f"Created superuser {user.email} (the password is ADMIN_PASSWORD)")
+            where = settings.ADMIN_PASSWORD_FILE or "ADMIN_PASSWORD"
+            self.stdout.write(f"Created superuser {user.email} (the password is in {where})")
         else:
             self.stdout.write(f"Superuser {user.email} already exists (password unchanged)")
