@@ -17,7 +17,9 @@ from registry.models import ModelVersion
 from training import selectors, services
 from training.models import TrainingRun
 
-pytestmark = pytest.mark.django_db
+# The built-in versions' rows, which a transactional test that ran earlier in this process
+# may have flushed (conftest.builtin_versions makes them again).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("builtin_versions")]
 
 DIGITS = [str(d) for d in range(10)]
 
