@@ -11,12 +11,13 @@ from pathlib import Path
 import django_rq
 import numpy as np
 import pytest
-from django.conf import global_settings, settings
-from django.contrib.auth.hashers import PBKDF2PasswordHasher
+from django.conf import settings
 from django.test import override_settings
 from PIL import Image
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
+
+from testing.passwords import QUICK_PASSWORD_HASHERS
 
 # --- The two tiers --------------------------------------------------------------------------
 # The fast tier (`scripts/test.sh --fast`, i.e. `-m "not slow"`) needs PostgreSQL and Redis
@@ -52,7 +53,7 @@ def pytest_collection_modifyitems(items):
         if used & (SLOW_FIXTURES | BROWSER_FIXTURES) or item.get_closest_marker("browser"):
             item.add_marker(pytest.mark.slow)
     if os.environ.get("PYTEST_XDIST_WORKER"):
-        # Under `-n 2 --dist loadfile --no-loadscope-reorder` (scripts/test.sh) files are
+        # Under `scripts/test.sh -n 2 --dist loadfile --no-loadscope-reorder` files are
         # handed out in this order: the files with slow tests first, so the two processes end
         # on short files instead of one waiting for the other's minutes-long file.
         slow_files = {item.path for item in items if item.get_closest_marker("slow")}
@@ -129,22 +130,10 @@ def fast_password_hashing(settings) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-class QuickPBKDF2PasswordHasher(PBKDF2PasswordHasher):
-    """Django's PBKDF2 at 1,000 iterations instead of a million: hashing the password of
-    every user a test makes was a large share of the fast tier's time. The same algorithm
-    name, and PBKDF2 reads the count from the hash, so a server process a test starts (the
-    default hashers) still accepts these passwords (and upgrades them at its first login)."""
-
-    iterations = 1_000
-
-
 @pytest.fixture(scope="session", autouse=True)
 def quick_password_hashing():
-    hashers = ["conftest.QuickPBKDF2PasswordHasher"]
-    hashers += [
-        path for path in global_settings.PASSWORD_HASHERS if "PBKDF2PasswordHasher" not in path
-    ]
-    with override_settings(PASSWORD_HASHERS=hashers):
+    """PBKDF2 at 1,000 iterations here and in every server a test starts (testing/settings.py)."""
+    with override_settings(PASSWORD_HASHERS=QUICK_PASSWORD_HASHERS):
         yield
 
 
@@ -290,6 +279,8 @@ def subprocess_env(**overrides) -> dict[str, str]:
     credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
     database_url = f"postgres://{credentials}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
     return {
+        # the product's settings, with the suite's quick password hashing
+        "DJANGO_SETTINGS_MODULE": "testing.settings",
         "DATABASE_URL": database_url,
         "REDIS_URL": settings.REDIS_URL,
         "CACHE_REDIS_URL": settings.CACHE_REDIS_URL,
