@@ -11,7 +11,9 @@ from django.test.utils import CaptureQueriesContext
 from classifier.models import Prediction
 from conftest import distinct_photo, photo_bytes
 
-pytestmark = pytest.mark.django_db
+# An empty MEDIA_ROOT of the test's own: bytes the store already holds (another test's
+# upload of the same photo, earlier in this process) cost the result-cache lookup.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 
 
 @pytest.fixture(autouse=True)
