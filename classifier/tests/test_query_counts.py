@@ -17,12 +17,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 
 
 @pytest.fixture(autouse=True)
-def fresh_store(private_media):
-    """New bytes skip the result-cache query, and bytes an earlier test stored are not new:
-    each test here starts with an empty store so its counts do not depend on the order."""
-
-
-@pytest.fixture(autouse=True)
 def live_version_read_once(settings):
     """The registry's live version is read once per MODEL_LIVE_CHECK_SECONDS per process, not
     per upload (registry/tests/test_registration.py counts that read); a slow in-process worker
