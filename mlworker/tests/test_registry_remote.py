@@ -76,9 +76,11 @@ def test_a_worker_on_another_host_fetches_validates_and_serves_a_new_version(
         services.promote_version(version=version)
         body = answered_by(stack, live_auth_headers(stack, user), version, "blue", timeout=60)
         assert body["label"] == "blue" and body["model_name"].startswith("colors v1")
-        # Its runtime is its own choice (auto: OpenVINO here), checked against Keras.
-        if version.report["runtime"] != "tensorflow":
-            assert version.report["agrees_with_keras"].endswith("= keras on 6 samples")
+        # Its runtime is its own choice (auto: OpenVINO here); converted to fp32, it is
+        # checked against Keras (int8 or bf16 stand on the accuracy gate's verdict).
+        report = version.report
+        if report["runtime"] != "tensorflow" and report["precision"] == "fp32":
+            assert report["agrees_with_keras"].endswith("= keras on 6 samples")
     finally:
         stop_process(worker)
     # The worker fetched the file into its own cache, checked by digest; the web kept nothing.
