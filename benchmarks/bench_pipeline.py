@@ -173,7 +173,10 @@ def run_web_steps_process(env: dict, uploads: int) -> dict:
 
     redis = EmbeddedRedis().start()
     try:
-        env = {**env, "REDIS_URL": redis.url, "PREDICT_WAIT_SECONDS": "0"}
+        # No worker drains the queue here: the one account's uploads all stay queued.
+        room = str(uploads + 100)
+        env = {**env, "REDIS_URL": redis.url, "PREDICT_WAIT_SECONDS": "0",
+               "MAX_QUEUED_PER_USER": room, "MAX_QUEUE_DEPTH": room}  # fmt: skip
         options = ("--web-steps-only", "--single-requests", str(uploads))
         return json_subprocess("web step measurement", env, *options)
     finally:
