@@ -67,3 +67,45 @@ def test_compose_builds_each_service_from_its_target():
     services = yaml.safe_load((BASE_DIR / "docker-compose.yml").read_text())["services"]
     assert services["web"]["build"]["target"] == "web"
     assert services["worker"]["build"]["target"] == "worker"
+
+
+def imported_distributions(folder: Path) -> dict[str, str]:
+    """distribution → a module of `folder` (tests left out) that imports it, at any depth of
+    the code (imports inside functions count: they run in production too)."""
+    import ast
+    import sys
+    from importlib.metadata import packages_distributions
+
+    providers = packages_distributions()
+    found: dict[str, str] = {}
+    for path in folder.rglob("*.py"):
+        if "tests" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module]
+            else:
+                continue
+            for module in modules:
+                top = module.split(".")[0]
+                if top in sys.stdlib_module_names or (BASE_DIR / top).is_dir():
+                    continue
+                for distribution in providers.get(top, [top]):
+                    found.setdefault(distribution.lower(), str(path.relative_to(BASE_DIR)))
+    return found
+
+
+def test_the_worker_image_installs_every_package_the_worker_imports():
+    """The accuracy gate's photos come from scikit-image and scikit-learn: a worker image
+    without them fails at its first start (seen in the compose smoke test)."""
+    worker = requirement_names(BASE_DIR / "requirements" / "worker.txt")
+    # Installed by the packages that are pinned, not imported under their own name.
+    worker |= {"tensorflow", "tf-keras", "keras", "tensorboard", "tf_keras"}
+    missing = {
+        distribution: module
+        for distribution, module in imported_distributions(BASE_DIR / "mlworker").items()
+        if distribution.replace("_", "-") not in {name.replace("_", "-") for name in worker}
+    }
+    assert not missing, f"imported by the worker, not in requirements/worker.txt: {missing}"
