@@ -36,7 +36,7 @@ from mlworker.inference import (
 from mlworker.models.base import ImageClassifier
 from mlworker.registry_loader import current_context, load_version, version_spec
 from registry import spec
-from registry.selectors import Candidate, candidate_in_database
+from registry.selectors import Candidate, candidate
 
 logger = logging.getLogger(__name__)
 
@@ -58,18 +58,13 @@ class CandidateModel:
     """The candidate on trial and its loaded model (one at most), re-read between batches."""
 
     def __init__(self) -> None:
-        self._checked = float("-inf")
-        self.candidate: Candidate | None = None
         self.model: ImageClassifier | None = None
         #: version id → when loading it last failed (not tried again for a recheck period)
         self._failed: dict[int, float] = {}
 
     def current(self) -> tuple[Candidate, ImageClassifier] | None:
         now = time.monotonic()
-        if now - self._checked >= settings.MODEL_LIVE_CHECK_SECONDS:
-            self._checked = now
-            self.candidate = candidate_in_database()
-        wanted = self.candidate
+        wanted = candidate()  # re-read at most every MODEL_LIVE_CHECK_SECONDS
         if wanted is None or wanted.share <= 0:
             self.model = None  # a trial ended: free its memory
             return None
