@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from django.conf import settings
 from django.test import override_settings
+from django.utils import translation
 from PIL import Image
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
@@ -114,6 +115,19 @@ def clean_redis():
     connection.flushdb()
     _clear_cache()
     forget_live_version()
+
+
+@pytest.fixture(autouse=True)
+def default_language():
+    """Each test starts in the site's default language.
+
+    LocaleMiddleware activates a request's language for the whole thread and nothing switches
+    it back, so a test that asked for Spanish would otherwise leave every later test in the same
+    process speaking Spanish.
+    """
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 @pytest.fixture
