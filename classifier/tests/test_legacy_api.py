@@ -12,7 +12,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from rest_framework.test import APIClient
 
 from classifier import services
+from classifier.imaging import validate_image_bytes
 from classifier.models import Prediction
+from classifier.storage import store_image
 from conftest import TEST_MODEL_NAME, photo_bytes
 from mlworker import lifecycle
 
@@ -32,10 +34,12 @@ def queue():
 
 
 def earlier_answer(owner, content: bytes, label: str, score: float) -> Prediction:
-    """A finished prediction of the same bytes, so the upload is answered from the cache."""
+    """A finished prediction of the same bytes, so the upload is answered from the cache. Its
+    image is stored, as an answered prediction's is (the cache is looked up only for bytes the
+    store already holds)."""
     return Prediction.objects.create(
         owner=owner,
-        image="images/earlier.jpg",
+        image=store_image(validate_image_bytes(content)),
         image_sha256=hashlib.sha256(content).hexdigest(),
         model_name=TEST_MODEL_NAME,
         status=Prediction.Status.DONE,

@@ -4,6 +4,7 @@ CI also runs deploy/chart_check.py (scripts/check_chart.sh); these tests keep th
 chart and the app must agree on from drifting apart.
 """
 
+import copy
 import http.client
 import http.server
 import json
@@ -113,6 +114,8 @@ def test_every_object_is_valid_for_kubernetes_and_keda(default_objects, full_obj
 
 
 def test_the_check_finds_an_unknown_field_and_a_bad_scaler_setting(default_objects):
+    # A copy: the rendered objects are shared by the module's other tests.
+    default_objects = copy.deepcopy(default_objects)
     web = one(default_objects, "Deployment", "-web")
     web["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] = {"exec": {}}
     scaled = one(default_objects, "ScaledObject")
