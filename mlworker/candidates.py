@@ -9,9 +9,10 @@ else is answered by the live model, as before; a batch still costs one forward p
 model.
 
 The candidate is read from the database at most every MODEL_LIVE_CHECK_SECONDS and loaded
-once, by the first batch that needs it (that batch waits for the load). While it cannot be
-loaded, canary uploads are answered by the live version (and recorded as such) and shadow
-answers are skipped, so users never wait on a trial.
+once: by an idle worker as soon as it sees it (`load_candidate`), else by the first batch
+that needs it (that batch waits for the load). While it cannot be loaded, canary uploads are
+answered by the live version (and recorded as such) and shadow answers are skipped, so users
+never wait on a trial.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 from django.conf import settings
+from django.db import DatabaseError
 
 from classifier.imaging import InvalidImage
 from classifier.models import Prediction, ShadowAnswer
@@ -90,6 +92,16 @@ class CandidateModel:
 
 
 _candidate_model = CandidateModel()
+
+
+def load_candidate() -> None:
+    """Load a newly set candidate while nothing waits (an idle worker calls this), so the
+    first upload routed to it is not the one that waits for the load. A database it cannot
+    read now is read again at the next idle moment or batch."""
+    try:
+        _candidate_model.current()
+    except DatabaseError as error:
+        logger.warning("candidate not read: %s", error)
 
 
 def chosen_for_candidate(candidate: Candidate, prediction_ids: list[str]) -> list[str]:

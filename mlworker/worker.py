@@ -44,6 +44,7 @@ from mlworker.batch import (
     record_metrics,
     warm_up,
 )
+from mlworker.candidates import load_candidate
 from mlworker.inference import BatchOutcome
 from mlworker.models.base import ImageClassifier
 from mlworker.recovery import sweep_lost_predictions
@@ -160,6 +161,9 @@ class BatchWorker(BatchRQWorker):
                             if burst:
                                 break
                             self.follow_live_version()  # idle: load a new live version now
+                            if self.registry_models is not None:
+                                drop_broken_database_connections()
+                                load_candidate()  # and a new candidate on trial
                             continue
                         drop_broken_database_connections()
                         in_hand = self.prepare_batch(batch)

@@ -12,6 +12,7 @@ import requests
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rq.suspension import resume, suspend
 
+from classifier.models import Prediction
 from conftest import live_auth_headers, live_upload
 from mlworker.tests.tiny_models import COLORS, color_model, labels_file, solid_photo
 from ops.stack import wait_until
@@ -166,3 +167,31 @@ def test_roll_back_serves_the_previous_version_without_a_restart_and_queued_jobs
     assert (done["model_version"], done["label"]) == (first.pk, "blue")
     assert answered_by(stack, headers, first, "green")["label"] == "green"
     assert stack.workers[0].pid == worker_pid and stack.workers[0].poll() is None
+
+
+def test_an_idle_worker_loads_a_new_canary_before_the_first_upload_needs_it(
+    live_stack, user, tmp_path
+):
+    stack = live_stack(
+        workers=1, MODEL_CACHE_DIR=str(tmp_path / "worker-cache"), PREDICT_WAIT_SECONDS="0"
+    )
+    live = register(tmp_path, "colors", COLORS)
+    candidate = register(tmp_path, "colors", FRENCH, logits=True)
+    live, candidate = wait_for_state(live, "ready"), wait_for_state(candidate, "ready")
+    services.promote_version(version=live)
+    services.start_trial(version=candidate, trial="canary", share=100)
+
+    worker_log = tmp_path / "logs" / "worker1.log"
+    wait_until(
+        lambda: (
+            f"loaded candidate colors v{candidate.version} (canary)"
+            in worker_log.read_text(errors="replace")
+        ),
+        timeout=60,
+        interval=0.2,
+        what="the idle worker to load the candidate",
+    )
+    assert not Prediction.objects.exists()  # loaded with no upload waiting for it
+
+    headers = live_auth_headers(stack, user)
+    assert answered_by(stack, headers, candidate, "green")["label"] == "vert"
