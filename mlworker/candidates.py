@@ -94,6 +94,13 @@ class CandidateModel:
 _candidate_model = CandidateModel()
 
 
+def loaded_candidate(version_id: int) -> ImageClassifier | None:
+    """The candidate's model, when it is `version_id` and loaded: a promoted candidate goes
+    live in this worker without being loaded again (`RegistryModels.already_loaded`)."""
+    model = _candidate_model.model
+    return model if model is not None and model.version_id == version_id else None
+
+
 def load_candidate() -> None:
     """Load a newly set candidate while nothing waits (an idle worker calls this), so the
     first upload routed to it is not the one that waits for the load. A database it cannot

@@ -7,7 +7,8 @@ batch": between batches, at most every MODEL_LIVE_CHECK_SECONDS, it reads the li
 version's id from the queue's Redis (`registry.spec.LIVE_VERSION_KEY`, written by every
 promotion), and the database every MODEL_LIVE_RECHECK_SECONDS or when the key is missing.
 A newly live version is loaded and warmed up in a thread while the current one keeps
-answering, and answers from the first batch after; at most `keep` models stay loaded (the
+answering, and answers from the first batch after (a promoted candidate this worker already
+runs for its trial is taken as it is, from the next batch); at most `keep` models stay loaded (the
 live one and the one before it, so a roll back is instant).
 """
 
@@ -130,9 +131,12 @@ class RegistryModels:
         connection: Redis,
         context: RuntimeContext,
         warm_up: Callable[[ImageClassifier], None] = lambda model: None,
+        already_loaded: Callable[[int], ImageClassifier | None] = lambda version_id: None,
         keep: int = 2,
     ) -> None:
         self.build_fallback = build_fallback
+        #: a version this worker holds elsewhere (the candidate on trial): taken as it is
+        self.already_loaded = already_loaded
         self.loaded: OrderedDict[int | None, ImageClassifier] = OrderedDict({None: fallback})
         self.connection = connection
         self.context = context
@@ -161,6 +165,8 @@ class RegistryModels:
                 self._wanted = self._read_live_id(now)
             wanted = self._wanted
             if wanted != self.live_id:
+                if wanted is not None and wanted not in self.loaded:
+                    self._adopt(wanted)
                 if wanted in self.loaded:
                     self._activate(wanted)
                 else:
@@ -192,6 +198,22 @@ class RegistryModels:
         text = value.decode() if isinstance(value, bytes) else str(value)
         return None if text == spec.NO_LIVE_VERSION else int(text)
 
+    def _adopt(self, wanted: int) -> None:
+        """A promoted candidate is already loaded here: it serves from the next batch, with
+        no second load and no second copy in memory."""
+        model = self.already_loaded(wanted)
+        if model is None:
+            return
+        self._make_room()
+        self.loaded[wanted] = model
+        logger.warning("model version %s (%s) goes live as its trial loaded it", wanted, model.name)
+
+    def _make_room(self) -> None:
+        """Room for one more: the live model stays, the others go (oldest first)."""
+        while len(self.loaded) > max(self.keep - 1, 1):
+            evicted = next(key for key in self.loaded if key != self.live_id)
+            logger.info("unloaded model %s (%s)", evicted, self.loaded.pop(evicted).name)
+
     def _start_loading(self, wanted: int | None, now: float) -> None:
         failed_at = self._failed.get(wanted)
         recently_failed = (
@@ -199,10 +221,7 @@ class RegistryModels:
         )
         if self._loading is not None or recently_failed:
             return
-        # Room first: the live model, the one being loaded, nothing else.
-        while len(self.loaded) > max(self.keep - 1, 1):
-            evicted = next(key for key in self.loaded if key != self.live_id)
-            logger.info("unloaded model %s (%s)", evicted, self.loaded.pop(evicted).name)
+        self._make_room()  # the live model, the one being loaded, nothing else
         self._loading = threading.Thread(
             target=self._load, args=(wanted,), name="load-model-version", daemon=True
         )

@@ -12,6 +12,7 @@ import requests
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rq.suspension import resume, suspend
 
+from classifier import queueing
 from classifier.models import Prediction
 from conftest import live_auth_headers, live_upload
 from mlworker.tests.tiny_models import COLORS, color_model, labels_file, solid_photo
@@ -169,8 +170,8 @@ def test_roll_back_serves_the_previous_version_without_a_restart_and_queued_jobs
     assert stack.workers[0].pid == worker_pid and stack.workers[0].poll() is None
 
 
-def test_an_idle_worker_loads_a_new_canary_before_the_first_upload_needs_it(
-    live_stack, user, tmp_path
+def test_an_idle_worker_loads_a_new_canary_at_once_and_promoting_it_needs_no_second_load(
+    live_stack, user, tmp_path, clean_redis
 ):
     stack = live_stack(
         workers=1, MODEL_CACHE_DIR=str(tmp_path / "worker-cache"), PREDICT_WAIT_SECONDS="0"
@@ -195,3 +196,19 @@ def test_an_idle_worker_loads_a_new_canary_before_the_first_upload_needs_it(
 
     headers = live_auth_headers(stack, user)
     assert answered_by(stack, headers, candidate, "green")["label"] == "vert"
+
+    services.promote_version(version=candidate)
+    wait_until(
+        lambda: (
+            [name.split("+")[0] for name in queueing.live_model_names(clean_redis)]
+            == [f"colors v{candidate.version}"]
+        ),
+        timeout=30,
+        interval=0.2,
+        what="the worker to run the promoted candidate",
+    )
+    log = worker_log.read_text(errors="replace")
+    assert f"model version {candidate.pk} (colors v{candidate.version}" in log
+    assert "goes live as its trial loaded it" in log
+    assert f"loaded model version {candidate.pk} " not in log  # not loaded a second time
+    assert answered_by(stack, headers, candidate, "blue")["label"] == "bleu"

@@ -87,6 +87,7 @@ class Command(BaseCommand):
 
 def follow_live_version(model, model_key, choice, threads, connection, batch_size):
     """The registry hook: between batches the worker switches to the live version."""
+    from mlworker.candidates import loaded_candidate
     from mlworker.models.backends import default_cache_dir
     from mlworker.registry_loader import RegistryModels, RuntimeContext, use_context
     from mlworker.worker import warm_up
@@ -99,4 +100,5 @@ def follow_live_version(model, model_key, choice, threads, connection, batch_siz
         connection=connection,
         context=context,
         warm_up=lambda loaded: warm_up(loaded, sorted({1, batch_size})),
+        already_loaded=loaded_candidate,
     )
