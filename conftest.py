@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import subprocess
-from pathlib import Path
 
 import django_rq
-import numpy as np
 import pytest
 from django.conf import settings
 from django.test import override_settings
 from django.utils import translation
-from PIL import Image
-from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
 
+from testing.clients import jwt_client
+from testing.live_stack import TEST_MODEL_NAME, TEST_PASSWORD, start_stack, subprocess_env
 from testing.passwords import QUICK_PASSWORD_HASHERS
 
 # --- The two tiers --------------------------------------------------------------------------
@@ -153,7 +149,7 @@ def quick_password_hashing():
 
 @pytest.fixture
 def make_user(db, django_user_model):
-    def make(email="alice@example.com", password="correct-horse-42", **extra):
+    def make(email="alice@example.com", password=TEST_PASSWORD, **extra):
         return django_user_model.objects.create_user(
             email=email, password=password, name=extra.pop("name", email.split("@")[0]), **extra
         )
@@ -192,50 +188,9 @@ def other_user(make_user):
     return make_user(email="mallory@example.com")
 
 
-def jwt_client(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
-    return client
-
-
 @pytest.fixture
 def api_client(user):
     return jwt_client(user)
-
-
-def photo_bytes(
-    name: str = "chelsea", fmt: str = "JPEG", size: tuple[int, int] | None = None, **save
-):
-    """A real photo from scikit-image / scikit-learn, encoded as `fmt`."""
-    if name in ("china", "flower"):
-        from sklearn.datasets import load_sample_image
-
-        pixels = load_sample_image(f"{name}.jpg")
-    else:
-        from skimage import data
-
-        pixels = getattr(data, name)()
-    image = Image.fromarray(np.asarray(pixels))
-    if size:
-        image = image.resize(size)
-    if fmt == "JPEG" and image.mode not in ("RGB", "L", "CMYK"):
-        image = image.convert("RGB")
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **save)
-    return buffer.getvalue()
-
-
-def distinct_photo(seed: int, name: str = "chelsea") -> bytes:
-    """A photo whose bytes differ per seed (a random crop), so the result cache never answers."""
-    from skimage import data
-
-    pixels = np.asarray(getattr(data, name)())
-    rng = np.random.default_rng(seed)
-    top, left = rng.integers(0, 40, size=2)
-    crop = Image.fromarray(pixels[top : top + 260, left : left + 360])
-    buffer = io.BytesIO()
-    crop.save(buffer, format="JPEG", quality=90)
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="session")
@@ -265,10 +220,6 @@ def run_worker(resnet_random):
     return run
 
 
-#: the name the suite's workers publish and record (ResNet50, random weights, TensorFlow)
-TEST_MODEL_NAME = "resnet50 (random weights)"
-
-
 @pytest.fixture
 def live_model(clean_redis):
     """A live worker's model as the web sees it (`classifier.queueing`), as a running
@@ -281,49 +232,6 @@ def live_model(clean_redis):
         return name
 
     return publish
-
-
-def subprocess_env(**overrides) -> dict[str, str]:
-    """Environment for a server or worker process that must share this test run's database,
-    Redis and media folder."""
-    from django.db import connection
-
-    db = connection.settings_dict
-    host = db["HOST"] or "127.0.0.1"
-    credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    database_url = f"postgres://{credentials}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
-    return {
-        # the product's settings, with the suite's quick password hashing
-        "DJANGO_SETTINGS_MODULE": "testing.settings",
-        "DATABASE_URL": database_url,
-        "REDIS_URL": settings.REDIS_URL,
-        "CACHE_REDIS_URL": settings.CACHE_REDIS_URL,
-        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-        "DEBUG": "1",
-        "RESNET50_WEIGHTS": "random",
-        "CLASSIFIER_MODEL": "resnet50",
-        "WORKER_HEARTBEAT_SECONDS": "2",
-        "TF_INTRA_OP_THREADS": "1",
-        "TF_INTER_OP_THREADS": "1",
-        **overrides,
-    }
-
-
-def start_stack(log_dir: Path, workers: int = 1, worker_args=None, web_processes: int = 1, **env):
-    """gunicorn (8 threads) + `workers` model workers on this run's database and Redis."""
-    from ops.stack import Stack, StackConfig, free_port
-
-    config = StackConfig(
-        web_port=free_port(),
-        workers=workers,
-        worker_args=worker_args or [],
-        web_processes=web_processes,
-        web_threads=8,
-        env=subprocess_env(**env),
-        log_dir=log_dir,
-        ready_timeout=120,
-    )
-    return Stack(config).start()
 
 
 @pytest.fixture
@@ -387,35 +295,6 @@ def shared_stack(_workerless_stacks):
     yield start
     for stack in module_stacks.values():
         stack.stop()
-
-
-# --- Talking to a live stack over HTTP ------------------------------------------------------
-TEST_PASSWORD = "correct-horse-42"  # make_user's default
-
-
-def live_auth_headers(stack, user, password: str = TEST_PASSWORD) -> dict:
-    """A Bearer header for `user`, obtained from the running server's token endpoint."""
-    import requests
-
-    response = requests.post(
-        f"{stack.url}/api/auth/token/",
-        json={"email": user.email, "password": password},
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access']}"}
-
-
-def live_upload(stack, headers, content: bytes, name: str = "photo.jpg", timeout: float = 60):
-    """POST an image to the running server's /api/predictions/ as an API client would."""
-    import requests
-
-    return requests.post(
-        f"{stack.url}/api/predictions/",
-        headers=headers,
-        files={"image": (name, content)},
-        timeout=timeout,
-    )
 
 
 # --- A real S3 server (SeaweedFS) ------------------------------------------------------------

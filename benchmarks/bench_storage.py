@@ -44,7 +44,7 @@ def main(argv=None) -> int:
     from django.test.utils import setup_databases, setup_test_environment, teardown_databases
     from rest_framework.test import APIClient
 
-    from conftest import distinct_photo, photo_bytes
+    from testing.photos import distinct_photo, photo_bytes
     from testing.seaweedfs import SeaweedS3
 
     setup_test_environment()

@@ -256,7 +256,8 @@ def measure(args, cleanup: contextlib.ExitStack) -> None:
     from rest_framework.test import APIClient
 
     from classifier.steps import recording_steps
-    from conftest import distinct_photo, subprocess_env
+    from testing.live_stack import subprocess_env
+    from testing.photos import distinct_photo
 
     setup_test_environment()
     databases = setup_databases(verbosity=0, interactive=False)

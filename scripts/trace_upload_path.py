@@ -13,7 +13,7 @@ from pathlib import Path
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from conftest import distinct_photo
+from testing.photos import distinct_photo
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = ("accounts", "classifier", "feedback", "quality", "mlworker", "ops", "monitoring", "config")

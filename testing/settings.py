@@ -1,4 +1,4 @@
-"""Settings of the servers and workers the test suite starts (`conftest.subprocess_env`):
+"""Settings of the servers and workers the test suite starts (`testing.live_stack.subprocess_env`):
 the product's (config/settings.py, read from the same environment), with passwords hashed
 at the suite's iteration count (`testing.passwords`)."""
 

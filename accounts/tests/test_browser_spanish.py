@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from classifier.models import Prediction
 from classifier.tests.test_browser import open_page, outside_playwright  # noqa: F401 (fixture)
-from conftest import photo_bytes
+from testing.photos import photo_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

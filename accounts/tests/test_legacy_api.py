@@ -4,8 +4,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
-from conftest import jwt_client
 from loadtests.legacy_client import old_login_form
+from testing.clients import jwt_client
 
 pytestmark = pytest.mark.django_db
 

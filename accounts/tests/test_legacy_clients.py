@@ -18,9 +18,9 @@ import requests
 
 from accounts.tests.test_hosts import quick_start_allowed_hosts
 from classifier.models import Prediction
-from conftest import distinct_photo, photo_bytes
 from feedback.models import Feedback
 from loadtests.legacy_client import OLD_LOGIN_HEADERS, old_login_form
+from testing.photos import distinct_photo, photo_bytes
 
 pytestmark = [pytest.mark.slow]
 

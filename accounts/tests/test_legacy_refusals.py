@@ -15,7 +15,7 @@ from accounts.tests.test_legacy_clients import (
     old_ui_login,
     old_ui_predict,
 )
-from conftest import photo_bytes
+from testing.photos import photo_bytes
 
 pytestmark = [pytest.mark.slow]
 

@@ -20,7 +20,7 @@ from django.test import Client
 from accounts import login_guard
 from classifier.models import Prediction
 from classifier.tests.reliability_doc import check_section
-from conftest import distinct_photo
+from testing.photos import distinct_photo
 
 PASSWORD = "correct-horse-42"
 
@@ -76,7 +76,7 @@ def test_40_parallel_registrations_from_one_address_get_exactly_20(
 def test_30_parallel_api_uploads_at_5_a_minute_store_exactly_5(live_stack, django_user_model):
     """Was: 19 accepted. On gunicorn with two processes, as deployed: the requests are
     counted by different processes at the same moment."""
-    from conftest import live_auth_headers, live_upload
+    from testing.live_stack import live_auth_headers, live_upload
 
     erin = django_user_model.objects.create_user(
         email="erin@example.com", name="erin", password=PASSWORD

@@ -14,7 +14,8 @@ import pytest
 from django.test import Client
 
 from classifier.tests.reliability_doc import check_section
-from conftest import TEST_PASSWORD, jwt_client
+from testing.clients import jwt_client
+from testing.live_stack import TEST_PASSWORD
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
 

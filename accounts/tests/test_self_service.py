@@ -13,9 +13,11 @@ from accounts import mailer
 from accounts.tests.test_pages import inner_text, logged_in_user
 from classifier.models import Prediction
 from classifier.tests.test_deleting import finished_prediction
-from conftest import TEST_PASSWORD, distinct_photo, jwt_client
 from feedback.models import Feedback
 from feedback.services import give_feedback
+from testing.clients import jwt_client
+from testing.live_stack import TEST_PASSWORD
+from testing.photos import distinct_photo
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 

@@ -22,7 +22,7 @@ from classifier.imaging import validate_image_bytes
 from classifier.models import Prediction
 from classifier.services import store_image
 from classifier.tests.reliability_doc import check_section
-from conftest import photo_bytes
+from testing.photos import photo_bytes
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 PRODUCTION = {

@@ -18,7 +18,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from classifier.tests.reliability_doc import check_section
-from conftest import jwt_client, photo_bytes
+from testing.clients import jwt_client
+from testing.photos import photo_bytes
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
 

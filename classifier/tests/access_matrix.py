@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from functools import cache
 
 from classifier.models import Prediction
-from conftest import photo_bytes
 from feedback.models import Feedback
+from testing.photos import photo_bytes
 
 ROLES = ("anonymous", "other", "owner", "staff", "operator", "superuser")
 LOGIN = "/accounts/login/"

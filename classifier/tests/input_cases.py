@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from conftest import photo_bytes
+from testing.photos import photo_bytes
 
 BOUNDARY = "reliability-7MA4YWxkTrZu0gW"
 

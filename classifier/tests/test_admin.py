@@ -10,8 +10,8 @@ from django.contrib.auth.models import Permission
 from PIL import Image
 
 from classifier.tests.test_pages import inner_text, make_prediction
-from conftest import distinct_photo
 from feedback.services import give_feedback
+from testing.photos import distinct_photo
 
 pytestmark = pytest.mark.django_db
 

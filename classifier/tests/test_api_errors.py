@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from classifier.models import Prediction
-from conftest import jwt_client
+from testing.clients import jwt_client
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,8 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from classifier.models import Prediction
-from conftest import distinct_photo, jwt_client, photo_bytes
+from testing.clients import jwt_client
+from testing.photos import distinct_photo, photo_bytes
 
 pytestmark = pytest.mark.django_db
 

@@ -31,7 +31,8 @@ from classifier.tests.input_cases import (
     post_upload,
 )
 from classifier.tests.reliability_doc import check_section
-from conftest import jwt_client, photo_bytes
+from testing.clients import jwt_client
+from testing.photos import photo_bytes
 
 pytestmark = pytest.mark.django_db
 

@@ -15,9 +15,9 @@ from django.db import connections
 from playwright.sync_api import expect, sync_playwright
 
 from classifier.labels import IMAGENET_LABELS
-from conftest import photo_bytes
 from feedback.models import Feedback
 from testing.chromium import CHROMIUM_ARGS, CHROMIUM_PATH
+from testing.photos import photo_bytes
 
 STEP_TIMEOUT_MS = 15_000
 # From "worker process started" to an answer: importing TensorFlow and building ResNet50 on

@@ -14,7 +14,7 @@ from django.utils import translation
 from PIL import Image
 
 from classifier import imaging
-from conftest import photo_bytes
+from testing.photos import photo_bytes
 
 BOMB_SIDE = 6300  # 39.7 Mpx, under MAX_IMAGE_PIXELS (40 M)
 

@@ -10,9 +10,10 @@ from django.core.files.storage import default_storage
 from classifier.imaging import validate_image_bytes
 from classifier.models import Prediction
 from classifier.services import store_image
-from conftest import distinct_photo, jwt_client
 from feedback.models import Feedback
 from feedback.services import give_feedback
+from testing.clients import jwt_client
+from testing.photos import distinct_photo
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 

@@ -15,8 +15,9 @@ from classifier import services
 from classifier.imaging import validate_image_bytes
 from classifier.models import Prediction
 from classifier.storage import store_image
-from conftest import TEST_MODEL_NAME, photo_bytes
 from mlworker import lifecycle
+from testing.live_stack import TEST_MODEL_NAME
+from testing.photos import photo_bytes
 
 pytestmark = pytest.mark.django_db
 

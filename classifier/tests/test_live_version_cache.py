@@ -9,9 +9,9 @@ from django.utils import timezone
 
 from classifier import selectors
 from classifier.models import Prediction
-from conftest import photo_bytes
 from registry import services
 from registry.models import ModelVersion
+from testing.photos import photo_bytes
 
 pytestmark = pytest.mark.django_db
 

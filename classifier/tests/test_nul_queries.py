@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from classifier.tests.reliability_doc import check_section
-from conftest import jwt_client
+from testing.clients import jwt_client
 
 pytestmark = pytest.mark.django_db
 

@@ -18,7 +18,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from classifier.models import Prediction
-from conftest import distinct_photo, jwt_client, photo_bytes
+from testing.clients import jwt_client
+from testing.photos import distinct_photo, photo_bytes
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 

@@ -15,7 +15,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from classifier import queueing
 from classifier.models import Prediction
-from conftest import distinct_photo, jwt_client
+from testing.clients import jwt_client
+from testing.photos import distinct_photo
 
 pytestmark = pytest.mark.django_db
 

@@ -15,8 +15,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from classifier import services
 from classifier.imaging import validate_image_bytes
 from classifier.models import Prediction
-from conftest import distinct_photo, photo_bytes
 from ops.stack import wait_until
+from testing.photos import distinct_photo, photo_bytes
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 

@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from classifier.models import Prediction
-from conftest import distinct_photo, photo_bytes
+from testing.photos import distinct_photo, photo_bytes
 
 # An empty MEDIA_ROOT of the test's own: bytes the store already holds (another test's
 # upload of the same photo, earlier in this process) cost the result-cache lookup.

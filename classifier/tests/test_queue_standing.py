@@ -10,7 +10,8 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from classifier import queueing
-from conftest import TEST_MODEL_NAME, distinct_photo
+from testing.live_stack import TEST_MODEL_NAME
+from testing.photos import distinct_photo
 
 pytestmark = pytest.mark.django_db
 

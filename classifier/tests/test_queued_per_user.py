@@ -16,7 +16,8 @@ from django.db import connection
 
 from classifier import queueing
 from classifier.models import Prediction
-from conftest import distinct_photo, jwt_client
+from testing.clients import jwt_client
+from testing.photos import distinct_photo
 
 CAP = 4
 PARALLEL = 12

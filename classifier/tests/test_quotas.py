@@ -21,7 +21,8 @@ from django.utils import timezone
 from accounts import slots
 from classifier.models import Prediction
 from classifier.tests.reliability_doc import check_section
-from conftest import distinct_photo, jwt_client, photo_bytes
+from testing.clients import jwt_client
+from testing.photos import distinct_photo, photo_bytes
 
 pytestmark = pytest.mark.django_db
 

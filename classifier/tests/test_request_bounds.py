@@ -8,7 +8,8 @@ import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from conftest import jwt_client, photo_bytes
+from testing.clients import jwt_client
+from testing.photos import photo_bytes
 
 pytestmark = pytest.mark.django_db
 

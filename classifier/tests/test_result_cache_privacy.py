@@ -4,7 +4,8 @@ someone else are never revealed (`"cached": true` would say someone sent this ph
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from conftest import jwt_client, photo_bytes
+from testing.clients import jwt_client
+from testing.photos import photo_bytes
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from conftest import live_auth_headers
+from testing.live_stack import live_auth_headers
 from testing.nginx import NGINX_PATH, Nginx
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")

@@ -4,7 +4,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from classifier import steps
-from conftest import distinct_photo
+from testing.photos import distinct_photo
 
 pytestmark = pytest.mark.django_db
 

@@ -19,7 +19,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from classifier import wait_slots
 from classifier.models import Prediction
-from conftest import distinct_photo, jwt_client, live_auth_headers, live_upload
+from testing.clients import jwt_client
+from testing.live_stack import live_auth_headers, live_upload
+from testing.photos import distinct_photo
 
 pytestmark = pytest.mark.django_db
 

@@ -3,9 +3,10 @@
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from conftest import jwt_client, photo_bytes
 from feedback.models import Feedback
 from mlworker import lifecycle
+from testing.clients import jwt_client
+from testing.photos import photo_bytes
 
 pytestmark = pytest.mark.django_db
 

@@ -3,9 +3,9 @@
 import pytest
 
 from classifier.tests.test_pages import make_prediction
-from conftest import jwt_client
 from feedback.models import Feedback
 from feedback.services import canonicalise_label
+from testing.clients import jwt_client
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from classifier.models import Prediction
-from conftest import jwt_client
 from feedback.models import Feedback
+from testing.clients import jwt_client
 
 pytestmark = pytest.mark.django_db
 

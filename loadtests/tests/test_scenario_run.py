@@ -18,8 +18,8 @@ import pytest
 
 from benchmarks.load import REPO_ROOT
 from benchmarks.load.system import ensure_postgres_database
-from conftest import subprocess_env
 from loadtests.report import render_report
+from testing.live_stack import subprocess_env
 
 SMOKE_TIMEOUT_SECONDS = 600
 

@@ -10,8 +10,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from classifier.models import Prediction
-from conftest import distinct_photo
 from mlworker.recovery import LOCK_KEY
+from testing.photos import distinct_photo
 
 pytestmark = pytest.mark.django_db
 

@@ -7,9 +7,9 @@ from rq.job import Job
 from rq.worker import SimpleWorker
 
 from classifier.models import Prediction
-from conftest import distinct_photo
 from mlworker import candidates, inference, jobs
 from mlworker.batch import batch_job
+from testing.photos import distinct_photo
 
 pytestmark = pytest.mark.django_db
 

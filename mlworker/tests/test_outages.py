@@ -20,8 +20,9 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from classifier.models import Prediction
 from classifier.tests.reliability_doc import check_section
-from conftest import TEST_PASSWORD, distinct_photo, live_auth_headers, subprocess_env
 from ops.stack import EmbeddedRedis, Stack, StackConfig, free_port, port_open, wait_until
+from testing.live_stack import TEST_PASSWORD, live_auth_headers, subprocess_env
+from testing.photos import distinct_photo
 
 pytestmark = [pytest.mark.slow]
 

@@ -2,7 +2,8 @@
 
 import pytest
 
-from conftest import live_auth_headers, live_upload, photo_bytes
+from testing.live_stack import live_auth_headers, live_upload
+from testing.photos import photo_bytes
 
 pytestmark = [pytest.mark.slow]
 

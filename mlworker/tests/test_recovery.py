@@ -29,9 +29,11 @@ from rq.job import Job
 from classifier import queueing
 from classifier.models import Prediction
 from classifier.tests.reliability_doc import check_section
-from conftest import distinct_photo, jwt_client, live_auth_headers, live_upload, photo_bytes
 from mlworker.recovery import sweep_lost_predictions
 from ops.stack import wait_until
+from testing.clients import jwt_client
+from testing.live_stack import live_auth_headers, live_upload
+from testing.photos import distinct_photo, photo_bytes
 
 RECOVERY_ENV = {
     "PREDICT_WAIT_SECONDS": "0",

@@ -13,7 +13,6 @@ import sys
 
 import pytest
 
-from conftest import live_auth_headers
 from mlworker.tests.test_registry_serving import answered_by, register, wait_for_state
 from mlworker.tests.test_remote_workers import (  # noqa: F401 (fixtures)
     BASE_DIR,
@@ -24,6 +23,7 @@ from mlworker.tests.test_remote_workers import (  # noqa: F401 (fixtures)
 from mlworker.tests.tiny_models import COLORS
 from ops.stack import stop_process
 from registry import services
+from testing.live_stack import live_auth_headers
 
 pytestmark = [pytest.mark.slow]
 

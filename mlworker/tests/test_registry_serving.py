@@ -14,11 +14,11 @@ from rq.suspension import resume, suspend
 
 from classifier import queueing
 from classifier.models import Prediction
-from conftest import live_auth_headers, live_upload
 from mlworker.tests.tiny_models import COLORS, color_model, labels_file, solid_photo
 from ops.stack import wait_until
 from registry import services
 from registry.models import ModelVersion
+from testing.live_stack import live_auth_headers, live_upload
 
 pytestmark = [pytest.mark.slow]
 

@@ -29,9 +29,10 @@ import redis
 import requests
 
 from classifier.models import Prediction
-from conftest import distinct_photo, live_auth_headers, live_upload
 from mlworker.batch import read_model_counters
 from ops.stack import free_port, port_open, stop_process, wait_until
+from testing.live_stack import live_auth_headers, live_upload
+from testing.photos import distinct_photo
 from testing.seaweedfs import SeaweedS3
 
 pytestmark = [pytest.mark.slow]

@@ -12,8 +12,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rq.worker import Worker, WorkerStatus
 
 from classifier.models import Prediction
-from conftest import distinct_photo, subprocess_env
 from ops.stack import stop_process, wait_until
+from testing.live_stack import subprocess_env
+from testing.photos import distinct_photo
 
 pytestmark = [pytest.mark.slow]
 

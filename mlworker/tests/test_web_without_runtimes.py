@@ -15,15 +15,15 @@ import pytest
 import requests
 
 from classifier.presentation import model_for_people
-from conftest import (
+from ops.stack import BASE_DIR, stop_process, wait_until
+from testing.live_stack import (
     TEST_MODEL_NAME,
     TEST_PASSWORD,
-    distinct_photo,
     live_auth_headers,
     live_upload,
     subprocess_env,
 )
-from ops.stack import BASE_DIR, stop_process, wait_until
+from testing.photos import distinct_photo
 
 pytestmark = [pytest.mark.slow]
 

@@ -6,8 +6,9 @@ import pytest
 import requests
 
 from classifier.models import Prediction
-from conftest import distinct_photo, live_auth_headers, live_upload, photo_bytes
 from ops.stack import wait_until
+from testing.live_stack import live_auth_headers, live_upload
+from testing.photos import distinct_photo, photo_bytes
 
 pytestmark = [pytest.mark.slow]
 

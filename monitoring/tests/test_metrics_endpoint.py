@@ -17,9 +17,9 @@ from rq.utils import now, utcformat
 from rq.worker import Worker
 
 from classifier.models import Prediction
-from conftest import distinct_photo, photo_bytes
 from monitoring.metrics import FORWARD_SECONDS, SHARED_METRICS
 from monitoring.shared import SharedMetricsCollector
+from testing.photos import distinct_photo, photo_bytes
 
 TOKEN = "s3cret-metrics-token"
 

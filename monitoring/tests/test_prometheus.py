@@ -15,8 +15,9 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import distinct_photo, live_auth_headers, live_upload
 from ops.stack import free_port, port_open, stop_process, wait_until
+from testing.live_stack import live_auth_headers, live_upload
+from testing.photos import distinct_photo
 
 PROMETHEUS = Path("/usr/bin/prometheus")
 TOKEN = "prometheus-test-token"

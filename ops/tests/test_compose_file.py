@@ -16,8 +16,8 @@ import pytest
 import yaml
 from django.conf import settings
 
-from conftest import subprocess_env
 from ops.stack import BASE_DIR
+from testing.live_stack import subprocess_env
 
 COMPOSE = BASE_DIR / "docker-compose.yml"
 ENV_EXAMPLE = BASE_DIR / ".env.example"

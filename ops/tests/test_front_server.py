@@ -22,9 +22,10 @@ import pytest
 import requests
 from django.conf import settings
 
-from conftest import live_auth_headers, live_upload, photo_bytes
 from ops.stack import BASE_DIR
+from testing.live_stack import live_auth_headers, live_upload
 from testing.nginx import NGINX_PATH, TEMPLATE_READ_TIMEOUT, Nginx, render_nginx_site
+from testing.photos import photo_bytes
 
 pytestmark = [
     pytest.mark.slow,

@@ -10,8 +10,8 @@ import urllib.request
 
 import pytest
 
-from conftest import subprocess_env
 from ops.stack import free_port, wait_until
+from testing.live_stack import subprocess_env
 
 pytestmark = [pytest.mark.slow]
 

@@ -11,8 +11,8 @@ import yaml
 from django.conf import settings
 from django.core.management import call_command
 
-from conftest import subprocess_env
 from ops.stack import wait_until
+from testing.live_stack import subprocess_env
 
 pytestmark = [pytest.mark.slow]
 

@@ -11,9 +11,9 @@ from django.contrib.auth.models import Permission
 from django.core.management import call_command
 
 from classifier.tests.test_pages import make_prediction
-from conftest import distinct_photo, photo_bytes
 from feedback.models import Feedback
 from quality.tests.fixtures import review
+from testing.photos import distinct_photo, photo_bytes
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 

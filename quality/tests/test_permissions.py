@@ -11,8 +11,8 @@ import pytest
 from django.contrib.auth.models import Permission
 
 from classifier.tests.test_pages import make_prediction
-from conftest import jwt_client
 from quality.models import ReviewedLabel
+from testing.clients import jwt_client
 
 pytestmark = pytest.mark.django_db
 

@@ -22,10 +22,10 @@ import requests
 
 from classifier import queueing
 from classifier.models import Prediction
-from conftest import live_auth_headers, live_upload, subprocess_env
 from ops.stack import wait_until
 from registry import services as registry_services
 from registry.models import ModelVersion
+from testing.live_stack import live_auth_headers, live_upload, subprocess_env
 from training.digits import CLASSES, digit_photos
 from training.models import TrainingRun
 from training.tests.trials import run_canary, run_shadow

@@ -14,10 +14,10 @@ import requests
 from django.contrib.auth.models import Permission
 
 from classifier.models import Prediction, ShadowAnswer
-from conftest import live_auth_headers
 from feedback.models import Feedback
 from ops.stack import wait_until
 from registry import services, spec
+from testing.live_stack import live_auth_headers
 
 SHADOW_SHARE = 50
 CANARY_SHARE = 50
