@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from PIL import Image
 
-from classifier.tests.test_pages import inner_text, make_prediction
+from classifier.tests.page_helpers import inner_text, make_prediction
 from feedback.services import give_feedback
 from testing.photos import distinct_photo
 

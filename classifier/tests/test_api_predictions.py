@@ -134,7 +134,7 @@ def test_anonymous_upload_is_401(client):
 def test_labels_come_raw_for_matching_and_readable_for_display(api_client, user):
     """Clients match on `label` (unchanged, underscores) and show `label_display`, the
     pages' own spelling, for the answer and for each of the top 5."""
-    from classifier.tests.test_pages import make_prediction
+    from classifier.tests.page_helpers import make_prediction
 
     prediction = make_prediction(user)
     body = api_client.get(f"/api/predictions/{prediction.pk}/").json()

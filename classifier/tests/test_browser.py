@@ -295,7 +295,7 @@ def test_on_a_phone_the_account_page_is_one_tap_away(
 
 def test_admin_lists_fit_at_1280_pixels(shared_stack, transactional_db, open_page):
     """The predictions and feedback lists show every column without scrolling sideways."""
-    from classifier.tests.test_pages import make_prediction
+    from classifier.tests.page_helpers import make_prediction
     from feedback.services import give_feedback
 
     def world():

@@ -12,7 +12,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from classifier.tests.test_pages import make_prediction
+from classifier.tests.page_helpers import make_prediction
 
 pytestmark = pytest.mark.django_db
 

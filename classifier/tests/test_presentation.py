@@ -5,7 +5,7 @@ from django.utils import translation
 
 from classifier.labels import display_label
 from classifier.presentation import format_percent
-from classifier.tests.test_pages import make_prediction
+from classifier.tests.page_helpers import make_prediction
 
 pytestmark = pytest.mark.django_db
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from classifier.tests.test_pages import make_prediction
+from classifier.tests.page_helpers import make_prediction
 from feedback.models import Feedback
 from feedback.services import canonicalise_label
 from testing.clients import jwt_client

@@ -2,7 +2,7 @@
 
 import pytest
 
-from classifier.tests.test_pages import inner_text, make_prediction
+from classifier.tests.page_helpers import inner_text, make_prediction
 from feedback.models import Feedback
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]

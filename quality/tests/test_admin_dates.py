@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from classifier.tests.test_pages import make_prediction
+from classifier.tests.page_helpers import make_prediction
 from feedback.models import Feedback
 from quality.tests.fixtures import review
 

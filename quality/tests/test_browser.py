@@ -6,9 +6,9 @@ import pytest
 from django.contrib.auth.models import Permission
 from playwright.sync_api import expect
 
+from classifier.tests.page_helpers import make_prediction
 from classifier.tests.test_browser import log_in, outside_playwright
 from classifier.tests.test_browser import open_page as open_page  # the shared fixture
-from classifier.tests.test_pages import make_prediction
 from quality.models import ReviewedLabel
 from testing.chromium import CHROMIUM_PATH
 

@@ -10,7 +10,7 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
 
-from classifier.tests.test_pages import make_prediction
+from classifier.tests.page_helpers import make_prediction
 from feedback.models import Feedback
 from quality.tests.fixtures import review
 from testing.photos import distinct_photo, photo_bytes

@@ -10,7 +10,7 @@ open for them, the admin (which needs `is_staff`) does not.
 import pytest
 from django.contrib.auth.models import Permission
 
-from classifier.tests.test_pages import make_prediction
+from classifier.tests.page_helpers import make_prediction
 from quality.models import ReviewedLabel
 from testing.clients import jwt_client
 

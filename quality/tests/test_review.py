@@ -3,7 +3,7 @@
 import pytest
 from django.contrib.auth.models import Permission
 
-from classifier.tests.test_pages import inner_text, make_prediction
+from classifier.tests.page_helpers import inner_text, make_prediction
 from feedback.models import Feedback
 from quality import queue, services
 from quality.models import ReviewedLabel
