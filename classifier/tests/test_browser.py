@@ -8,6 +8,7 @@ finding that feedback in the admin. Every wait is a Playwright wait with a timeo
 import base64
 import re
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -15,6 +16,7 @@ from django.db import connections
 from playwright.sync_api import expect, sync_playwright
 
 from classifier.labels import IMAGENET_LABELS
+from classifier.models import Prediction
 from feedback.models import Feedback
 from testing.chromium import CHROMIUM_ARGS, CHROMIUM_PATH
 from testing.photos import photo_bytes
@@ -303,7 +305,14 @@ def test_admin_lists_fit_at_1280_pixels(shared_stack, transactional_db, open_pag
             email="a.rather.long.address@example.com", password="x", name="Owner"
         )
         prediction = make_prediction(owner, model_name="efficientnet_lite0+openvino-fp32")
-        give_feedback(user=owner, prediction=prediction, is_correct=False, correct_label="rocket")
+        feedback, _ = give_feedback(
+            user=owner, prediction=prediction, is_correct=False, correct_label="rocket"
+        )
+        # The widest date the lists show ("Sept. 30, 2026, 12:59 p.m."), not today's: the
+        # columns must fit whatever the clock says.
+        widest = datetime(2026, 9, 30, 12, 59, tzinfo=UTC)
+        Prediction.objects.filter(pk=prediction.pk).update(created_at=widest)
+        Feedback.objects.filter(pk=feedback.pk).update(updated_at=widest)
         get_user_model().objects.create_superuser(
             email="ops@example.com", password="ops-password-77", name="Ops"
         )
