@@ -79,3 +79,11 @@ def live_upload(stack, headers, content: bytes, name: str = "photo.jpg", timeout
         files={"image": (name, content)},
         timeout=timeout,
     )
+
+
+def models_workers_run(connection) -> list[str]:
+    """The models the live workers publish, without the runtime suffix ("colors v2", not
+    "colors v2+openvino-fp32")."""
+    from classifier import queueing
+
+    return [name.split("+")[0] for name in queueing.live_model_names(connection)]

@@ -12,9 +12,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from rest_framework.test import APIClient
 
 from classifier import services
-from classifier.imaging import validate_image_bytes
 from classifier.models import Prediction
-from classifier.storage import store_image
+from classifier.tests.page_helpers import make_prediction
 from mlworker import lifecycle
 from testing.live_stack import TEST_MODEL_NAME
 from testing.photos import photo_bytes
@@ -35,15 +34,12 @@ def queue():
 
 
 def earlier_answer(owner, content: bytes, label: str, score: float) -> Prediction:
-    """A finished prediction of the same bytes, so the upload is answered from the cache. Its
-    image is stored, as an answered prediction's is (the cache is looked up only for bytes the
-    store already holds)."""
-    return Prediction.objects.create(
-        owner=owner,
-        image=store_image(validate_image_bytes(content)),
-        image_sha256=hashlib.sha256(content).hexdigest(),
+    """A finished prediction of the same bytes, its image stored (the cache is looked up only
+    for bytes the store already holds), so the upload is answered from the cache."""
+    return make_prediction(
+        owner,
+        content=content,
         model_name=TEST_MODEL_NAME,
-        status=Prediction.Status.DONE,
         label=label,
         score=score,
         top5=[{"label": label, "score": score}],

@@ -12,13 +12,12 @@ import requests
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rq.suspension import resume, suspend
 
-from classifier import queueing
 from classifier.models import Prediction
 from mlworker.tests.tiny_models import COLORS, color_model, labels_file, solid_photo
 from ops.stack import wait_until
 from registry import services
 from registry.models import ModelVersion
-from testing.live_stack import live_auth_headers, live_upload
+from testing.live_stack import live_auth_headers, live_upload, models_workers_run
 
 pytestmark = [pytest.mark.slow]
 
@@ -199,10 +198,7 @@ def test_an_idle_worker_loads_a_new_canary_at_once_and_promoting_it_needs_no_sec
 
     services.promote_version(version=candidate)
     wait_until(
-        lambda: (
-            [name.split("+")[0] for name in queueing.live_model_names(clean_redis)]
-            == [f"colors v{candidate.version}"]
-        ),
+        lambda: models_workers_run(clean_redis) == [f"colors v{candidate.version}"],
         timeout=30,
         interval=0.2,
         what="the worker to run the promoted candidate",

@@ -20,12 +20,11 @@ from typing import Any
 import pytest
 import requests
 
-from classifier import queueing
 from classifier.models import Prediction
 from ops.stack import wait_until
 from registry import services as registry_services
 from registry.models import ModelVersion
-from testing.live_stack import live_auth_headers, live_upload, subprocess_env
+from testing.live_stack import live_auth_headers, live_upload, models_workers_run, subprocess_env
 from training.digits import CLASSES, digit_photos
 from training.models import TrainingRun
 from training.tests.trials import run_canary, run_shadow
@@ -159,10 +158,7 @@ def test_users_corrections_train_a_digit_model_that_answers_new_digits_once_prom
     # next batch (an upload answered by it is not yet proof: a worker's candidate answers
     # canary uploads for up to MODEL_LIVE_CHECK_SECONDS after the trial ends).
     wait_until(
-        lambda: (
-            [name.split("+")[0] for name in queueing.live_model_names(clean_redis)]
-            == [version.display_name]
-        ),
+        lambda: models_workers_run(clean_redis) == [version.display_name],
         timeout=300,
         interval=0.2,
         what="the worker to serve the promoted version",
