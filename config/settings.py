@@ -1,4 +1,5 @@
-"""Project settings. Every knob is read from the environment here, and only here.
+"""Project settings. Every knob is read from the environment here, and only here; the
+wiring no deployment changes (apps, middleware, templates, CSP) is in config/wiring.py.
 
 docs/CONFIGURATION.md lists each variable with its default; ops/tests/test_settings_source.py
 keeps that list and this file in step.
@@ -12,8 +13,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from config.redis_url import DEFAULT_CACHE_DATABASE, same_database, with_database
-
-BASE_DIR = Path(__file__).resolve().parent.parent
+from config.wiring import *  # noqa: F403 (apps, middleware, templates, CSP: fixed wiring)
+from config.wiring import BASE_DIR
 
 env = environ.Env()
 
@@ -31,81 +32,6 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[*LOCAL_HOSTS, "testserver"] i
 if not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must be set in the environment when DEBUG is off.")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-
-INSTALLED_APPS = [
-    "config.admin_site.ProductAdminConfig",  # Django's admin, with our pages in its index
-    "django.contrib.auth",
-    "django.contrib.contenttypes",
-    "django.contrib.sessions",
-    "django.contrib.messages",
-    "whitenoise.runserver_nostatic",
-    "django.contrib.staticfiles",
-    "rest_framework",
-    "rest_framework_simplejwt",
-    "rest_framework_simplejwt.token_blacklist",
-    "drf_spectacular",
-    "drf_spectacular_sidecar",  # Swagger UI served locally, no CDN
-    "csp",  # Content-Security-Policy header (CONTENT_SECURITY_POLICY below)
-    "django_rq",
-    "accounts",
-    "registry",
-    "classifier",
-    "feedback",
-    "quality",
-    "training",
-    "mlworker",
-    "ops",
-    "monitoring",
-]
-
-MIDDLEWARE = [
-    # Request counts and latency for /metrics (django-prometheus): first and last.
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
-    # Outermost: any 4xx on an API route that Django answered in HTML becomes JSON `detail`.
-    "config.middleware.ApiErrorShapeMiddleware",
-    "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
-    # A body declared larger than the upload limit is refused (413) before it is read.
-    "config.middleware.RequestSizeLimitMiddleware",
-    # A login redirect's `next` stays short (a long one would overflow nginx's header buffer).
-    "config.middleware.LoginRedirectLengthMiddleware",
-    # A NUL in the query string is a 400: PostgreSQL text cannot hold it, so the query would fail.
-    "config.middleware.NulInQueryMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    # The language comes from the language switch's cookie, else Accept-Language (en, es).
-    "django.middleware.locale.LocaleMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Database or Redis unreachable: a 503 page with a message instead of a 500.
-    "config.middleware.ServiceUnavailableMiddleware",
-    # A login refused by the failed-login limits (any door) is a 429 with Retry-After.
-    "config.middleware.LoginLockoutMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
-]
-
-ROOT_URLCONF = "config.urls"
-
-TEMPLATES = [
-    {
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
-        "APP_DIRS": True,
-        "OPTIONS": {
-            "context_processors": [
-                "django.template.context_processors.request",
-                "django.template.context_processors.i18n",
-                "django.contrib.auth.context_processors.auth",
-                "django.contrib.messages.context_processors.messages",
-            ],
-        },
-    },
-]
-
-WSGI_APPLICATION = "config.wsgi.application"
 
 # --- Database -----------------------------------------------------------------------------
 # PostgreSQL everywhere: the quick start and the test suite start an embedded one
@@ -125,12 +51,6 @@ AUTH_USER_MODEL = "accounts.User"
 # Every login door (API, older /login, the site's, the browsable API's and the admin's
 # forms) checks passwords here, behind the failed-login limits (accounts.login_guard).
 AUTHENTICATION_BACKENDS = ["accounts.backends.EmailBackend"]
-AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
-]
 # Password reset e-mails: SMTP when EMAIL_HOST is set, else printed to the web process's
 # console (the quick start: .run/logs/web.log).
 EMAIL_HOST = env.str("EMAIL_HOST", default="")
@@ -351,17 +271,6 @@ SIMPLE_JWT = {
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
 }
-SPECTACULAR_SETTINGS = {
-    "TITLE": "Image classifier API",
-    "DESCRIPTION": "Upload photos, get ImageNet labels, give feedback.",
-    "VERSION": "1.0.0",
-    "SERVE_INCLUDE_SCHEMA": False,
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
-    # A field that refuses "" says so (minLength 1): clients and schemathesis see the rule.
-    "ENFORCE_NON_BLANK_FIELDS": True,
-}
 
 # --- Metrics (/metrics, Prometheus text format; see docs/METRICS.md) -------------------------
 # Bearer token Prometheus sends; unset: /metrics answers 404.
@@ -411,23 +320,6 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
 # login limit by sending made-up X-Forwarded-For headers.
 REST_FRAMEWORK["NUM_PROXIES"] = env.int("NUM_PROXIES", default=1 if HTTPS else 0)
 SECURE_CONTENT_TYPE_NOSNIFF = True
-# Content-Security-Policy on every answer: scripts and styles only from our own static
-# files (no inline script or style anywhere: templates load static/js/*, static/css/*),
-# images also from data: (Swagger UI's icons) and blob: (the upload preview).
-CONTENT_SECURITY_POLICY = {
-    "DIRECTIVES": {
-        "default-src": ["'self'"],
-        "script-src": ["'self'"],
-        "style-src": ["'self'"],
-        "img-src": ["'self'", "data:", "blob:"],
-        "font-src": ["'self'"],
-        "connect-src": ["'self'"],
-        "object-src": ["'none'"],
-        "base-uri": ["'self'"],
-        "form-action": ["'self'"],
-        "frame-ancestors": ["'none'"],
-    }
-}
 X_FRAME_OPTIONS = "DENY"
 
 # The operator account `ensure_superuser` creates (quick start, compose) and the quick
