@@ -7,6 +7,7 @@ quota that a user's parallel uploads got past (all those in flight at quota-1 pa
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -32,6 +33,17 @@ LIMIT = 3
 @pytest.fixture(autouse=True)
 def no_waiting(settings):
     settings.PREDICT_WAIT_SECONDS = 0  # no worker runs: accepted API uploads answer 202
+
+
+@pytest.fixture(autouse=True)
+def same_utc_day():
+    """Start at least two minutes before midnight UTC: a test whose uploads straddled it would
+    count them against two days' quotas."""
+    from classifier.services.admission import _until_midnight
+
+    left = _until_midnight(timezone.now()).total_seconds()
+    if left < 120:
+        time.sleep(left + 1)
 
 
 @pytest.fixture
