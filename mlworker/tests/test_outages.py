@@ -2,17 +2,15 @@
 
 Real processes only. Redis is a private `EmbeddedRedis` on a free port, stopped and
 started again on the same port (the shared Redis and PostgreSQL are never touched).
-The database outage is a web server whose DATABASE_URL points at a closed port.
+One database outage is a web server whose DATABASE_URL points at a closed port; the one
+that ends is a TCP relay in front of PostgreSQL (testing/relay.py), cut and then restored.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
-import threading
-from contextlib import contextmanager, suppress
-from urllib.parse import urlsplit, urlunsplit
+from contextlib import contextmanager
 
 import pytest
 import requests
@@ -23,6 +21,7 @@ from classifier.tests.reliability_doc import check_section
 from ops.stack import EmbeddedRedis, Stack, StackConfig, free_port, port_open, wait_until
 from testing.live_stack import TEST_PASSWORD, live_auth_headers, subprocess_env
 from testing.photos import distinct_photo
+from testing.relay import TcpRelay
 
 pytestmark = [pytest.mark.slow]
 
@@ -273,78 +272,12 @@ def test_database_outage_is_503_with_a_message_never_500(web_without_database):
 
 
 # --- The database goes away and comes back ------------------------------------------------
-class DatabaseRelay:
-    """A TCP relay in front of PostgreSQL: `stop()` is an outage (open connections cut, new
-    ones refused), `start()` ends it on the same port. The real server is never touched."""
-
-    def __init__(self, upstream: tuple[str, int]):
-        self.upstream = upstream
-        self.port = free_port()
-        self._listener: socket.socket | None = None
-        self._open: set[socket.socket] = set()
-        self._lock = threading.Lock()
-
-    def start(self) -> DatabaseRelay:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(64)
-        listener.settimeout(0.2)
-        self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-        return self
-
-    def _accept(self, listener: socket.socket) -> None:
-        while self._listener is listener:
-            try:
-                client, _ = listener.accept()
-                upstream = socket.create_connection(self.upstream, timeout=5)
-            except TimeoutError:
-                continue
-            except OSError:
-                with suppress(NameError, OSError):
-                    client.close()
-                continue
-            client.settimeout(None)
-            upstream.settimeout(None)
-            with self._lock:
-                self._open |= {client, upstream}
-            for source, target in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
-
-    def _pump(self, source: socket.socket, target: socket.socket) -> None:
-        with suppress(OSError):
-            while data := source.recv(65536):
-                target.sendall(data)
-        for end in (source, target):
-            with suppress(OSError):
-                end.shutdown(socket.SHUT_RDWR)
-
-    def stop(self) -> None:
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.close()
-        with self._lock:
-            cut, self._open = self._open, set()
-        for end in cut:
-            with suppress(OSError):
-                end.shutdown(socket.SHUT_RDWR)
-            end.close()
-
-    def url(self, database_url: str) -> str:
-        parts = urlsplit(database_url)
-        netloc = parts.netloc.rsplit("@", 1)
-        host = f"127.0.0.1:{self.port}"
-        netloc = f"{netloc[0]}@{host}" if len(netloc) == 2 else host
-        return urlunsplit(parts._replace(netloc=netloc))
-
-
 @pytest.fixture
 def database_relay():
     from django.db import connection
 
     db = connection.settings_dict
-    relay = DatabaseRelay((db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432))).start()
+    relay = TcpRelay((db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432))).start()
     yield relay
     relay.stop()
 
@@ -352,7 +285,7 @@ def database_relay():
 def test_database_outage_then_recovery_without_restarts(live_stack, user, database_relay):
     stack = live_stack(
         workers=1,
-        DATABASE_URL=database_relay.url(subprocess_env()["DATABASE_URL"]),
+        DATABASE_URL=database_relay.database_url(subprocess_env()["DATABASE_URL"]),
         PREDICT_WAIT_SECONDS="2",
         JOB_LEASE_SECONDS="3",
         WORKER_HEARTBEAT_SECONDS="1",

