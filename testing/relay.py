@@ -82,3 +82,11 @@ class TcpRelay:
                 sink.sendall(chunk)
         with suppress(OSError):
             sink.shutdown(socket.SHUT_WR)  # the other side ends too
+
+
+def relay_to_test_database(*, address: str = "127.0.0.1") -> TcpRelay:
+    """A relay (not started yet) to this test run's PostgreSQL."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    return TcpRelay((db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)), address=address)

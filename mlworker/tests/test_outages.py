@@ -21,7 +21,7 @@ from classifier.tests.reliability_doc import check_section
 from ops.stack import EmbeddedRedis, Stack, StackConfig, free_port, port_open, wait_until
 from testing.live_stack import TEST_PASSWORD, live_auth_headers, subprocess_env
 from testing.photos import distinct_photo
-from testing.relay import TcpRelay
+from testing.relay import relay_to_test_database
 
 pytestmark = [pytest.mark.slow]
 
@@ -274,10 +274,7 @@ def test_database_outage_is_503_with_a_message_never_500(web_without_database):
 # --- The database goes away and comes back ------------------------------------------------
 @pytest.fixture
 def database_relay():
-    from django.db import connection
-
-    db = connection.settings_dict
-    relay = TcpRelay((db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432))).start()
+    relay = relay_to_test_database().start()
     yield relay
     relay.stop()
 

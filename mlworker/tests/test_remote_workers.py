@@ -29,9 +29,9 @@ import requests
 from classifier.models import Prediction
 from mlworker.batch import read_model_counters
 from ops.stack import free_port, port_open, stop_process, wait_until
-from testing.live_stack import live_auth_headers, live_upload
+from testing.live_stack import live_auth_headers, live_upload, subprocess_env
 from testing.photos import distinct_photo
-from testing.relay import TcpRelay
+from testing.relay import relay_to_test_database
 from testing.seaweedfs import SeaweedS3
 
 pytestmark = [pytest.mark.slow]
@@ -152,27 +152,19 @@ def start_redis(address: str, data_dir: Path) -> tuple[subprocess.Popen, int]:
 @pytest.fixture
 def network_services(worker_host, tmp_path):
     """Redis, SeaweedFS and a PostgreSQL relay on the host side of the worker's network."""
-    from django.db import connection
-
     processes, closers = [], []
     try:
         redis_process, redis_port = start_redis(worker_host.address, tmp_path / "redis")
         processes.append(redis_process)
         store = SeaweedS3(host=worker_host.address).start()
         closers.append(store.close)
-        db = connection.settings_dict
-        relay = TcpRelay(
-            (db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)), address=worker_host.address
-        ).start()
+        relay = relay_to_test_database(address=worker_host.address).start()
         closers.append(relay.stop)
-        credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
         yield SimpleNamespace(
             store=store,
             env={
                 "REDIS_URL": f"redis://{worker_host.address}:{redis_port}/0",
-                "DATABASE_URL": (
-                    f"postgres://{credentials}@{relay.address}:{relay.port}/{db['NAME']}"
-                ),
+                "DATABASE_URL": relay.database_url(subprocess_env()["DATABASE_URL"]),
                 **store.settings_env(),
             },
         )
